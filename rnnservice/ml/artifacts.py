@@ -1,0 +1,107 @@
+"""A model version on disk: config.json, vocab.json, weights.safetensors, manifest.json (sha256 of each)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from rnnservice.ml.config import RunConfig, config_from_dict
+from rnnservice.ml.data import Codec, codec_from_dict
+from rnnservice.ml.errors import ArtifactError, MLError
+from rnnservice.ml.models import build_model, vocab_sizes
+
+FORMAT_VERSION = 1
+FILES = ("config.json", "vocab.json", "weights.safetensors")
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class ModelVersion:
+    model: nn.Module
+    codec: Codec
+    config: RunConfig
+    info: dict[str, Any] = field(default_factory=dict)   # metrics, training history, data split...
+    sha256: str = ""                                     # of manifest.json: names the whole version
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_version(folder: str | Path, *, model: nn.Module, codec: Codec, config: RunConfig,
+                 info: dict[str, Any] | None = None) -> str:
+    """Write a version folder and return its sha256. The folder appears whole or not at all."""
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()):
+        raise ArtifactError(f"{folder} already holds files; a model version is never overwritten")
+    tmp = folder.with_name(f".{folder.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    document = {"format_version": FORMAT_VERSION, "task": config.task, "config": config.to_dict(),
+                "sizes": vocab_sizes(codec), **(info or {})}
+    (tmp / "config.json").write_text(json.dumps(document, indent=2, sort_keys=True))
+    (tmp / "vocab.json").write_text(json.dumps(codec.to_dict(), ensure_ascii=False))
+    # Tied weights share memory, which safetensors refuses: store independent copies.
+    weights = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    save_file(weights, tmp / "weights.safetensors", metadata={"task": config.task})
+    manifest = {"format_version": FORMAT_VERSION, "files": {name: sha256_file(tmp / name) for name in FILES}}
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    if folder.exists():
+        folder.rmdir()
+    os.replace(tmp, folder)
+    return sha256_file(folder / MANIFEST)
+
+
+def verify_version(folder: str | Path) -> str:
+    """Check every file against the manifest; return the version's sha256 or raise ArtifactError."""
+    folder = Path(folder)
+    if not (folder / MANIFEST).is_file():
+        raise ArtifactError(f"{folder}: {MANIFEST} is missing; this is not a model version folder")
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        files = manifest["files"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"{folder / MANIFEST} cannot be read: {exc}") from exc
+    for name in FILES:
+        path = folder / name
+        if name not in files:
+            raise ArtifactError(f"{folder / MANIFEST} does not list {name}")
+        if not path.is_file():
+            raise ArtifactError(f"{path} is missing")
+        if sha256_file(path) != files[name]:
+            raise ArtifactError(f"{path} has changed since it was saved: its sha256 differs from {MANIFEST}")
+    return sha256_file(folder / MANIFEST)
+
+
+def load_version(folder: str | Path, *, device: str | torch.device = "cpu") -> ModelVersion:
+    """Verify the manifest, then rebuild the model from JSON and safetensors. Nothing is unpickled."""
+    folder = Path(folder)
+    sha = verify_version(folder)
+    try:
+        document = json.loads((folder / "config.json").read_text())
+        if document.get("format_version") != FORMAT_VERSION:
+            raise ArtifactError(f"{folder}: format_version {document.get('format_version')!r} is not "
+                                f"{FORMAT_VERSION}")
+        config = config_from_dict(document["config"])
+        codec = codec_from_dict(json.loads((folder / "vocab.json").read_text(encoding="utf-8")))
+        model = build_model(config, vocab_sizes(codec))
+        model.load_state_dict(load_file(folder / "weights.safetensors", device=str(device)))
+    except ArtifactError:
+        raise
+    except (MLError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:
+        raise ArtifactError(f"{folder} cannot be loaded: {type(exc).__name__}: {exc}") from exc
+    info = {k: v for k, v in document.items() if k not in ("config", "format_version")}
+    return ModelVersion(model.to(device).eval(), codec, config, info, sha)

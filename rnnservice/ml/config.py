@@ -1,0 +1,194 @@
+"""Run configuration as dataclasses: per-task defaults, and strict validation from plain dicts/JSON."""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from rnnservice.ml.errors import ConfigError
+
+TASKS = ("tagging", "classification", "translation")
+CELLS = ("rnn", "lstm", "gru")
+
+
+@dataclass
+class TokenizerConfig:
+    kind: str = "words"            # words (regex) | chars | whitespace (pre-tokenized) | bpe (learned subwords)
+    lowercase: bool = False        # the word vocabulary only; character features keep the case
+    min_freq: int = 1              # rarer tokens become <unk> (words and chars)
+    max_vocab: int = 50_000
+    bpe_vocab_size: int = 8_000    # bpe only
+
+
+@dataclass
+class ArchitectureConfig:
+    cell: str = "lstm"             # rnn | lstm | gru
+    nonlinearity: str = "tanh"     # rnn only: tanh | relu
+    embed_dim: int = 128
+    hidden_dim: int = 256
+    num_layers: int = 2
+    bidirectional: bool = True
+    dropout: float = 0.3
+    char_dim: int = 0              # tagging: > 0 adds character-CNN word features of this size
+    crf: bool | None = None        # tagging: None = on when the tags are BIO/IOB2
+    pooling: str = "max"           # classification: last | mean | max | attention
+    decoder_layers: int = 1        # translation
+    tie_embeddings: bool = True    # translation: the target embedding is also the output layer
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 32           # examples per batch; batches group examples of similar length
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    clip: float = 5.0              # max gradient norm: RNNs have exploding gradients on long inputs
+    schedule: str = "cosine"       # constant | linear | cosine, after a linear warm-up
+    warmup: float = 0.02           # fraction of all steps
+    patience: int = 5              # epochs without a better dev score before stopping
+    seed: int = 13
+    word_dropout: float = 0.0      # chance to replace a training token by <unk>: teaches the <unk> embedding
+    label_smoothing: float = 0.0
+    amp: bool = True               # mixed precision, CUDA only
+    metric: str = ""               # dev metric for early stopping; "" = the task's default
+    max_length: int = 256          # longer training inputs are cut to this many tokens
+    eval_beam_size: int = 1        # translation: beam used for the dev score each epoch
+
+
+@dataclass
+class DataConfig:
+    format: str | None = None      # None: guessed from each file
+    options: dict = field(default_factory=dict)   # format options, e.g. {"tag_field": "xpos"}
+    dev_fraction: float = 0.1      # used only when no dev file is given: a seeded split
+    split_seed: int = 13
+
+
+@dataclass
+class RunConfig:
+    task: str
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    architecture: ArchitectureConfig = field(default_factory=ArchitectureConfig)
+    training: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+CHOICES = {
+    "task": TASKS,
+    "tokenizer.kind": ("words", "chars", "whitespace", "bpe"),
+    "architecture.cell": CELLS,
+    "architecture.nonlinearity": ("tanh", "relu"),
+    "architecture.pooling": ("last", "mean", "max", "attention"),
+    "training.schedule": ("constant", "linear", "cosine"),
+    "training.metric": ("", "accuracy", "macro_f1", "entity_f1", "bleu", "chrf"),
+}
+# (lowest, highest) inclusive; None = no bound. Upper bounds keep a bad request from exhausting memory.
+RANGES = {
+    "tokenizer.min_freq": (1, None), "tokenizer.max_vocab": (10, 1_000_000),
+    "tokenizer.bpe_vocab_size": (100, 200_000),
+    "architecture.embed_dim": (1, 4096), "architecture.hidden_dim": (1, 8192),
+    "architecture.num_layers": (1, 16), "architecture.decoder_layers": (1, 16),
+    "architecture.dropout": (0.0, 0.9), "architecture.char_dim": (0, 1024),
+    "training.epochs": (1, 10_000), "training.batch_size": (1, 65_536), "training.lr": (1e-7, 10.0),
+    "training.weight_decay": (0.0, 10.0), "training.clip": (0.0, 1e6), "training.warmup": (0.0, 1.0),
+    "training.patience": (1, 10_000), "training.word_dropout": (0.0, 0.9),
+    "training.label_smoothing": (0.0, 0.9), "training.max_length": (1, 100_000),
+    "training.eval_beam_size": (1, 64), "data.dev_fraction": (0.01, 0.9),
+}
+# Fields that mean something for one task only; setting them for another task is a mistake worth naming.
+TASK_ONLY = {
+    "architecture.char_dim": "tagging", "architecture.crf": "tagging", "architecture.pooling": "classification",
+    "architecture.decoder_layers": "translation", "architecture.tie_embeddings": "translation",
+    "training.eval_beam_size": "translation",
+}
+
+DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "tagging": {
+        "tokenizer": {"kind": "words", "lowercase": True},     # training files come tokenized already
+        "architecture": {"cell": "lstm", "embed_dim": 100, "hidden_dim": 256, "num_layers": 2,
+                         "dropout": 0.33, "char_dim": 64},
+        "training": {"epochs": 20, "batch_size": 32, "lr": 2e-3, "word_dropout": 0.05},
+    },
+    "classification": {
+        "tokenizer": {"kind": "words", "lowercase": True},
+        "architecture": {"cell": "lstm", "embed_dim": 128, "hidden_dim": 256, "num_layers": 1,
+                         "dropout": 0.4, "pooling": "max"},
+        "training": {"epochs": 10, "batch_size": 64, "lr": 2e-3, "word_dropout": 0.05, "patience": 3},
+    },
+    "translation": {
+        "tokenizer": {"kind": "bpe", "bpe_vocab_size": 8000},
+        "architecture": {"cell": "gru", "embed_dim": 256, "hidden_dim": 512, "num_layers": 1,
+                         "dropout": 0.3, "decoder_layers": 1},
+        "training": {"epochs": 12, "batch_size": 64, "lr": 2e-3, "label_smoothing": 0.1, "patience": 3,
+                     "max_length": 100},
+    },
+}
+DEFAULT_METRIC = {"tagging": "accuracy", "classification": "accuracy", "translation": "bleu"}
+
+
+def config_from_dict(data: dict[str, Any] | None = None, *, task: str | None = None) -> RunConfig:
+    """Validate a plain dict (from JSON, a form or the command line) over the task's defaults.
+
+    Raises ConfigError naming the first bad field: unknown names, wrong types, out-of-range values.
+    """
+    data = dict(data or {})
+    task = data.pop("task", None) or task
+    if task not in TASKS:
+        raise ConfigError("task", f"must be one of {list(TASKS)}, not {task!r}")
+    sections = {"tokenizer": TokenizerConfig, "architecture": ArchitectureConfig,
+                "training": TrainConfig, "data": DataConfig}
+    unknown = set(data) - set(sections)
+    if unknown:
+        raise ConfigError(sorted(unknown)[0], f"unknown section; choose from {sorted(sections)}")
+    built = {}
+    for name, cls in sections.items():
+        given = data.get(name) or {}
+        if not isinstance(given, dict):
+            raise ConfigError(name, f"must be an object, not {type(given).__name__}")
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        for key, value in given.items():
+            owner = TASK_ONLY.get(f"{name}.{key}")
+            if owner and owner != task and value != defaults.get(key):   # a full saved config repeats defaults
+                raise ConfigError(f"{name}.{key}", f"applies to {owner} only, not {task}")
+        merged = {**DEFAULTS[task].get(name, {}), **given}
+        built[name] = _build(cls, merged, name)
+    return RunConfig(task=task, **built)
+
+
+def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in names:
+            raise ConfigError(f"{prefix}.{key}", f"unknown field; choose from {sorted(names)}")
+    for key, value in values.items():
+        path = f"{prefix}.{key}"
+        values[key] = value = _coerce(path, value, hints[key])
+        if path in CHOICES and value not in CHOICES[path]:
+            raise ConfigError(path, f"must be one of {[c for c in CHOICES[path] if c]}, not {value!r}")
+        low, high = RANGES.get(path, (None, None))
+        if low is not None and value < low or high is not None and value > high:
+            raise ConfigError(path, f"must be between {low} and {high}, not {value!r}")
+    return cls(**values)
+
+
+def _coerce(path: str, value: Any, hint: Any) -> Any:
+    allowed = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if value is None and type(None) in allowed:
+        return None
+    if bool in allowed and isinstance(value, bool):
+        return value
+    if int in allowed and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if float in allowed and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if str in allowed and isinstance(value, str):
+        return value
+    if dict in allowed and isinstance(value, dict):
+        return value
+    names = " or ".join("null" if a is type(None) else a.__name__ for a in allowed)
+    raise ConfigError(path, f"must be {names}, not {type(value).__name__} {value!r}")

@@ -1,0 +1,225 @@
+"""Examples -> tensors: a codec per task (vocabularies, encode, collate) and length-bucketed batches."""
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
+
+from rnnservice.ml.config import RunConfig
+from rnnservice.ml.formats import ClassificationExample, TaggingExample, TranslationExample
+from rnnservice.ml.text import BOS_ID, EOS_ID, PAD_ID, Tokenizer, Vocab, make_tokenizer, tokenizer_from_dict
+
+IGNORE = -100          # target value at padded positions: cross-entropy skips it
+MAX_WORD_CHARS = 30    # longer words are cut for the character features; the tail rarely carries the tag
+
+
+class Codec:
+    """Owns the vocabularies of one task; turns examples into tensors and model outputs back into labels."""
+
+    task = ""
+
+    def encode(self, example: Any, *, max_length: int | None = None) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def collate(self, items: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def _pad(seqs: Sequence[Tensor], value: int = PAD_ID) -> Tensor:
+    return pad_sequence(list(seqs), batch_first=True, padding_value=value)
+
+
+def _lengths(items: Sequence[dict[str, Tensor]], key: str = "ids") -> Tensor:
+    return torch.tensor([len(item[key]) for item in items], dtype=torch.long)
+
+
+class TaggingCodec(Codec):
+    task = "tagging"
+
+    def __init__(self, tokenizer: Tokenizer, words: Vocab, tags: Vocab, chars: Vocab | None):
+        self.tokenizer, self.words, self.tags, self.chars = tokenizer, words, tags, chars
+
+    @classmethod
+    def fit(cls, examples: Sequence[TaggingExample], config: RunConfig, dev: Sequence = ()) -> TaggingCodec:
+        tok = make_tokenizer(config.tokenizer.kind, lowercase=config.tokenizer.lowercase)
+        words = Counter(tok.normalize(t) for ex in examples for t in ex.tokens)
+        tags = Counter(t for ex in [*examples, *dev] for t in ex.tags)   # a dev-only tag must still be scorable
+        chars = None
+        if config.architecture.char_dim:
+            chars = Vocab.build(Counter(c for ex in examples for t in ex.tokens for c in t[:MAX_WORD_CHARS]))
+        return cls(tok, Vocab.build(words, min_freq=config.tokenizer.min_freq, max_size=config.tokenizer.max_vocab),
+                   Vocab.build(tags, specials=False), chars)
+
+    def encode(self, example, *, max_length=None):
+        tokens = example.tokens[:max_length]
+        item = {"ids": torch.tensor(self.words.encode(self.tokenizer.normalize(t) for t in tokens))}
+        if self.chars is not None:
+            item["chars"] = [torch.tensor(self.chars.encode(t[:MAX_WORD_CHARS])) for t in tokens]
+        if getattr(example, "tags", None) is not None:
+            item["tags"] = torch.tensor(self.tags.encode(example.tags[:max_length]))
+        return item
+
+    def collate(self, items):
+        batch = {"ids": _pad([i["ids"] for i in items]), "lengths": _lengths(items)}       # (B, T), (B,)
+        if self.chars is not None:
+            words = [w for i in items for w in i["chars"]]
+            flat = _pad(words)                                                            # (words, L)
+            chars = torch.zeros(*batch["ids"].shape, flat.size(1), dtype=torch.long)      # (B, T, L)
+            chars[torch.arange(batch["ids"].size(1)) < batch["lengths"][:, None]] = flat
+            batch["chars"] = chars
+        if "tags" in items[0]:
+            batch["tags"] = _pad([i["tags"] for i in items], IGNORE)                      # (B, T)
+        return batch
+
+    def to_dict(self):
+        return {"task": self.task, "tokenizer": self.tokenizer.to_dict(), "words": self.words.to_dict(),
+                "tags": self.tags.to_dict(), "chars": self.chars.to_dict() if self.chars else None}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(tokenizer_from_dict(data["tokenizer"]), Vocab.from_dict(data["words"]),
+                   Vocab.from_dict(data["tags"]), Vocab.from_dict(data["chars"]) if data["chars"] else None)
+
+
+class ClassificationCodec(Codec):
+    task = "classification"
+
+    def __init__(self, tokenizer: Tokenizer, words: Vocab, labels: Vocab):
+        self.tokenizer, self.words, self.labels = tokenizer, words, labels
+
+    def tokens(self, example: ClassificationExample) -> list[str]:
+        return example.tokens if example.tokens is not None else self.tokenizer.tokenize(example.text)
+
+    @classmethod
+    def fit(cls, examples: Sequence[ClassificationExample], config: RunConfig,
+            dev: Sequence = ()) -> ClassificationCodec:
+        codec = cls(make_tokenizer(config.tokenizer.kind, lowercase=config.tokenizer.lowercase,
+                                   bpe_vocab_size=config.tokenizer.bpe_vocab_size), Vocab([]), Vocab([]))
+        codec.tokenizer.fit(ex.text for ex in examples)
+        words = Counter(codec.tokenizer.normalize(t) for ex in examples for t in codec.tokens(ex))
+        codec.words = Vocab.build(words, min_freq=config.tokenizer.min_freq, max_size=config.tokenizer.max_vocab)
+        codec.labels = Vocab.build(Counter(ex.label for ex in [*examples, *dev]), specials=False)
+        return codec
+
+    def encode(self, example, *, max_length=None):
+        tokens = self.tokens(example)[:max_length] or [""]    # an empty text still gets one (unknown) token
+        item = {"ids": torch.tensor(self.words.encode(self.tokenizer.normalize(t) for t in tokens))}
+        if getattr(example, "label", None) is not None:
+            item["label"] = torch.tensor(self.labels.id(example.label))
+        return item
+
+    def collate(self, items):
+        batch = {"ids": _pad([i["ids"] for i in items]), "lengths": _lengths(items)}       # (B, T), (B,)
+        if "label" in items[0]:
+            batch["labels"] = torch.stack([i["label"] for i in items])                      # (B,)
+        return batch
+
+    def to_dict(self):
+        return {"task": self.task, "tokenizer": self.tokenizer.to_dict(), "words": self.words.to_dict(),
+                "labels": self.labels.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(tokenizer_from_dict(data["tokenizer"]), Vocab.from_dict(data["words"]),
+                   Vocab.from_dict(data["labels"]))
+
+
+class TranslationCodec(Codec):
+    task = "translation"
+
+    def __init__(self, source_tokenizer: Tokenizer, target_tokenizer: Tokenizer, source: Vocab, target: Vocab):
+        self.source_tokenizer, self.target_tokenizer = source_tokenizer, target_tokenizer
+        self.source, self.target = source, target
+
+    @classmethod
+    def fit(cls, examples: Sequence[TranslationExample], config: RunConfig, dev: Sequence = ()) -> TranslationCodec:
+        t = config.tokenizer
+        sides = []
+        for texts in ([ex.source for ex in examples], [ex.target for ex in examples]):
+            tok = make_tokenizer(t.kind, lowercase=t.lowercase, bpe_vocab_size=t.bpe_vocab_size)
+            tok.fit(texts)
+            counts = Counter(tok.normalize(w) for text in texts for w in tok.tokenize(text))
+            sides.append((tok, Vocab.build(counts, min_freq=t.min_freq, max_size=t.max_vocab)))
+        (src_tok, src_vocab), (tgt_tok, tgt_vocab) = sides
+        return cls(src_tok, tgt_tok, src_vocab, tgt_vocab)
+
+    def encode_source(self, text: str, max_length: int | None = None) -> Tensor:
+        tokens = self.source_tokenizer.tokenize(text)[:max_length] or [""]
+        return torch.tensor(self.source.encode(self.source_tokenizer.normalize(w) for w in tokens) + [EOS_ID])
+
+    def encode(self, example, *, max_length=None):
+        item = {"ids": self.encode_source(example.source, max_length)}
+        if getattr(example, "target", None) is not None:
+            tokens = self.target_tokenizer.tokenize(example.target)[:max_length]
+            ids = self.target.encode(self.target_tokenizer.normalize(w) for w in tokens)
+            item["target"] = torch.tensor([BOS_ID] + ids + [EOS_ID])
+        return item
+
+    def collate(self, items):
+        batch = {"ids": _pad([i["ids"] for i in items]), "lengths": _lengths(items)}       # (B, S), (B,)
+        if "target" in items[0]:
+            batch["target"] = _pad([i["target"] for i in items])                            # (B, T+2)
+        return batch
+
+    def detokenize(self, ids: Sequence[int]) -> tuple[str, list[str]]:
+        """Target ids (no <bos>, cut at <eos>) -> text and tokens."""
+        tokens = self.target.decode(i for i in ids if i > EOS_ID)
+        return self.target_tokenizer.detokenize(tokens), tokens
+
+    def to_dict(self):
+        return {"task": self.task, "source_tokenizer": self.source_tokenizer.to_dict(),
+                "target_tokenizer": self.target_tokenizer.to_dict(),
+                "source": self.source.to_dict(), "target": self.target.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(tokenizer_from_dict(data["source_tokenizer"]), tokenizer_from_dict(data["target_tokenizer"]),
+                   Vocab.from_dict(data["source"]), Vocab.from_dict(data["target"]))
+
+
+CODECS = {c.task: c for c in (TaggingCodec, ClassificationCodec, TranslationCodec)}
+
+
+def codec_from_dict(data: dict[str, Any]) -> Codec:
+    return CODECS[data["task"]].from_dict(data)
+
+
+def split_dev(examples: list, *, fraction: float, seed: int) -> tuple[list, list]:
+    """A seeded random split: the same seed and data give the same two lists."""
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    cut = max(1, round(len(order) * fraction))
+    dev, train = sorted(order[:cut]), sorted(order[cut:])
+    return [examples[i] for i in train], [examples[i] for i in dev]
+
+
+def batches(items: Sequence[dict[str, Tensor]], codec: Codec, *, batch_size: int,
+            shuffle: bool = False, seed: int = 0) -> Iterator[tuple[list[int], dict[str, Tensor]]]:
+    """Batches of examples of similar length (little padding), each with the indices it holds.
+
+    Shuffled runs sort inside random pools of 50 batches, then shuffle the batch order, so that
+    each epoch differs but lengths stay grouped. `seed` makes the order repeat.
+    """
+    order = list(range(len(items)))
+    length = [len(item["ids"]) for item in items]
+    if shuffle:
+        rng = random.Random(seed)
+        rng.shuffle(order)
+        pool = batch_size * 50
+        order = [i for start in range(0, len(order), pool)
+                 for i in sorted(order[start:start + pool], key=length.__getitem__)]
+        groups = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        rng.shuffle(groups)
+    else:
+        order.sort(key=length.__getitem__)
+        groups = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    for group in groups:
+        yield group, codec.collate([items[i] for i in group])

@@ -1,0 +1,69 @@
+"""Scores: accuracy, macro-F1, entity F1 for BIO/IOB2 tags (seqeval), BLEU and chrF (sacrebleu)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+BIO_PREFIXES = ("B-", "I-")
+
+
+def accuracy(gold: Sequence[str], predicted: Sequence[str]) -> float:
+    if not gold:
+        return 0.0
+    return sum(g == p for g, p in zip(gold, predicted, strict=True)) / len(gold)
+
+
+def macro_f1(gold: Sequence[str], predicted: Sequence[str]) -> float:
+    """Mean of per-label F1 over the labels that occur in the gold data or the predictions."""
+    labels = sorted(set(gold) | set(predicted))
+    if not labels:
+        return 0.0
+    total = 0.0
+    for label in labels:
+        tp = sum(g == label and p == label for g, p in zip(gold, predicted, strict=True))
+        fp = sum(g != label and p == label for g, p in zip(gold, predicted, strict=True))
+        fn = sum(g == label and p != label for g, p in zip(gold, predicted, strict=True))
+        total += 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    return total / len(labels)
+
+
+def is_bio(tags: Sequence[str]) -> bool:
+    """True when the tag set looks like BIO/IOB2: `O` and `B-`/`I-` prefixed tags only, some of them."""
+    labels = set(tags)
+    return any(t.startswith(BIO_PREFIXES) for t in labels) and all(
+        t == "O" or t.startswith(BIO_PREFIXES) for t in labels)
+
+
+def entity_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> float:
+    """Exact-match F1 over entity spans (CoNLL scoring), by seqeval in its strict IOB2 mode."""
+    from seqeval.metrics import f1_score
+    from seqeval.scheme import IOB2
+    return float(f1_score([list(s) for s in gold], [list(s) for s in predicted], mode="strict", scheme=IOB2,
+                          zero_division=0))
+
+
+def bleu(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """Corpus BLEU on detokenized text (sacrebleu's default 13a tokenization), 0-100."""
+    import sacrebleu
+    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score)
+
+
+def chrf(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    import sacrebleu
+    return float(sacrebleu.corpus_chrf(list(hypotheses), [list(references)]).score)
+
+
+def tagging_metrics(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict[str, float]:
+    flat_gold = [t for s in gold for t in s]
+    flat_pred = [t for s in predicted for t in s]
+    scores = {"accuracy": accuracy(flat_gold, flat_pred), "macro_f1": macro_f1(flat_gold, flat_pred)}
+    if is_bio(flat_gold):
+        scores["entity_f1"] = entity_f1(gold, predicted)
+    return scores
+
+
+def classification_metrics(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
+    return {"accuracy": accuracy(gold, predicted), "macro_f1": macro_f1(gold, predicted)}
+
+
+def translation_metrics(references: Sequence[str], hypotheses: Sequence[str]) -> dict[str, float]:
+    return {"bleu": bleu(references, hypotheses), "chrf": chrf(references, hypotheses)}

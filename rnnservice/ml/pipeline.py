@@ -1,0 +1,131 @@
+"""From examples and a config to a trained, saved model version: the one training path every caller uses."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rnnservice.ml.artifacts import save_version
+from rnnservice.ml.config import DEFAULT_METRIC, RunConfig, config_from_dict
+from rnnservice.ml.data import CODECS, Codec, batches, codec_from_dict, split_dev
+from rnnservice.ml.errors import ConfigError, MLError
+from rnnservice.ml.formats import read_examples
+from rnnservice.ml.metrics import is_bio
+from rnnservice.ml.models import build_model, vocab_sizes
+from rnnservice.ml.predict import Predictor
+from rnnservice.ml.training import EpochHook, FitResult, fit
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    codec: Codec
+    config: RunConfig                      # as trained: automatic choices (CRF on BIO tags) made concrete
+    fit: FitResult
+    metrics: dict[str, float]              # dev metrics of the best epoch
+    split: dict[str, Any] = field(default_factory=dict)
+
+    def info(self) -> dict[str, Any]:
+        return {"metrics": self.metrics, "best_epoch": self.fit.best_epoch, "split": self.split,
+                "history": [e.to_dict() for e in self.fit.history], "labels": _labels(self.codec)}
+
+    def save(self, folder: str | Path) -> str:
+        """Write the model version folder; returns its sha256."""
+        return save_version(folder, model=self.model, codec=self.codec, config=self.config, info=self.info())
+
+
+def _labels(codec: Codec) -> list[str]:
+    if codec.task == "tagging":
+        return codec.tags.itos
+    return codec.labels.itos if codec.task == "classification" else []
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """`auto` takes CUDA when present; asking for CUDA on a machine without it is an error, not a fallback."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError("device", f"must be auto, cpu, cuda or cuda:N, not {name!r}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", f"{name!r} was asked for but this machine has no CUDA device")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError("device", f"must be auto, cpu, cuda or cuda:N, not {name!r}")
+    return device
+
+
+def load_examples(config: RunConfig, path: str, *, known_labels: set[str] | None = None) -> list:
+    return read_examples(path, task=config.task, format=config.data.format, known_labels=known_labels,
+                         **config.data.options)
+
+
+def train(config: RunConfig, train_examples: Sequence, dev_examples: Sequence | None = None, *,
+          device: torch.device | str = "cpu", checkpoint_dir: str | Path | None = None,
+          on_epoch: EpochHook | None = None, progress: bool = False) -> TrainResult:
+    """Fit vocabularies and a model, train with early stopping on the dev split, keep the best epoch.
+
+    With no dev examples a seeded split of the training examples is made and recorded. With a
+    `checkpoint_dir` that already holds a checkpoint of the same config, training resumes from it.
+    """
+    if not train_examples:
+        raise MLError("the training data holds no examples")
+    device = torch.device(device)
+    train_examples, split = list(train_examples), {"dev": "given"}
+    if not dev_examples:
+        train_examples, dev_examples = split_dev(train_examples, fraction=config.data.dev_fraction,
+                                                 seed=config.data.split_seed)
+        split = {"dev": "split", "dev_fraction": config.data.dev_fraction, "split_seed": config.data.split_seed}
+    split.update(train_examples=len(train_examples), dev_examples=len(dev_examples))
+    bio = config.task == "tagging" and is_bio([t for ex in train_examples for t in ex.tags])
+    if config.task == "tagging" and config.architecture.crf is None:
+        config = dataclasses.replace(config, architecture=dataclasses.replace(config.architecture, crf=bio))
+    cfg = config.training
+    metric = cfg.metric or ("entity_f1" if bio else DEFAULT_METRIC[config.task])
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    codec = _codec(config, train_examples, dev_examples, checkpoint_dir)
+    model = build_model(config, vocab_sizes(codec))
+    items = [codec.encode(ex, max_length=cfg.max_length) for ex in train_examples]
+
+    def epoch_batches(epoch: int):
+        return (batch for _, batch in batches(items, codec, batch_size=cfg.batch_size, shuffle=True,
+                                              seed=cfg.seed * 100_003 + epoch))
+
+    predictor = Predictor(model, codec, config, device=device)
+    options = {"beam_size": cfg.eval_beam_size} if config.task == "translation" else {}
+    result = fit(model, epoch_batches, math.ceil(len(items) / cfg.batch_size),
+                 lambda _: predictor.evaluate(dev_examples, **options), cfg, metric=metric, device=device,
+                 checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None, on_epoch=on_epoch,
+                 progress=progress)
+    model.eval()
+    metrics = result.history[result.best_epoch - 1].dev
+    return TrainResult(model, codec, config, result, metrics, {**split, "metric": metric})
+
+
+def _codec(config: RunConfig, examples: Sequence, dev: Sequence, checkpoint_dir: str | Path | None) -> Codec:
+    """Vocabularies are learned once per run and kept beside the checkpoint, so a resumed run reuses them."""
+    if checkpoint_dir is None:
+        return CODECS[config.task].fit(examples, config, dev)
+    folder = Path(checkpoint_dir)
+    saved = folder / "run.json"
+    if saved.exists():
+        run = json.loads(saved.read_text(encoding="utf-8"))
+        if run["config"] != config.to_dict():
+            raise MLError(f"{folder} holds a checkpoint of another configuration; use a new checkpoint folder")
+        return codec_from_dict(run["codec"])
+    codec = CODECS[config.task].fit(examples, config, dev)
+    folder.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps({"config": config.to_dict(), "codec": codec.to_dict()}, ensure_ascii=False))
+    return codec
+
+
+__all__ = ["TrainResult", "config_from_dict", "load_examples", "resolve_device", "train"]

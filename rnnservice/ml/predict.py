@@ -1,0 +1,152 @@
+"""Predictor: raw inputs (a string, or {"tokens": [...]}) -> output dicts, batched. Serving calls only this."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rnnservice.ml.config import RunConfig
+from rnnservice.ml.data import Codec
+from rnnservice.ml.decoding import beam_decode, greedy_decode
+from rnnservice.ml.errors import MLError
+from rnnservice.ml.formats import ClassificationExample, TaggingExample, TranslationExample
+from rnnservice.ml.metrics import classification_metrics, tagging_metrics, translation_metrics
+
+
+class InputError(MLError):
+    """A prediction input of the wrong shape; names the item (0-based) and what was expected."""
+
+    def __init__(self, index: int, problem: str):
+        super().__init__(f"inputs[{index}]: {problem}")
+        self.index, self.problem = index, problem
+
+
+@dataclass
+class DecodeOptions:
+    beam_size: int = 5
+    max_length: int = 0          # 0: twice the source length plus 10, at most `length_cap`
+    length_penalty: float = 1.0
+    n_best: int = 1
+    length_cap: int = 256
+
+
+def decode_options(task: str, options: dict[str, Any]) -> DecodeOptions | None:
+    """Validated decoding options; only translation takes any."""
+    if task != "translation":
+        if options:
+            raise MLError(f"{task} takes no prediction options, got {sorted(options)}")
+        return None
+    known = DecodeOptions.__dataclass_fields__
+    for name, value in options.items():
+        if name not in known:
+            raise MLError(f"options.{name}: unknown option; choose from {sorted(known)}")
+        wanted = float if name == "length_penalty" else int
+        if isinstance(value, bool) or not isinstance(value, (int, float) if wanted is float else int):
+            raise MLError(f"options.{name}: must be a number" if wanted is float else
+                          f"options.{name}: must be an integer")
+    opts = DecodeOptions(**options)
+    if opts.beam_size < 1 or opts.n_best < 1 or opts.max_length < 0 or opts.length_cap < 1:
+        raise MLError("options: beam_size, n_best and length_cap must be at least 1, max_length at least 0")
+    return opts
+
+
+class Predictor:
+    """A loaded model with its codec and config, on one device, ready for batched inference."""
+
+    def __init__(self, model: nn.Module, codec: Codec, config: RunConfig, *, device: str | torch.device = "cpu",
+                 batch_size: int = 64):
+        self.model = model.to(device).eval()
+        self.codec, self.config, self.task = codec, config, config.task
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, folder: str | Path, *, device: str | torch.device = "cpu") -> Predictor:
+        from rnnservice.ml.artifacts import load_version
+        version = load_version(folder, device=device)
+        return cls(version.model, version.codec, version.config, device=device)
+
+    def labels(self) -> list[str]:
+        vocab = {"tagging": "tags", "classification": "labels", "translation": "target"}[self.task]
+        return list(getattr(self.codec, vocab).itos)
+
+    def predict(self, inputs: Sequence[Any], **options: Any) -> list[dict[str, Any]]:
+        """One output dict per input, in order. Translation takes DecodeOptions fields as options."""
+        return self.predict_examples([self._example(i, raw) for i, raw in enumerate(inputs)], **options)
+
+    def _example(self, index: int, raw: Any) -> Any:
+        if isinstance(raw, dict):
+            tokens = raw.get("tokens")
+            if set(raw) != {"tokens"} or not isinstance(tokens, list) or not tokens or \
+                    not all(isinstance(t, str) and t for t in tokens):
+                raise InputError(index, 'expected a string or {"tokens": [non-empty strings]}')
+            text = " ".join(tokens)
+        elif isinstance(raw, str) and raw.strip():
+            text, tokens = raw, None
+        else:
+            raise InputError(index, 'expected a non-empty string or {"tokens": [...]}')
+        if self.task == "tagging":
+            return TaggingExample(tokens or self.codec.tokenizer.tokenize(text), None)
+        if self.task == "classification":
+            return ClassificationExample(text, None, tokens)
+        return TranslationExample(text, None)
+
+    @torch.inference_mode()
+    def predict_examples(self, examples: Sequence[Any], **options: Any) -> list[dict[str, Any]]:
+        items = [self.codec.encode(ex) for ex in examples]
+        order = sorted(range(len(items)), key=lambda i: len(items[i]["ids"]))   # similar lengths together
+        outputs: list[dict[str, Any]] = [{} for _ in items]
+        decode = decode_options(self.task, options)
+        for start in range(0, len(order), self.batch_size):
+            group = order[start:start + self.batch_size]
+            batch = {k: v.to(self.device) for k, v in self.codec.collate([items[i] for i in group]).items()
+                     if k in ("ids", "lengths", "chars")}
+            for i, out in zip(group, self._run(batch, [examples[i] for i in group], decode)):
+                outputs[i] = out
+        return outputs
+
+    def _run(self, batch: dict, examples: Sequence[Any], decode: DecodeOptions | None) -> list[dict]:
+        if self.task == "tagging":
+            best, scores = self.model.predict(**batch)                                  # (B, T), (B, T)
+            tags, probs = best.tolist(), scores.float().tolist()
+            return [{"tokens": list(ex.tokens), "tags": self.codec.tags.decode(tags[r][:len(ex.tokens)]),
+                     "scores": [round(p, 6) for p in probs[r][:len(ex.tokens)]]} for r, ex in enumerate(examples)]
+        if self.task == "classification":
+            logits, _ = self.model(**batch)
+            probs = logits.float().softmax(-1).tolist()                                 # (B, K)
+            names = self.codec.labels.itos
+            return [{"label": names[max(range(len(p)), key=p.__getitem__)],
+                     "probabilities": {n: round(v, 6) for n, v in zip(names, p)}} for p in probs]
+        return self._translate(batch, decode)
+
+    def _translate(self, batch: dict, opts: DecodeOptions) -> list[dict]:
+        longest = int(batch["lengths"].max())
+        max_length = min(opts.max_length or 2 * longest + 10, opts.length_cap)
+        if opts.beam_size == 1 and opts.n_best == 1:
+            nbest = [[h] for h in greedy_decode(self.model, batch["ids"], batch["lengths"], max_length=max_length,
+                                                length_penalty=opts.length_penalty)]
+        else:
+            nbest = beam_decode(self.model, batch["ids"], batch["lengths"], beam_size=opts.beam_size,
+                                max_length=max_length, length_penalty=opts.length_penalty,
+                                n_best=min(opts.n_best, opts.beam_size))
+        results = []
+        for hyps in nbest:
+            shaped = []
+            for h in hyps:
+                text, tokens = self.codec.detokenize(h.tokens)
+                shaped.append({"translation": text, "tokens": tokens, "score": round(h.score, 6)})
+            results.append({**shaped[0], "n_best": shaped} if opts.n_best > 1 else shaped[0])
+        return results
+
+    def evaluate(self, examples: Sequence[Any], **options: Any) -> dict[str, float]:
+        """Score gold examples: accuracy and macro-F1 (+ entity F1 for BIO tags), or BLEU and chrF."""
+        outputs = self.predict_examples(examples, **options)
+        if self.task == "tagging":
+            return tagging_metrics([ex.tags for ex in examples], [o["tags"] for o in outputs])
+        if self.task == "classification":
+            return classification_metrics([ex.label for ex in examples], [o["label"] for o in outputs])
+        return translation_metrics([ex.target for ex in examples], [o["translation"] for o in outputs])
