@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA ?= ../shared/datasets
 
-.PHONY: install test lint bench bench-quick clean
+.PHONY: install test lint bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,10 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check rnnservice tests bench
 
-# Every benchmark on the whole data sets: about two hours on a 2-core CPU. See bench/RESULTS.md.
+# Every benchmark on the whole data sets, one after another (well over an hour on a 2-core CPU).
 bench: install
-	$(PY) -m bench.run_all --data $(DATA)
+	$(PY) -m bench.throughput --data $(DATA)
+	for name in ud_upos conll_ner sst2 names multi30k; do $(PY) -m bench.accuracy $$name --data $(DATA) || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

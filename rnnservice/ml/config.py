@@ -111,7 +111,7 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "tokenizer": {"kind": "words", "lowercase": True},     # training files come tokenized already
         "architecture": {"cell": "lstm", "embed_dim": 100, "hidden_dim": 256, "num_layers": 2,
                          "dropout": 0.33, "char_dim": 64},
-        "training": {"epochs": 20, "batch_size": 32, "lr": 2e-3, "word_dropout": 0.05},
+        "training": {"epochs": 15, "batch_size": 16, "lr": 3e-3, "word_dropout": 0.05, "patience": 4},
     },
     "classification": {
         "tokenizer": {"kind": "words", "lowercase": True},
@@ -121,7 +121,7 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "translation": {
         "tokenizer": {"kind": "bpe", "bpe_vocab_size": 8000},
-        "architecture": {"cell": "gru", "embed_dim": 256, "hidden_dim": 512, "num_layers": 1,
+        "architecture": {"cell": "gru", "embed_dim": 256, "hidden_dim": 256, "num_layers": 1,
                          "dropout": 0.3, "decoder_layers": 1},
         "training": {"epochs": 12, "batch_size": 64, "lr": 2e-3, "label_smoothing": 0.1, "patience": 3,
                      "max_length": 100},

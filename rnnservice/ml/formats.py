@@ -109,8 +109,8 @@ def guess_format(path: str, *, task: str | None = None) -> str:
             return "jsonl"
         if len(cells) == 10 and (_WORD_ID.fullmatch(cells[0]) or _UNTAGGED_ID.fullmatch(cells[0])):
             return "conllu"
-        if first.startswith("-DOCSTART-"):
-            return "columns"
+        if first.startswith("-DOCSTART-") or (task == "tagging" and len(cells) > 1):
+            return "columns"                            # tables hold no tagging data, tab-separated columns do
     if len(cells) > 1 or by_extension == "tsv":
         header = {cell.strip().lower() for cell in cells}
         is_pair = task == "translation" and len(cells) == 2 and not header & {"source", "target"}
@@ -219,7 +219,7 @@ def _read_aligned(source_path: str, target_path: str, *, max_line_chars: int) ->
     if not sources:
         raise FormatError(source_path, 1, "the file is empty")
     examples: list[Example] = []
-    for number, (source, target) in enumerate(zip(sources, targets), 1):
+    for number, (source, target) in enumerate(zip(sources, targets, strict=True), 1):
         if not source.strip() and not target.strip():
             continue
         for side, text in ((source_path, source), (target_path, target)):
@@ -335,7 +335,7 @@ def _pick_columns(src: _Source, line: int, names: list[str], task: str, given: d
     usual = (("text", "sentence"), ("label",)) if task == "classification" else (("source",), ("target",))
     lowered = [name.lower() for name in names]
     picked: list[int | None] = []
-    for option, usual_names in zip(options, usual):
+    for option, usual_names in zip(options, usual, strict=True):
         name = given.get(option)
         if name is None:
             picked.append(next((lowered.index(u) for u in usual_names if u in lowered), None))

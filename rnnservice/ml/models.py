@@ -27,12 +27,21 @@ def make_rnn(arch: ArchitectureConfig, input_dim: int, hidden_dim: int, num_laye
                             dropout=arch.dropout if num_layers > 1 else 0.0, **extra)
 
 
+def embedding(size: int, dim: int) -> nn.Embedding:
+    """Small initial vectors: the default N(0, 1) saturates the recurrent gates and slows early training."""
+    embed = nn.Embedding(size, dim, padding_idx=PAD_ID)
+    nn.init.uniform_(embed.weight, -0.1, 0.1)
+    with torch.no_grad():
+        embed.weight[PAD_ID].zero_()
+    return embed
+
+
 class CharFeatures(nn.Module):
     """Characters of each word -> one vector per word (a CNN with max-pooling: Ma & Hovy, 2016)."""
 
     def __init__(self, num_chars: int, out_dim: int, char_embed: int = 32, width: int = 3):
         super().__init__()
-        self.embed = nn.Embedding(num_chars, char_embed, padding_idx=PAD_ID)
+        self.embed = embedding(num_chars, char_embed)
         self.conv = nn.Conv1d(char_embed, out_dim, width, padding=width // 2)
 
     def forward(self, chars: Tensor) -> Tensor:
@@ -47,7 +56,7 @@ class Encoder(nn.Module):
 
     def __init__(self, arch: ArchitectureConfig, vocab_size: int, num_chars: int = 0, word_dropout: float = 0.0):
         super().__init__()
-        self.embed = nn.Embedding(vocab_size, arch.embed_dim, padding_idx=PAD_ID)
+        self.embed = embedding(vocab_size, arch.embed_dim)
         self.chars = CharFeatures(num_chars, arch.char_dim) if arch.char_dim and num_chars else None
         input_dim = arch.embed_dim + (arch.char_dim if self.chars else 0)
         self.rnn = make_rnn(arch, input_dim, arch.hidden_dim, arch.num_layers, arch.bidirectional)
@@ -170,7 +179,7 @@ class Seq2Seq(nn.Module):
         hidden = self.encoder.out_dim
         self.layers, self.cell = arch.decoder_layers, arch.cell
         self.bridge = nn.Linear(self.encoder.out_dim, hidden * arch.decoder_layers)
-        self.embed = nn.Embedding(target_size, arch.embed_dim, padding_idx=PAD_ID)
+        self.embed = embedding(target_size, arch.embed_dim)
         self.rnn = make_rnn(arch, arch.embed_dim, hidden, arch.decoder_layers, bidirectional=False)
         self.score = nn.Linear(hidden, self.encoder.out_dim, bias=False)         # "general" attention
         self.combine = nn.Linear(hidden + self.encoder.out_dim, arch.embed_dim)

@@ -164,6 +164,11 @@ def save_checkpoint(folder: Path, model: nn.Module, opt: torch.optim.Optimizer, 
                "best_score": result.best_score, "stopped_early": result.stopped_early, "stale": stale,
                "param_groups": opt_state["param_groups"]}
     (tmp / "trainer.json").write_text(json.dumps(trainer))
+    written = {p.name for p in tmp.iterdir()} | {"best.safetensors"}
+    if folder.exists():        # carry over what the caller keeps here (pipeline's run.json: config and vocabularies)
+        for kept in folder.iterdir():
+            if kept.is_file() and kept.name not in written:
+                shutil.copy2(kept, tmp / kept.name)
     old = folder.with_name(folder.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():

@@ -102,7 +102,8 @@ def test_it_takes_columns_named_by_options():
 
 def test_it_strips_a_bom_and_crlf_line_ends():
     examples = read_examples(data("bom.csv"), task="classification")
-    assert examples == [ClassificationExample("Great pasta.", "positive"), ClassificationExample("Cold soup.", "negative")]
+    assert examples == [ClassificationExample("Great pasta.", "positive"),
+                        ClassificationExample("Cold soup.", "negative")]
 
 
 def test_it_reads_source_and_target_columns_of_a_tsv():
@@ -168,6 +169,13 @@ def test_it_guesses_the_format_from_the_first_lines(tmp_path, name, expected):
     copy = tmp_path / "data.dat"
     copy.write_bytes((DATA / name).read_bytes())
     assert guess_format(str(copy)) == expected
+
+
+def test_it_guesses_tab_separated_columns_for_tagging(tmp_path):
+    path = tmp_path / "ner.dat"
+    path.write_text("EU\tB-ORG\nrejects\tO\n\nPeter\tB-PER\n")
+    assert guess_format(str(path), task="tagging") == "columns"
+    assert [example.tags for example in read_examples(str(path), task="tagging")] == [["B-ORG", "O"], ["B-PER"]]
 
 
 def test_it_says_when_it_cannot_tell_the_format():

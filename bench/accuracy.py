@@ -1,0 +1,67 @@
+"""Accuracy on the whole public data sets, trained from scratch through `python -m rnnservice.ml train`.
+
+    python -m bench.accuracy ud_upos|conll_ner|sst2|multi30k|names [--data ../shared/datasets]
+
+Runs the real command line (the path a user takes), streams its per-epoch JSON lines, then scores the
+saved version with `evaluate` on the dev split and prints a summary line beside the goal.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCHES = {
+    # name: task, train, dev (None: the seeded 10% split), metric, goal, evaluate options
+    "ud_upos": ("tagging", "ud-english-ewt/en_ewt-ud-train.conllu", "ud-english-ewt/en_ewt-ud-dev.conllu",
+                "accuracy", 0.955, []),
+    "conll_ner": ("tagging", "conll2003-ner/train.txt", "conll2003-ner/dev.txt", "entity_f1", 0.87, []),
+    "sst2": ("classification", "sst2/train.tsv", "sst2/dev.tsv", "accuracy", 0.86, []),
+    "multi30k": ("translation", "multi30k-de-en/train.de,multi30k-de-en/train.en",
+                 "multi30k-de-en/val.de,multi30k-de-en/val.en", "bleu", 36.0, ["--beam-size", "5"]),
+    "names": ("classification", "names/names.tsv", None, "accuracy", 0.87, []),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("name", choices=sorted(BENCHES))
+    parser.add_argument("--data", type=Path, default=Path("../shared/datasets"))
+    parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    args = parser.parse_args()
+    task, train, dev, metric, goal, eval_options = BENCHES[args.name]
+    paths = lambda spec: ",".join(str(args.data / p) for p in spec.split(","))   # noqa: E731
+    out = args.out / f"{args.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    command = [sys.executable, "-m", "rnnservice.ml", "train", "--task", task, "--train", paths(train),
+               "--config", f"bench/configs/{args.name}.json", "--device", "cpu", "--out", str(out)]
+    if dev:
+        command += ["--dev", paths(dev)]
+    started = time.perf_counter()
+    epochs, saved = [], {}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
+        for line in proc.stdout:
+            print(line, end="", flush=True)
+            row = json.loads(line)
+            (epochs.append(row) if "epoch" in row else saved.update(row))
+    if proc.returncode:
+        sys.exit(f"training failed with exit status {proc.returncode}")
+    wall = time.perf_counter() - started
+    summary = {"benchmark": args.name, "metric": metric, "goal": goal, "dev_" + metric: saved.get("dev_" + metric),
+               "best_epoch": saved["best_epoch"], "epochs_run": len(epochs),
+               "median_epoch_seconds": round(statistics.median(e["seconds"] for e in epochs), 1),
+               "median_tokens_per_s": round(statistics.median(e["tokens_per_s"] for e in epochs)),
+               "train_wall_minutes": round(wall / 60, 1)}
+    if dev:   # score the saved version as a user would, with the serving defaults (beam 5 for translation)
+        scored = subprocess.run([sys.executable, "-m", "rnnservice.ml", "evaluate", str(out), paths(dev),
+                                 *eval_options], check=True, capture_output=True, text=True)
+        summary["evaluate"] = json.loads(scored.stdout.strip().splitlines()[-1])
+    summary["total_wall_minutes"] = round((time.perf_counter() - started) / 60, 1)
+    print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    main()

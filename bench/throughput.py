@@ -1,0 +1,113 @@
+"""Our training loop and Predictor against plain PyTorch on the same model and batches, in one run.
+
+    python -m bench.throughput [--data ../shared/datasets] [--sentences 3000] [--rounds 5]
+
+Prints one JSON line per measurement and a summary line with the ratios (medians of alternated rounds).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rnnservice.ml.config import config_from_dict
+from rnnservice.ml.data import TaggingCodec, batches
+from rnnservice.ml.formats import read_examples
+from rnnservice.ml.models import build_model, vocab_sizes
+from rnnservice.ml.predict import Predictor
+from rnnservice.ml.training import fit
+
+
+def plain_epoch(model: nn.Module, data: list[dict], lr: float, clip: float) -> float:
+    """The textbook loop: what a user would write by hand. Returns tokens per second."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    model.train()
+    start, tokens = time.perf_counter(), 0
+    for batch in data:
+        tokens += int(batch["lengths"].sum())
+        _, loss = model(**batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+    return tokens / (time.perf_counter() - start)
+
+
+def our_epoch(model: nn.Module, data: list[dict], cfg) -> float:
+    result = fit(model, lambda epoch: data, len(data), lambda m: {"accuracy": 0.0}, cfg, metric="accuracy",
+                 device=torch.device("cpu"))
+    return result.history[0].tokens_per_s
+
+
+def median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=Path("../shared/datasets"))
+    parser.add_argument("--sentences", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    config = config_from_dict(json.loads(Path("bench/configs/ud_upos.json").read_text()), task="tagging")
+    config.training.epochs = 1
+    examples = read_examples(str(args.data / "ud-english-ewt/en_ewt-ud-train.conllu"), task="tagging")
+    examples = examples[:args.sentences]
+    codec = TaggingCodec.fit(examples, config)
+    items = [codec.encode(ex) for ex in examples]
+    data = [b for _, b in batches(items, codec, batch_size=config.training.batch_size, shuffle=True, seed=1)]
+    torch.manual_seed(0)
+    model = build_model(config, vocab_sizes(codec))
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+
+    ours, plain = [], []
+    for round_ in range(args.rounds):          # alternate, so that machine noise hits both alike
+        model.load_state_dict(initial)
+        plain.append(plain_epoch(model, data, config.training.lr, config.training.clip))
+        model.load_state_dict(initial)
+        ours.append(our_epoch(model, data, config.training))
+        print(json.dumps({"round": round_ + 1, "plain_tokens_per_s": round(plain[-1]),
+                          "ours_tokens_per_s": round(ours[-1])}), flush=True)
+
+    model.load_state_dict(initial)
+    predictor = Predictor(model, codec, config)
+    predict = {}
+    for n in (1, 64):
+        raw = [{"tokens": ex.tokens} for ex in examples[:n]]
+        batch = {k: v for k, v in codec.collate([codec.encode(ex) for ex in examples[:n]]).items()
+                 if k != "tags"}
+
+        def bare():
+            with torch.inference_mode():
+                model(**batch)[0].softmax(-1).max(-1)
+
+        def through():
+            predictor.predict(raw)
+
+        bare_s = median_time(bare, 50 if n == 1 else 10)
+        ours_s = median_time(through, 50 if n == 1 else 10)
+        predict[n] = {"bare_ms": round(bare_s * 1e3, 3), "predictor_ms": round(ours_s * 1e3, 3),
+                      "ratio": round(bare_s / ours_s, 3)}
+    summary = {
+        "benchmark": "throughput", "threads": torch.get_num_threads(), "sentences": len(examples),
+        "train_plain_tokens_per_s": round(statistics.median(plain)),
+        "train_ours_tokens_per_s": round(statistics.median(ours)),
+        "train_ratio": round(statistics.median(ours) / statistics.median(plain), 3),
+        "predict_1": predict[1], "predict_64": predict[64],
+    }
+    print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    main()
