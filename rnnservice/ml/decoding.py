@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from rnnservice.ml.text import BOS_ID, EOS_ID
+from rnnservice.ml.text import BOS_ID, EOS_ID, PAD_ID
 
 
 @dataclass
@@ -20,28 +20,49 @@ def _normalize(logprob: float, length: int, length_penalty: float) -> float:
     return logprob / max(length, 1) ** length_penalty
 
 
+def _caps(max_length: int | Tensor, batch: int) -> list[int]:
+    """One output-length cap per input: each row's cap must not depend on what it is batched with."""
+    if isinstance(max_length, Tensor):
+        return [int(m) for m in max_length.tolist()]
+    return [int(max_length)] * batch
+
+
+def _next_logprobs(model, prev: Tensor, state, memory: Tensor, mask: Tensor):
+    logits, state, _ = model.decode(prev, state, memory, mask)
+    logits = logits[:, -1].float()                                                    # (N, V)
+    logits[:, PAD_ID] = logits[:, BOS_ID] = float("-inf")      # never generated: <pad> marks a row's end
+    return logits.log_softmax(-1), state
+
+
 @torch.inference_mode()
-def greedy_decode(model, ids: Tensor, lengths: Tensor, *, max_length: int,
+def greedy_decode(model, ids: Tensor, lengths: Tensor, *, max_length: int | Tensor,
                   length_penalty: float = 1.0) -> list[Hypothesis]:
-    """The most likely next token at each step, for a whole batch at once."""
-    memory, mask, state = model.encode(ids, lengths)
+    """The most likely next token at each step, for a whole batch at once.
+
+    `max_length` caps the decoding steps (<eos> is a step): one int, or a (B,) tensor of caps per row.
+    """
     B = ids.size(0)
+    caps = _caps(max_length, B)
+    cap = torch.tensor(caps, device=ids.device)
+    memory, mask, state = model.encode(ids, lengths)
     prev = torch.full((B, 1), BOS_ID, dtype=torch.long, device=ids.device)
-    done = torch.zeros(B, dtype=torch.bool, device=ids.device)
+    done = cap <= 0
     total = torch.zeros(B, device=ids.device)
     steps = []
-    for _ in range(max_length):
-        logits, state, _ = model.decode(prev, state, memory, mask)
-        logp, token = logits[:, -1].float().log_softmax(-1).max(-1)                 # (B,), (B,)
-        total += logp.masked_fill(done, 0.0)
-        steps.append(token.masked_fill(done, EOS_ID))
-        done |= token == EOS_ID
+    for step in range(max(caps, default=0)):
         if done.all():
             break
+        logp, state = _next_logprobs(model, prev, state, memory, mask)
+        logp, token = logp.max(-1)                                                    # (B,), (B,)
+        total += logp.masked_fill(done, 0.0)
+        token = token.masked_fill(done, PAD_ID)
+        steps.append(token)
+        done = done | (token == EOS_ID) | (cap <= step + 1)      # a row ends at <eos> or at its cap
         prev = token.unsqueeze(1)
-    out = torch.stack(steps, 1).tolist()                                             # (B, steps)
+    out = torch.stack(steps, 1).tolist() if steps else [[] for _ in range(B)]
     results = []
     for row, scored in zip(out, total.tolist()):
+        row = row[:row.index(PAD_ID)] if PAD_ID in row else row
         finished = EOS_ID in row
         tokens = row[:row.index(EOS_ID)] if finished else row
         results.append(Hypothesis(tokens, _normalize(scored, len(tokens) + finished, length_penalty), finished))
@@ -49,14 +70,16 @@ def greedy_decode(model, ids: Tensor, lengths: Tensor, *, max_length: int,
 
 
 @torch.inference_mode()
-def beam_decode(model, ids: Tensor, lengths: Tensor, *, beam_size: int, max_length: int,
+def beam_decode(model, ids: Tensor, lengths: Tensor, *, beam_size: int, max_length: int | Tensor,
                 length_penalty: float = 1.0, n_best: int = 1) -> list[list[Hypothesis]]:
     """Beam search for a batch: `n_best` hypotheses per input, best first.
 
     A hypothesis ends when <eos> ranks among the top `beam_size` candidates of a step; an input is
-    done once it has `beam_size` ended hypotheses. With beam_size 1 this is exactly greedy decoding.
+    done once it has `beam_size` ended hypotheses, or at its cap of decoding steps, where the best
+    unfinished hypotheses fill up to `n_best`. With beam_size 1 this is exactly greedy decoding.
     """
     B, K, device = ids.size(0), beam_size, ids.device
+    caps = _caps(max_length, B)
     memory, mask, state = model.encode(ids, lengths)
     expand = torch.arange(B, device=device).repeat_interleave(K)                    # (B*K,)
     memory, mask, state = memory[expand], mask[expand], model.reorder(state, expand)
@@ -66,9 +89,18 @@ def beam_decode(model, ids: Tensor, lengths: Tensor, *, beam_size: int, max_leng
     prev = torch.full((B * K, 1), BOS_ID, dtype=torch.long, device=device)
     ended: list[list[Hypothesis]] = [[] for _ in range(B)]
     done = [False] * B
-    for step in range(max_length):
-        logits, state, _ = model.decode(prev, state, memory, mask)
-        logp = logits[:, -1].float().log_softmax(-1)                                 # (B*K, V)
+    for step in range(max(caps, default=0) + 1):
+        for b in range(B):
+            if not done[b] and step >= caps[b]:         # the cap: keep the best cut hypotheses too
+                done[b] = True
+                for k in range(K):
+                    if len(ended[b]) < n_best and scores[b, k].isfinite():
+                        row = history[b * K + k].tolist()
+                        ended[b].append(Hypothesis(row, _normalize(scores[b, k].item(), len(row), length_penalty),
+                                                   False))
+        if all(done):
+            break
+        logp, state = _next_logprobs(model, prev, state, memory, mask)              # (B*K, V)
         V = logp.size(-1)
         candidates = (scores.view(-1, 1) + logp).view(B, K * V)                      # (B, K*V)
         top, flat = candidates.topk(2 * K, dim=1)                                    # (B, 2K)
@@ -80,8 +112,6 @@ def beam_decode(model, ids: Tensor, lengths: Tensor, *, beam_size: int, max_leng
                 ended[b].append(Hypothesis(row, _normalize(top[b, k].item(), len(row) + 1, length_penalty), True))
         for b in range(B):
             done[b] = done[b] or len(ended[b]) >= K
-        if all(done):
-            break
         live = top.masked_fill(is_eos, float("-inf"))
         scores, pick = live.topk(K, dim=1)                                           # (B, K)
         scores[torch.tensor(done, device=device)] = float("-inf")
@@ -90,11 +120,4 @@ def beam_decode(model, ids: Tensor, lengths: Tensor, *, beam_size: int, max_leng
         history = torch.cat([history[source], chosen], dim=1)
         state = model.reorder(state, source)
         prev = chosen
-    for b in range(B):
-        if len(ended[b]) < n_best:     # the length cap came first: keep the best cut hypotheses too
-            for k in range(K):
-                if scores[b, k].isfinite():
-                    row = history[b * K + k].tolist()
-                    ended[b].append(Hypothesis(row, _normalize(scores[b, k].item(), len(row), length_penalty),
-                                               False))
     return [sorted(hyps, key=lambda h: -h.score)[:n_best] for hyps in ended]

@@ -124,8 +124,10 @@ class Predictor:
         return self._translate(batch, decode)
 
     def _translate(self, batch: dict, opts: DecodeOptions) -> list[dict]:
-        longest = int(batch["lengths"].max())
-        max_length = min(opts.max_length or 2 * longest + 10, opts.length_cap)
+        # One cap per input, from its own length: an output must not depend on what it was batched with.
+        lengths = batch["lengths"].cpu()
+        max_length = (lengths * 2 + 10 if not opts.max_length else torch.full_like(lengths, opts.max_length))
+        max_length = max_length.clamp(max=opts.length_cap)
         if opts.beam_size == 1 and opts.n_best == 1:
             nbest = [[h] for h in greedy_decode(self.model, batch["ids"], batch["lengths"], max_length=max_length,
                                                 length_penalty=opts.length_penalty)]

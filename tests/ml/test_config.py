@@ -21,7 +21,7 @@ def test_it_fills_in_the_defaults_of_each_task():
     translation = config_from_dict({}, task="translation")
 
     assert (tagging.tokenizer.kind, tagging.tokenizer.lowercase) == ("words", True)
-    assert (tagging.architecture.char_dim, tagging.architecture.crf, tagging.training.epochs) == (64, None, 20)
+    assert (tagging.architecture.char_dim, tagging.architecture.crf, tagging.training.epochs) == (64, None, 15)
     assert (classification.architecture.num_layers, classification.architecture.pooling) == (1, "max")
     assert (classification.training.epochs, classification.training.patience) == (10, 3)
     assert (translation.tokenizer.kind, translation.architecture.cell) == ("bpe", "gru")
