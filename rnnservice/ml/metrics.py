@@ -1,6 +1,7 @@
 """Scores: accuracy, macro-F1, entity F1 for BIO/IOB2 tags (seqeval), BLEU and chrF (sacrebleu)."""
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 BIO_PREFIXES = ("B-", "I-")
@@ -14,16 +15,14 @@ def accuracy(gold: Sequence[str], predicted: Sequence[str]) -> float:
 
 def macro_f1(gold: Sequence[str], predicted: Sequence[str]) -> float:
     """Mean of per-label F1 over the labels that occur in the gold data or the predictions."""
-    labels = sorted(set(gold) | set(predicted))
+    pairs = Counter(zip(gold, predicted, strict=True))
+    true_pos = Counter({g: n for (g, p), n in pairs.items() if g == p})
+    gold_counts, predicted_counts = Counter(gold), Counter(predicted)
+    labels = set(gold_counts) | set(predicted_counts)
     if not labels:
         return 0.0
-    total = 0.0
-    for label in labels:
-        tp = sum(g == label and p == label for g, p in zip(gold, predicted, strict=True))
-        fp = sum(g != label and p == label for g, p in zip(gold, predicted, strict=True))
-        fn = sum(g == label and p != label for g, p in zip(gold, predicted, strict=True))
-        total += 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-    return total / len(labels)
+    # F1 = 2 TP / (gold + predicted) for each label
+    return sum(2 * true_pos[label] / (gold_counts[label] + predicted_counts[label]) for label in labels) / len(labels)
 
 
 def is_bio(tags: Sequence[str]) -> bool:

@@ -104,7 +104,7 @@ def train(config: RunConfig, train_examples: Sequence, dev_examples: Sequence | 
     options = {"beam_size": cfg.eval_beam_size} if config.task == "translation" else {}
     result = fit(model, epoch_batches, math.ceil(len(items) / cfg.batch_size),
                  lambda _: predictor.evaluate(dev_examples, **options), cfg, metric=metric, device=device,
-                 checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None, on_epoch=on_epoch,
+                 checkpoint_dir=Path(checkpoint_dir) / "last" if checkpoint_dir else None, on_epoch=on_epoch,
                  progress=progress)
     model.eval()
     metrics = result.history[result.best_epoch - 1].dev

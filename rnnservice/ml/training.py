@@ -80,8 +80,12 @@ def fit(model: nn.Module, train: Callable[[int], Iterable[Batch]], steps_per_epo
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     total_steps = cfg.epochs * steps_per_epoch
     result, best_state, stale = FitResult(), None, 0
-    if checkpoint_dir is not None and (checkpoint_dir / "trainer.json").exists():
-        result, stale, best_state = load_checkpoint(checkpoint_dir, model, opt, device)
+    if checkpoint_dir is not None:
+        previous = checkpoint_dir.with_name(checkpoint_dir.name + ".old")
+        if not checkpoint_dir.exists() and previous.exists():    # killed between the two renames
+            os.replace(previous, checkpoint_dir)
+        if (checkpoint_dir / "trainer.json").exists():
+            result, stale, best_state = load_checkpoint(checkpoint_dir, model, opt, device)
     start = len(result.history) + 1
     if result.stopped_early or start > cfg.epochs:
         _restore(model, best_state)
@@ -159,16 +163,14 @@ def save_checkpoint(folder: Path, model: nn.Module, opt: torch.optim.Optimizer, 
     tensors = {f"{i}.{name}": value for i, slots in opt_state["state"].items()
                for name, value in slots.items() if isinstance(value, Tensor)}
     save_file(_tensors(tensors) if tensors else {"_": torch.zeros(0)}, tmp / "optimizer.safetensors")
-    save_file({"cpu": torch.get_rng_state()}, tmp / "rng.safetensors")
+    rng = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state()
+    save_file(rng, tmp / "rng.safetensors")
     trainer = {"history": [asdict(e) for e in result.history], "best_epoch": result.best_epoch,
                "best_score": result.best_score, "stopped_early": result.stopped_early, "stale": stale,
                "param_groups": opt_state["param_groups"]}
     (tmp / "trainer.json").write_text(json.dumps(trainer))
-    written = {p.name for p in tmp.iterdir()} | {"best.safetensors"}
-    if folder.exists():        # carry over what the caller keeps here (pipeline's run.json: config and vocabularies)
-        for kept in folder.iterdir():
-            if kept.is_file() and kept.name not in written:
-                shutil.copy2(kept, tmp / kept.name)
     old = folder.with_name(folder.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():
@@ -192,7 +194,10 @@ def load_checkpoint(folder: Path, model: nn.Module, opt: torch.optim.Optimizer,
                 index, name = key.split(".", 1)
                 state.setdefault(int(index), {})[name] = value
         opt.load_state_dict({"state": state, "param_groups": trainer["param_groups"]})
-        torch.set_rng_state(load_file(folder / "rng.safetensors")["cpu"])
+        rng = load_file(folder / "rng.safetensors")
+        torch.set_rng_state(rng["cpu"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state(rng["cuda"])
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ArtifactError(f"checkpoint {folder} cannot be resumed: {exc}") from exc
     history = [Epoch(**e) for e in trainer["history"]]

@@ -59,8 +59,8 @@ def test_it_resumes_a_stopped_run_to_the_same_weights_as_a_straight_run(tiny_con
 
     assert [e.epoch for e in seen] == [2, 3]                            # epoch 1 is not trained again
     assert_same_weights(weights(straight.model), weights(resumed.model))
-    assert_same_weights(load_file(tmp_path / "straight" / "model.safetensors"),
-                        load_file(tmp_path / "resumed" / "model.safetensors"))
+    assert_same_weights(load_file(tmp_path / "straight" / "last" / "model.safetensors"),
+                        load_file(tmp_path / "resumed" / "last" / "model.safetensors"))
     assert [e.train_loss for e in resumed.fit.history] == [e.train_loss for e in straight.fit.history]
     assert resumed.fit.best_epoch == straight.fit.best_epoch
 
@@ -82,7 +82,7 @@ def test_it_writes_checkpoints_of_safetensors_and_json_only(tiny_config, example
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     names = {p.relative_to(tmp_path).as_posix() for p in files}
 
-    assert {"model.safetensors", "optimizer.safetensors", "trainer.json", "run.json"} <= names
+    assert {"last/model.safetensors", "last/optimizer.safetensors", "last/trainer.json", "run.json"} <= names
     assert all(p.suffix in (".safetensors", ".json") for p in files), names
     assert [p.name for p in tmp_path.parent.iterdir() if p.name.startswith(tmp_path.name + ".")] == []
 
@@ -141,7 +141,7 @@ def test_it_keeps_the_weights_of_the_best_epoch(tiny_config, examples, tmp_path)
 
     result = train(config, examples("classification"), checkpoint_dir=tmp_path)
 
-    assert_same_weights(weights(result.model), load_file(tmp_path / "best.safetensors"))
+    assert_same_weights(weights(result.model), load_file(tmp_path / "last" / "best.safetensors"))
     assert result.metrics == result.fit.history[0].dev
 
 
