@@ -62,7 +62,8 @@ class TaggingCodec(Codec):
         tokens = example.tokens[:max_length]
         item = {"ids": torch.tensor(self.words.encode(self.tokenizer.normalize(t) for t in tokens))}
         if self.chars is not None:
-            item["chars"] = [torch.tensor(self.chars.encode(t[:MAX_WORD_CHARS])) for t in tokens]
+            # <bos> and <eos> around each word let the CNN see prefixes and suffixes as such ("-ly", "un-").
+            item["chars"] = [torch.tensor([BOS_ID, *self.chars.encode(t[:MAX_WORD_CHARS]), EOS_ID]) for t in tokens]
         if getattr(example, "tags", None) is not None:
             item["tags"] = torch.tensor(self.tags.encode(example.tags[:max_length]))
         return item
