@@ -56,7 +56,11 @@ def _emit(row: dict) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
-    data = json.loads(args.config.read_text()) if args.config else {}
+    try:
+        data = json.loads(args.config.read_text(encoding="utf-8")) if args.config else {}
+    except (ValueError, UnicodeDecodeError) as exc:
+        line = getattr(exc, "lineno", 1)
+        raise MLError(f"--config {args.config}, line {line}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise MLError(f"{args.config}: the config must be a JSON object")
     for section, key, value in (("training", "epochs", args.epochs), ("training", "seed", args.seed),

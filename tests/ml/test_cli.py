@@ -129,3 +129,15 @@ def test_it_names_a_bad_config_field(tmp_path):
     assert run.returncode != 0
     assert "architecture.cell" in run.stderr and "xyz" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_it_names_the_line_of_a_config_file_that_is_not_json(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text('{"training": {\n  "epochs": 2,,\n}}')
+
+    run = cli("train", "--task", "tagging", "--train", DATA / "tiny_ner.txt", "--config", config,
+              "--out", tmp_path / "version")
+
+    assert run.returncode == 2
+    assert f"--config {config}, line 2" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "version").exists()
