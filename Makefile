@@ -17,7 +17,7 @@ test: install
 	$(PY) -m pytest
 
 lint: install
-	$(VENV)/bin/ruff check rnnservice tests bench
+	$(VENV)/bin/ruff check manage.py rnnservice apps tests bench
 
 # Every benchmark on the whole data sets, one after another (well over an hour on a 2-core CPU).
 bench: install

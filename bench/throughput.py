@@ -88,11 +88,11 @@ def main() -> None:
         batch = {k: v for k, v in codec.collate([codec.encode(ex) for ex in examples[:n]]).items()
                  if k != "tags"}
 
-        def bare():
+        def bare(batch=batch):
             with torch.inference_mode():
                 model(**batch)[0].softmax(-1).max(-1)
 
-        def through():
+        def through(raw=raw):
             predictor.predict(raw)
 
         bare_s = median_time(bare, 50 if n == 1 else 10)

@@ -7,8 +7,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
 from rnnservice.ml.artifacts import load_version
 from rnnservice.ml.config import CELLS, TASKS, config_from_dict
 from rnnservice.ml.errors import MLError

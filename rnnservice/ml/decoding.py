@@ -61,7 +61,7 @@ def greedy_decode(model, ids: Tensor, lengths: Tensor, *, max_length: int | Tens
         prev = token.unsqueeze(1)
     out = torch.stack(steps, 1).tolist() if steps else [[] for _ in range(B)]
     results = []
-    for row, scored in zip(out, total.tolist()):
+    for row, scored in zip(out, total.tolist(), strict=True):
         row = row[:row.index(PAD_ID)] if PAD_ID in row else row
         finished = EOS_ID in row
         tokens = row[:row.index(EOS_ID)] if finished else row

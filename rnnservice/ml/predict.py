@@ -105,7 +105,7 @@ class Predictor:
             group = order[start:start + self.batch_size]
             batch = {k: v.to(self.device) for k, v in self.codec.collate([items[i] for i in group]).items()
                      if k in ("ids", "lengths", "chars")}
-            for i, out in zip(group, self._run(batch, [examples[i] for i in group], decode)):
+            for i, out in zip(group, self._run(batch, [examples[i] for i in group], decode), strict=True):
                 outputs[i] = out
         return outputs
 
@@ -120,7 +120,7 @@ class Predictor:
             probs = logits.float().softmax(-1).tolist()                                 # (B, K)
             names = self.codec.labels.itos
             return [{"label": names[max(range(len(p)), key=p.__getitem__)],
-                     "probabilities": {n: round(v, 6) for n, v in zip(names, p)}} for p in probs]
+                     "probabilities": {n: round(v, 6) for n, v in zip(names, p, strict=True)}} for p in probs]
         return self._translate(batch, decode)
 
     def _translate(self, batch: dict, opts: DecodeOptions) -> list[dict]:

@@ -124,7 +124,8 @@ class BpeTokenizer(Tokenizer):
                 raise ArtifactError(f"the subword tokenizer cannot be read: {exc}") from exc
 
     def fit(self, texts: Iterable[str]) -> None:
-        from tokenizers import Tokenizer as HfTokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+        from tokenizers import Tokenizer as HfTokenizer
+        from tokenizers import decoders, models, normalizers, pre_tokenizers, trainers
         model = HfTokenizer(models.BPE(unk_token=UNK))
         model.normalizer = normalizers.Sequence([normalizers.NFKC()] +
                                                 ([normalizers.Lowercase()] if self.lowercase else []))

@@ -1,0 +1,1 @@
+"""Data sets: upload, validation against the core's parsers, statistics."""

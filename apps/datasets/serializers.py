@@ -1,0 +1,35 @@
+"""Request and response shapes of the datasets API."""
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.datasets.models import Dataset
+from rnnservice.ml.config import TASKS
+from rnnservice.ml.formats import FORMATS
+
+_TARGET_HELP = "Translation only: the target side when {split} is the source side of two aligned files."
+
+
+class DatasetCreateInput(serializers.Serializer):
+    """Multipart form: the files, with the dataset's name, task and (optionally) format."""
+
+    name = serializers.CharField(max_length=100)
+    task = serializers.ChoiceField(choices=TASKS)
+    format = serializers.ChoiceField(choices=FORMATS, required=False, allow_null=True, default=None,
+                                     help_text="Guessed from the training file when left out.")
+    train = serializers.FileField()
+    train_target = serializers.FileField(required=False, help_text=_TARGET_HELP.format(split="train"))
+    dev = serializers.FileField(required=False, help_text="Without it, training splits a seeded dev set off.")
+    dev_target = serializers.FileField(required=False, help_text=_TARGET_HELP.format(split="dev"))
+    test = serializers.FileField(required=False)
+    test_target = serializers.FileField(required=False, help_text=_TARGET_HELP.format(split="test"))
+
+
+class DatasetOutput(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.get_username", read_only=True)
+
+    class Meta:
+        model = Dataset
+        fields = ["id", "name", "owner", "task", "format", "status", "error", "error_file", "error_line",
+                  "statistics", "sha256", "created", "updated"]
+        read_only_fields = fields

@@ -1,0 +1,200 @@
+"""Writes of the datasets app: create a dataset from uploaded files, validate it with the core's parsers, delete it."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Iterable
+from functools import partial
+from pathlib import PurePath, PurePosixPath
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files import File
+from django.core.files.storage import Storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.datasets.models import FILE_FIELDS, SPLITS, Dataset
+from apps.datasets.statistics import split_statistics
+from apps.datasets.tasks import validate_dataset as validate_dataset_task
+from rnnservice.errors import LimitExceeded, ServiceError
+from rnnservice.ml.config import TASKS, DataConfig
+from rnnservice.ml.errors import FormatError
+from rnnservice.ml.formats import FORMAT_TASKS, FORMATS, guess_format, read_examples
+
+logger = logging.getLogger(__name__)
+_PLAIN_SUFFIX = re.compile(r"\.[a-z0-9]{1,10}")
+
+
+def dataset_create(*, owner: AbstractBaseUser, name: str, task: str, format: str | None = None, train: File,
+                   train_target: File | None = None, dev: File | None = None, dev_target: File | None = None,
+                   test: File | None = None, test_target: File | None = None,
+                   queue_validation: bool = True) -> Dataset:
+    """Store the files of a new, pending dataset and queue its validation once the row is committed.
+
+    Raises ServiceError for a name the owner already uses, a format that cannot hold the task, or target
+    files where they do not belong; LimitExceeded for a file over the size or line limit. Nothing is
+    stored when it raises. With `queue_validation=False` the caller runs dataset_validate itself.
+    """
+    given = zip(FILE_FIELDS, (train, train_target, dev, dev_target, test, test_target), strict=True)
+    uploads = {field: file for field, file in given if file is not None}
+    _check_request(owner=owner, name=name, task=task, format=format, fields=set(uploads))
+    digests = {field: _sha256_within_limits(field, upload) for field, upload in uploads.items()}
+    saved: list[tuple[Storage, str]] = []
+    try:
+        with transaction.atomic():
+            dataset = Dataset.objects.create(owner=owner, name=name, task=task, format=format, sha256=digests)
+            for field, upload in uploads.items():
+                stored = getattr(dataset, field)
+                stored.save(field + _plain_suffix(upload.name), upload, save=False)
+                saved.append((stored.storage, stored.name))
+            dataset.save(update_fields=list(uploads))
+    except IntegrityError as exc:             # the unique (owner, name) constraint, when two uploads race
+        _remove_files(saved)
+        raise ServiceError(f"you already have a dataset named {name!r}", field="name") from exc
+    except BaseException:
+        _remove_files(saved)
+        raise
+    if queue_validation:
+        # After the commit, or the worker could look for a row that is not there yet. Robust: a broker that is
+        # down must not turn a stored upload into a 500; the dataset stays pending and the error is logged.
+        # A lambda, not a partial: Django names the callback in that log line, and a partial has no name.
+        transaction.on_commit(lambda: validate_dataset_task.delay(dataset.pk), robust=True)
+    return dataset
+
+
+def dataset_validate(*, dataset_id: int) -> Dataset | None:
+    """Parse each file of a pending dataset; mark it valid with statistics, or invalid with the first error's
+    file field and line. A guessed format is recorded either way. Returns the dataset, None when it is gone.
+
+    A dataset that is no longer pending is returned untouched: a message delivered twice must not redo the
+    work, and a valid dataset never changes. A bad file raises nothing: `invalid` is the result.
+    """
+    dataset = Dataset.objects.filter(pk=dataset_id).first()
+    if dataset is None or dataset.status != Dataset.Status.PENDING:
+        return dataset
+    try:
+        format, statistics = _read_splits(dataset)
+        result: dict[str, Any] = {"status": Dataset.Status.VALID, "format": format, "statistics": statistics}
+    except _FileProblem as problem:
+        result = {"status": Dataset.Status.INVALID, "format": problem.format, "error": problem.problem,
+                  "error_file": problem.field, "error_line": problem.line}
+    # Parsing ran outside any transaction and took a while. Write only if the row is still pending: it may
+    # have been deleted meanwhile, or validated by a twin of this message; a result is never overwritten.
+    Dataset.objects.filter(pk=dataset.pk, status=Dataset.Status.PENDING).update(**result, updated=timezone.now())
+    return Dataset.objects.filter(pk=dataset.pk).first()
+
+
+def dataset_fail(*, dataset_id: int, error: str) -> None:
+    """Mark a still-pending dataset invalid after its validation crashed, so that it does not stay pending."""
+    Dataset.objects.filter(pk=dataset_id, status=Dataset.Status.PENDING).update(
+        status=Dataset.Status.INVALID, error=error, error_file="", error_line=None, updated=timezone.now())
+
+
+def dataset_delete(*, dataset: Dataset) -> None:
+    """Delete the dataset's row, and its files once that is committed: a rolled-back delete keeps them."""
+    files = [(stored.storage, stored.name) for stored in dataset.files().values()]
+    dataset.delete()
+    transaction.on_commit(partial(_remove_files, files))
+
+
+def _check_request(*, owner: AbstractBaseUser, name: str, task: str, format: str | None, fields: set[str]) -> None:
+    if task not in TASKS:
+        raise ServiceError(f"task must be one of {', '.join(TASKS)}, not {task!r}", field="task")
+    if format is not None and format not in FORMATS:
+        raise ServiceError(f"format must be one of {', '.join(FORMATS)}, not {format!r}", field="format")
+    if format is not None and task not in FORMAT_TASKS[format]:
+        raise ServiceError(f"format {format!r} holds {' or '.join(FORMAT_TASKS[format])} data, not {task}",
+                           field="format")
+    targets = sorted(field for field in fields if field.endswith("_target"))
+    if targets and task != "translation":
+        raise ServiceError(f"{targets[0]} is for translation only: the target side of two aligned files",
+                           field=targets[0])
+    if targets and format not in (None, "parallel"):
+        raise ServiceError(f"two aligned files are read as format 'parallel', not {format!r}", field="format")
+    for split in SPLITS if targets else ():
+        if f"{split}_target" in fields and split not in fields:
+            raise ServiceError(f"{split}_target needs {split}, the source side", field=split)
+        if split in fields and f"{split}_target" not in fields:
+            raise ServiceError(f"{split}_target is missing: the other splits come as two aligned files, "
+                               f"so {split} must too", field=f"{split}_target")
+    if Dataset.objects.filter(owner=owner, name=name).exists():
+        raise ServiceError(f"you already have a dataset named {name!r}", field="name")
+
+
+def _sha256_within_limits(field: str, upload: File) -> str:
+    """The file's sha256, read once in chunks; LimitExceeded when it is over the size or the line limit."""
+    max_bytes, max_lines = settings.RNNSERVICE_MAX_UPLOAD_BYTES, settings.RNNSERVICE_MAX_UPLOAD_LINES
+    if upload.size > max_bytes:
+        raise LimitExceeded("RNNSERVICE_MAX_UPLOAD_BYTES", upload.size, max_bytes,
+                            what=f"the {field} file's size in bytes", field=field)
+    digest, lines, last = hashlib.sha256(), 0, b"\n"
+    for chunk in upload.chunks():
+        digest.update(chunk)
+        lines += chunk.count(b"\n")
+        last = chunk[-1:]
+    lines += last != b"\n"                    # a last line without a line end
+    if lines > max_lines:
+        raise LimitExceeded("RNNSERVICE_MAX_UPLOAD_LINES", lines, max_lines,
+                            what=f"the {field} file's number of lines", field=field)
+    return digest.hexdigest()
+
+
+def _plain_suffix(client_name: str | None) -> str:
+    """The client's extension when short and plain (.conllu, .tsv, .de), since formats are guessed from it;
+    nothing else of the client's file name is kept."""
+    suffix = PurePath(client_name or "").suffix.lower()
+    return suffix if _PLAIN_SUFFIX.fullmatch(suffix) else ""
+
+
+def _remove_files(files: Iterable[tuple[Storage, str]]) -> None:
+    folders = set()
+    for storage, name in files:
+        storage.delete(name)
+        folders.add((storage, str(PurePosixPath(name).parent)))
+    for storage, folder in folders:
+        try:
+            os.rmdir(storage.path(folder))    # datasets/<id>/, now empty; storages without folders have no path
+        except (OSError, NotImplementedError):
+            logger.debug("left the folder %s of %s in place", folder, storage)
+
+
+class _FileProblem(Exception):
+    """The first problem in a dataset's files: the file field, its line, and the format it was read in."""
+
+    def __init__(self, field: str, line: int | None, problem: str, format: str | None):
+        super().__init__(f"{field}, line {line}: {problem}")
+        self.field, self.line, self.problem, self.format = field, line, problem, format
+
+
+def _read_splits(dataset: Dataset) -> tuple[str, dict[str, Any]]:
+    """(format, statistics) of the dataset's files; every split is read in the format of the training file."""
+    files = dataset.files()
+    fields_by_path = {stored.path: field for field, stored in files.items()}
+    format, splits = dataset.format, {}
+    for split in SPLITS:
+        if split not in files:
+            continue
+        # Two aligned files reach the core as one "source,target" path (see checks.py: no comma in MEDIA_ROOT).
+        path = ",".join(files[field].path for field in (split, f"{split}_target") if field in files)
+        try:
+            format = format or guess_format(path, task=dataset.task)
+            splits[split] = split_statistics(read_examples(path, task=dataset.task, format=format))
+        except FormatError as exc:
+            problem = exc.problem
+            # The server's folders are no business of users; longest first, as "train" begins "train_target".
+            for stored_path, field in sorted(fields_by_path.items(), key=lambda item: -len(item[0])):
+                problem = problem.replace(stored_path, field)
+            raise _FileProblem(fields_by_path.get(exc.path, split), exc.line or None, problem, format) from exc
+    if "dev" in files:
+        return format, {"splits": splits, "dev_split": {"dev": "given"}}
+    # No dev file: training splits one off the training examples, seeded (the job's config may change these).
+    if splits["train"]["examples"] < 2:
+        raise _FileProblem("train", None, "there is 1 example; with no dev file, training needs at least 2 "
+                                          "to split a dev set off", format)
+    data = DataConfig()
+    return format, {"splits": splits,
+                    "dev_split": {"dev": "split", "dev_fraction": data.dev_fraction, "split_seed": data.split_seed}}

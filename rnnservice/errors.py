@@ -1,0 +1,22 @@
+"""Errors that services raise for requests they cannot honour. Plain Python: no Django, no DRF."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    """A well-formed request that cannot be honoured; the API answers 400 with this message and `extra`."""
+
+    status = 400
+
+    def __init__(self, message: str, **extra: Any):
+        super().__init__(message)
+        self.message, self.extra = message, extra
+
+
+class LimitExceeded(ServiceError):
+    """A value over a configured limit. `limit` is the setting's name, so the message says what to raise."""
+
+    def __init__(self, limit: str, value: int, maximum: int, *, what: str | None = None, **extra: Any):
+        super().__init__(f"{what or limit} is {value:,}; the limit is {maximum:,} ({limit})",
+                         limit=limit, value=value, maximum=maximum, **extra)

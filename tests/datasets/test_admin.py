@@ -1,0 +1,63 @@
+"""Tests for the datasets admin: upload through dataset_create, read-only views, delete with the files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from apps.datasets.models import Dataset
+from apps.datasets.services import dataset_validate
+from tests.datasets.helpers import run_queued_validations
+from tests.factories import DATA, DatasetFactory
+
+ADD_URL = "/admin/datasets/dataset/add/"
+
+
+def post_add(admin_client, **fields):
+    with (DATA / "tiny.conllu").open("rb") as train:
+        return admin_client.post(ADD_URL, {"name": "ud tiny", "task": "tagging", "format": "", "train": train,
+                                           **fields})
+
+
+def test_it_uploads_from_the_admin_through_the_service(admin_client, alice, django_capture_on_commit_callbacks):
+    assert admin_client.get(ADD_URL).status_code == 200
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = post_add(admin_client, owner=alice.pk)
+    assert response.status_code == 302
+    dataset = Dataset.objects.get(name="ud tiny")
+    assert (dataset.owner, dataset.status, dataset.format) == (alice, "pending", None)
+    assert Path(dataset.train.name).as_posix() == f"datasets/{dataset.pk}/train.conllu"
+    assert set(dataset.sha256) == {"train"}
+    assert run_queued_validations(callbacks) == [dataset.pk]
+    assert Dataset.objects.get(pk=dataset.pk).status == "valid"
+
+
+def test_it_shows_what_the_service_refuses_on_the_form(admin_client, alice):
+    DatasetFactory(owner=alice, name="ud tiny")
+    response = post_add(admin_client, owner=alice.pk)
+    assert response.status_code == 200
+    assert "you already have a dataset named" in response.content.decode().replace("&#x27;", "'")
+    assert Dataset.objects.count() == 1
+
+
+def test_it_lists_and_shows_datasets_read_only(admin_client, alice):
+    dataset = DatasetFactory(owner=alice, name="shown")
+    dataset_validate(dataset_id=dataset.pk)
+    listing = admin_client.get("/admin/datasets/dataset/")
+    assert listing.status_code == 200
+    assert "shown" in listing.content.decode()
+    page = admin_client.get(f"/admin/datasets/dataset/{dataset.pk}/change/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert dataset.sha256["train"] in html
+    assert "&quot;examples&quot;: 2" in html
+    assert 'type="file"' not in html and 'name="_save"' not in html
+    assert Dataset.objects.get(pk=dataset.pk).status == "valid"
+
+
+def test_it_deletes_from_the_admin_with_the_files(admin_client, alice, django_capture_on_commit_callbacks):
+    dataset = DatasetFactory(owner=alice)
+    stored = Path(dataset.train.path)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(f"/admin/datasets/dataset/{dataset.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Dataset.objects.exists()
+    assert not stored.exists()

@@ -1,0 +1,21 @@
+"""Tests for apps.datasets.statistics."""
+from apps.datasets.statistics import length_summary, split_statistics
+from rnnservice.ml.formats import ClassificationExample, TaggingExample, TranslationExample
+
+
+def test_it_takes_nearest_rank_percentiles():
+    assert length_summary(range(100, 0, -1)) == {"p50": 50, "p90": 90, "p99": 99, "max": 100}
+    assert length_summary([7]) == {"p50": 7, "p90": 7, "p99": 7, "max": 7}
+    assert length_summary([]) == {"p50": 0, "p90": 0, "p99": 0, "max": 0}
+
+
+def test_it_counts_tokens_and_labels_per_task():
+    tagging = split_statistics([TaggingExample(["EU", "rejects"], ["B-ORG", "O"]), TaggingExample(["Hi"], ["O"])])
+    assert (tagging["examples"], tagging["tokens"], tagging["labels"]) == (2, 3, {"O": 2, "B-ORG": 1})
+    classification = split_statistics([ClassificationExample("Cold soup, really.", "neg"),
+                                       ClassificationExample("x", "pos", tokens=["pre", "tokenized"])])
+    assert (classification["tokens"], classification["labels"]) == (7, {"neg": 1, "pos": 1})
+    translation = split_statistics([TranslationExample("Ein Hund läuft.", "A dog runs fast.")])
+    assert (translation["tokens"], translation["target_tokens"]) == (4, 5)
+    assert translation["target_length"]["max"] == 5
+    assert "labels" not in translation

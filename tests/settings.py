@@ -1,0 +1,22 @@
+"""Settings for the test suite: the real settings over a throwaway home folder, with a test-only secret key."""
+import atexit
+import os
+import shutil
+import tempfile
+
+# Set before rnnservice.settings reads them. A fresh home keeps the tests off a developer's database, uploads
+# and broker folders (a local worker would take the tests' messages). DATABASE_URL and CELERY_BROKER_URL, when
+# set, still point the tests at PostgreSQL and Redis. The worker in test_worker.py inherits all of this.
+_home = tempfile.mkdtemp(prefix="rnnservice-tests-")
+atexit.register(shutil.rmtree, _home, ignore_errors=True)
+os.environ.update(RNNSERVICE_HOME=_home, MEDIA_ROOT=os.path.join(_home, "media"),
+                  MODELS_STORE=os.path.join(_home, "models_store"))
+os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key-not-for-any-deployment")
+
+from rnnservice.settings import *  # noqa: E402,F403
+from rnnservice.settings import DATABASES  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]     # fast; the tests make many users
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file rather than Django's in-memory test database, so that a worker process can open it too.
+    DATABASES["default"]["TEST"] = {"NAME": os.path.join(_home, "test.sqlite3")}

@@ -1,0 +1,55 @@
+"""Tests for rnnservice/api.py and the project-wide API routes: token, schema, docs."""
+from __future__ import annotations
+
+from rest_framework.authtoken.models import Token
+
+from rnnservice.api import exception_handler
+from rnnservice.errors import LimitExceeded, ServiceError
+from rnnservice.ml.errors import ConfigError, FormatError, MLError
+
+
+def test_it_turns_service_and_core_errors_into_a_400():
+    cases = [
+        (ServiceError("no such thing", field="name"), {"detail": "no such thing", "field": "name"}),
+        (LimitExceeded("MAX_ITEMS", 12, 10, what="the number of inputs"),
+         {"detail": "the number of inputs is 12; the limit is 10 (MAX_ITEMS)", "limit": "MAX_ITEMS", "value": 12,
+          "maximum": 10}),
+        (FormatError("/srv/media/datasets/3/train.tsv", 4, "ragged row"),
+         {"detail": "train.tsv, line 4: ragged row", "line": 4}),
+        (ConfigError("training.epochs", "must be between 1 and 10000, not 0"),
+         {"detail": "training.epochs: must be between 1 and 10000, not 0", "field": "training.epochs"}),
+        (MLError("the training data holds no examples"), {"detail": "the training data holds no examples"}),
+    ]
+    for exc, body in cases:
+        response = exception_handler(exc, {})
+        assert (response.status_code, response.data) == (400, body)
+
+
+def test_it_leaves_other_errors_to_drf():
+    assert exception_handler(ValueError("a bug"), {}) is None
+
+
+def test_it_hands_out_a_token_for_a_username_and_password(client, alice):
+    response = client.post("/api/auth/token/", {"username": "alice", "password": "password"})
+    assert response.status_code == 200
+    assert response.json() == {"token": Token.objects.get(user=alice).key}
+    wrong = client.post("/api/auth/token/", {"username": "alice", "password": "guess"})
+    assert wrong.status_code == 400
+    assert Token.objects.filter(user=alice).count() == 1
+
+
+def test_it_authenticates_with_the_token_it_handed_out(client, alice):
+    token = client.post("/api/auth/token/", {"username": "alice", "password": "password"}).json()["token"]
+    response = client.get("/api/datasets/", headers={"Authorization": f"Token {token}"})
+    assert response.status_code == 200
+    assert response.json()["count"] == 0
+
+
+def test_it_renders_the_openapi_schema_and_docs(client, db):
+    schema = client.get("/api/schema/", {"format": "json"})
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert {"/api/datasets/", "/api/datasets/{id}/", "/api/auth/token/"} <= set(paths)
+    upload = paths["/api/datasets/"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert upload["$ref"].endswith("/DatasetCreateInputRequest")
+    assert client.get("/api/docs/").status_code == 200
