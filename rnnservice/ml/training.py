@@ -113,6 +113,7 @@ def fit(model: nn.Module, train: Callable[[int], Iterable[Batch]], steps_per_epo
             total += loss.detach()                     # no .item() per step: it would sync the GPU
             steps += 1
         trained = time.perf_counter() - began
+        model.eval()                                   # dev scores without dropout
         dev = score(model)
         value = dev[metric]
         is_best = value > result.best_score

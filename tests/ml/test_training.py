@@ -11,6 +11,7 @@ from rnnservice.ml.config import TrainConfig
 from rnnservice.ml.data import split_dev
 from rnnservice.ml.errors import MLError, TrainingStopped
 from rnnservice.ml.pipeline import train
+from rnnservice.ml.predict import Predictor
 from rnnservice.ml.training import Epoch, lr_factor
 
 
@@ -189,3 +190,21 @@ def test_it_refuses_to_resume_a_checkpoint_of_another_config(tiny_config, exampl
 def test_it_refuses_an_empty_training_set(tiny_config):
     with pytest.raises(MLError, match="no examples"):
         train(tiny_config("tagging"), [])
+
+
+def test_it_scores_the_dev_set_with_dropout_off(tiny_config, examples, monkeypatch):
+    config = tiny_config("tagging", architecture={"dropout": 0.5}, training={"epochs": 2, "word_dropout": 0.5})
+    modes = []
+    evaluate = Predictor.evaluate
+
+    def evaluate_and_record_mode(self, dev, **options):        # calls through: only records the mode
+        modes.append(self.model.training)
+        return evaluate(self, dev, **options)
+
+    monkeypatch.setattr(Predictor, "evaluate", evaluate_and_record_mode)
+    dev = examples("tagging")[:8]
+    result = train(config, examples("tagging"), dev)
+
+    assert modes == [False, False]
+    # the recorded dev metrics are those of the weights kept, scored as a user would score them
+    assert result.metrics == Predictor(result.model, result.codec, result.config).evaluate(dev)
