@@ -51,6 +51,8 @@ def decode_options(task: str, options: dict[str, Any]) -> DecodeOptions | None:
     opts = DecodeOptions(**options)
     if opts.beam_size < 1 or opts.n_best < 1 or opts.max_length < 0 or opts.length_cap < 1:
         raise MLError("options: beam_size, n_best and length_cap must be at least 1, max_length at least 0")
+    if not 0.0 <= opts.length_penalty <= 10.0:     # larger exponents overflow the length normalization
+        raise MLError(f"options.length_penalty: must be between 0 and 10, not {opts.length_penalty!r}")
     return opts
 
 

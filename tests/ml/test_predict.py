@@ -112,7 +112,8 @@ def test_it_names_the_index_of_a_bad_input(trained, task, bad):
 
 @pytest.mark.parametrize("options", [{"beam": 3}, {"beam_size": 0}, {"beam_size": "3"}, {"beam_size": True},
                                      {"beam_size": 2.5}, {"n_best": 0}, {"max_length": -1},
-                                     {"length_penalty": "long"}, {"length_cap": 0}])
+                                     {"length_penalty": "long"}, {"length_penalty": 1e6}, {"length_penalty": -1},
+                                     {"length_cap": 0}])
 def test_it_rejects_unknown_or_bad_translation_options(trained, options):
     with pytest.raises(MLError):
         predictor(trained["translation"]).predict(["der Hund schläft."], **options)
