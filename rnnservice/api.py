@@ -1,10 +1,11 @@
 """DRF glue shared by the apps: the one exception handler, pagination, and who may see which rows."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from django.db.models import Model, QuerySet
+from django.db.models import Model, ProtectedError, QuerySet
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -32,6 +33,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"detail": str(exc), "field": exc.field}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, MLError):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, ProtectedError):      # a delete of a row others still point at (a dataset jobs trained on)
+        users = Counter(row._meta for row in exc.protected_objects)
+        used_by = ", ".join(sorted(f"{count} {meta.verbose_name if count == 1 else meta.verbose_name_plural}"
+                                   for meta, count in users.items()))
+        return Response({"detail": f"it is still used by {used_by}; delete those first"},
+                        status=status.HTTP_409_CONFLICT)
     return drf_exception_handler(exc, context)
 
 

@@ -20,3 +20,17 @@ class LimitExceeded(ServiceError):
     def __init__(self, limit: str, value: int, maximum: int, *, what: str | None = None, **extra: Any):
         super().__init__(f"{what or limit} is {value:,}; the limit is {maximum:,} ({limit})",
                          limit=limit, value=value, maximum=maximum, **extra)
+
+
+class ArtifactUnavailable(ServiceError):
+    """A registered model version whose stored files are missing or not the ones recorded at registration.
+
+    503, not 400: the request was fine and the server's copy is broken. Not a bare 500 either: the message
+    names the model and version, and a 5xx still reaches the alerts that tell an operator to restore it.
+    """
+
+    status = 503
+
+    def __init__(self, *, model: str, version: int, problem: str):
+        super().__init__(f"model {model!r} version {version} cannot be used: {problem}. Its stored files are not "
+                         "the ones registered; other versions are not affected", model=model, version=version)

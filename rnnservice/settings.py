@@ -67,6 +67,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "rnnservice.apps.RnnserviceConfig",
     "apps.datasets",
+    "apps.registry",
+    "apps.serving",
+    "apps.training",
 ]
 
 MIDDLEWARE = [
@@ -137,6 +140,17 @@ if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", RNNSERVICE_DEVICE):
 RNNSERVICE_MAX_UPLOAD_BYTES = env_int("RNNSERVICE_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
 RNNSERVICE_MAX_UPLOAD_LINES = env_int("RNNSERVICE_MAX_UPLOAD_LINES", 5_000_000, minimum=1)
 
+# Prediction and evaluation (apps.serving). Loaded models are kept per process, the least recently used
+# dropped first: each takes its weights' size in memory (CPU or GPU). A request over a limit gets a 400 that
+# names the setting. Evaluation runs inside the request, so its size is capped too; the `evaluate` command
+# has no such cap.
+SERVING_CACHE_SIZE = env_int("SERVING_CACHE_SIZE", 4, minimum=1)
+SERVING_MAX_ITEMS = env_int("SERVING_MAX_ITEMS", 64, minimum=1)                   # inputs per request
+SERVING_MAX_TOKENS = env_int("SERVING_MAX_TOKENS", 512, minimum=1)                # per input, in the model's tokens
+SERVING_MAX_BEAM = env_int("SERVING_MAX_BEAM", 10, minimum=1)                     # translation: beam_size
+SERVING_MAX_OUTPUT_LENGTH = env_int("SERVING_MAX_OUTPUT_LENGTH", 256, minimum=1)  # translation: output tokens
+SERVING_MAX_EVALUATE_EXAMPLES = env_int("SERVING_MAX_EVALUATE_EXAMPLES", 10_000, minimum=1)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",     # first: a 401 names Token in WWW-Authenticate
@@ -152,6 +166,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,      # file fields appear as binary uploads in request bodies
+    # Two models have a `status` with other choices: name each enum, or the schema gets "Status398Enum".
+    "ENUM_NAME_OVERRIDES": {"DatasetStatusEnum": "apps.datasets.models.Dataset.Status",
+                            "TrainingJobStatusEnum": "apps.training.models.TrainingJob.Status"},
 }
 
 # Celery. The default broker is kombu's file-system transport under RNNSERVICE_HOME, so that one machine
@@ -177,6 +194,20 @@ CELERY_TASK_ROUTES = {"apps.training.tasks.train_model": {"queue": "training"}}
 CELERY_TASK_IGNORE_RESULT = True             # no result backend: tasks write their outcome to the database
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1        # a long job must not hold queued work that an idle worker could take
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Training jobs (apps.training). A running job writes a heartbeat every TRAINING_HEARTBEAT_SECONDS; one silent
+# for TRAINING_STALE_SECONDS is taken for dead (its worker was killed: neither broker gives its message back
+# in time) and sent to the queue again, to resume from its checkpoint, at most TRAINING_MAX_ATTEMPTS times in
+# all. The check runs when a worker starts and every TRAINING_STALE_SECONDS from celery beat.
+TRAINING_HEARTBEAT_SECONDS = env_int("TRAINING_HEARTBEAT_SECONDS", 10, minimum=1)
+TRAINING_STALE_SECONDS = env_int("TRAINING_STALE_SECONDS", 60, minimum=1)
+TRAINING_MAX_ATTEMPTS = env_int("TRAINING_MAX_ATTEMPTS", 3, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-training-jobs": {"task": "apps.training.tasks.requeue_stale_jobs",
+                                    "schedule": float(TRAINING_STALE_SECONDS),
+                                    "options": {"expires": float(TRAINING_STALE_SECONDS)}},  # the next one is due
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(RNNSERVICE_HOME / "celerybeat-schedule")
 
 LOGGING = {
     "version": 1,

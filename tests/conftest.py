@@ -1,13 +1,20 @@
-"""Fixtures for the Django tests: alice owns things, bob is a second user, charlie a stranger, staff sees all."""
+"""Fixtures for the Django tests: alice owns things, bob is a second user, charlie a stranger, staff sees all;
+tiny trained model versions for the registry and serving."""
 from __future__ import annotations
 
+import itertools
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from apps.registry.models import ModelVersion
+from apps.registry.services import version_create
 from tests.factories import UserFactory
+from tests.trained import EXAMPLES, TASK_NAMES, train_tiny
 
 
 @pytest.fixture(autouse=True)
@@ -50,3 +57,31 @@ def api_as(db) -> Callable[..., APIClient]:
 @pytest.fixture
 def api(api_as, alice) -> APIClient:
     return api_as(alice)
+
+
+@pytest.fixture
+def models_store(settings, tmp_path):
+    """Each test that registers model versions keeps them in a store of its own."""
+    settings.MODELS_STORE = tmp_path / "models_store"
+    return settings.MODELS_STORE
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dirs(tmp_path_factory) -> dict[str, Path]:
+    """One tiny model version folder per task, trained once per test run (tests/trained.py); copy before use."""
+    root = tmp_path_factory.mktemp("tiny-models")
+    return {task: train_tiny(task, root / task) for task in EXAMPLES}
+
+
+@pytest.fixture
+def make_version(models_store, tiny_model_dirs, tmp_path) -> Callable[..., ModelVersion]:
+    """make_version(owner, name=None, task="classification", dataset=None, metrics=None) -> a ModelVersion that
+    version_create registered from a fresh copy of the tiny model of `task` (named after the task by default)."""
+    copies = itertools.count(1)
+
+    def register(owner, name: str | None = None, task: str = "classification", **kwargs) -> ModelVersion:
+        source = tmp_path / "incoming" / str(next(copies))
+        shutil.copytree(tiny_model_dirs[task], source)
+        return version_create(owner=owner, model_name=name or TASK_NAMES[task], task=task, source_dir=source,
+                              **kwargs)
+    return register

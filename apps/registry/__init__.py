@@ -1,0 +1,1 @@
+"""The model registry: registered models, their numbered versions and artifacts, and aliases."""

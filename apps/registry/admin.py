@@ -1,0 +1,194 @@
+"""Admin for the registry: models with their versions (read-only) and aliases, which are set through alias_set."""
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Max, QuerySet
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+
+from apps.registry.models import PRODUCTION, Alias, ModelVersion, RegisteredModel
+from apps.registry.services import alias_delete, alias_set, model_update
+from rnnservice.errors import ServiceError
+
+
+def _job_display(version: ModelVersion) -> str:
+    job = getattr(version, "job", None)          # TrainingJob.version, reversed: the registry never imports training
+    if job is None:
+        return "-"
+    try:
+        return format_html('<a href="{}">{}</a>', reverse("admin:training_trainingjob_change", args=[job.pk]), job.pk)
+    except NoReverseMatch:
+        return str(job.pk)
+
+
+class VersionInline(admin.TabularInline):
+    model = ModelVersion
+    fields = ("number", "sha256", "metrics_display", "dataset", "job_display", "aliases_display", "created")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: RegisteredModel | None = None) -> bool:
+        return False            # versions come from training (version_create), never from a form
+
+    def has_change_permission(self, request: HttpRequest, obj: RegisteredModel | None = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ModelVersion]:
+        return super().get_queryset(request).select_related("dataset").prefetch_related("aliases")
+
+    @admin.display(description="metrics")
+    def metrics_display(self, obj: ModelVersion) -> str:
+        return format_html("<code>{}</code>", json.dumps(obj.metrics, sort_keys=True)) if obj.metrics else "-"
+
+    @admin.display(description="training job")
+    def job_display(self, obj: ModelVersion) -> str:
+        return _job_display(obj)
+
+    @admin.display(description="aliases")
+    def aliases_display(self, obj: ModelVersion) -> str:
+        return ", ".join(sorted(alias.name for alias in obj.aliases.all())) or "-"
+
+
+class AliasInline(admin.TabularInline):
+    """Promote a version by pointing an alias (production, staging, ...) at it. RegisteredModelAdmin.save_formset
+    writes the rows through alias_set and alias_delete, never through the form."""
+
+    model = Alias
+    fields = ("name", "version", "updated")
+    readonly_fields = ("updated",)
+    extra = 1
+
+    def get_formset(self, request: HttpRequest, obj: RegisteredModel | None = None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        if obj is not None:                      # an alias points at a version of its own model only
+            field = formset.form.base_fields["version"]
+            field.queryset = obj.versions.order_by("-number")
+            field.label_from_instance = lambda version: f"version {version.number}"
+        return formset
+
+
+@admin.register(RegisteredModel)
+class RegisteredModelAdmin(admin.ModelAdmin):
+    list_display = ("name", "task", "owner", "latest_version", "aliases_display", "created")
+    list_filter = ("task",)
+    search_fields = ("name", "owner__username", "description")
+    fields = ("name", "task", "owner", "description", "created")
+    readonly_fields = ("name", "task", "owner", "created")
+    inlines = (AliasInline, VersionInline)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RegisteredModel]:
+        return (super().get_queryset(request).select_related("owner").annotate(latest=Max("versions__number"))
+                .prefetch_related("aliases__version"))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False            # a model is registered with its first version, by training
+
+    def has_delete_permission(self, request: HttpRequest, obj: RegisteredModel | None = None) -> bool:
+        return False            # its versions are what applications call, and their folders would be left behind
+
+    @admin.display(description="latest version", ordering="latest")
+    def latest_version(self, obj: RegisteredModel) -> int | None:
+        return obj.latest
+
+    @admin.display(description="aliases")
+    def aliases_display(self, obj: RegisteredModel) -> str:
+        return ", ".join(f"{alias.name} → {alias.version.number}" for alias in obj.aliases.all()) or "-"
+
+    def save_model(self, request: HttpRequest, obj: RegisteredModel, form: forms.ModelForm, change: bool) -> None:
+        model_update(model=obj, description=form.cleaned_data["description"])
+
+    def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset, change: bool) -> None:
+        if formset.model is not Alias:
+            return super().save_formset(request, form, formset, change)
+        model = form.instance
+        # The admin's change message reads these three lists, which formset.save() would have filled.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for alias_form in formset.deleted_forms:
+            if alias_form.instance.pk is not None:
+                alias_delete(model=model, alias=alias_form.instance.name)
+                formset.deleted_objects.append(alias_form.instance)
+        for alias_form in formset.forms:
+            if alias_form in formset.deleted_forms or not alias_form.has_changed() or not alias_form.cleaned_data:
+                continue
+            old_name = alias_form.initial.get("name")
+            name, version = alias_form.cleaned_data["name"], alias_form.cleaned_data["version"]
+            if old_name and old_name != name:               # renamed: the old name stops pointing anywhere
+                alias_delete(model=model, alias=old_name)
+            alias = alias_set(model=model, alias=name, version_number=version.number)
+            if alias_form.instance.pk is None:
+                formset.new_objects.append(alias)
+            else:
+                formset.changed_objects.append((alias, alias_form.changed_data))
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    """Read-only versions, and the action that promotes one: its model's `production` alias, through alias_set."""
+
+    list_display = ("__str__", "model_link", "number", "sha256", "aliases_display", "created")
+    list_filter = ("model__task",)
+    search_fields = ("model__name", "sha256")
+    list_select_related = ("model",)
+    fields = ("model", "number", "artifact_path", "sha256", "dataset", "job_display", "metrics_display",
+              "info_display", "created")
+    readonly_fields = fields
+    actions = ("promote_to_production",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ModelVersion]:
+        return super().get_queryset(request).prefetch_related("aliases")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ModelVersion | None = None) -> bool:
+        return False            # a version is what it was trained to be; only aliases move
+
+    def has_delete_permission(self, request: HttpRequest, obj: ModelVersion | None = None) -> bool:
+        return False
+
+    def has_promote_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("registry.add_alias") and request.user.has_perm("registry.change_alias")
+
+    @admin.action(description=f"Promote the selected version to {PRODUCTION}", permissions=["promote"])
+    def promote_to_production(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        versions = list(queryset.select_related("model"))
+        models = [version.model_id for version in versions]
+        if len(set(models)) != len(models):
+            self.message_user(request, "Select at most one version of each model: a model has one production "
+                                       "version.", messages.ERROR)
+            return
+        for version in versions:
+            try:
+                alias_set(model=version.model, alias=PRODUCTION, version_number=version.number)
+            except ServiceError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                continue
+            self.message_user(request, f"Promoted {version.model.name} version {version.number} to {PRODUCTION}.",
+                              messages.SUCCESS)
+
+    @admin.display(description="model", ordering="model__name")
+    def model_link(self, obj: ModelVersion) -> str:
+        url = reverse("admin:registry_registeredmodel_change", args=[obj.model_id])
+        return format_html('<a href="{}">{}</a>', url, obj.model.name)
+
+    @admin.display(description="aliases")
+    def aliases_display(self, obj: ModelVersion) -> str:
+        return ", ".join(sorted(alias.name for alias in obj.aliases.all())) or "-"
+
+    @admin.display(description="training job")
+    def job_display(self, obj: ModelVersion) -> str:
+        return _job_display(obj)
+
+    @admin.display(description="metrics")
+    def metrics_display(self, obj: ModelVersion) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.metrics, indent=2, sort_keys=True))
+
+    @admin.display(description="info (config.json)")
+    def info_display(self, obj: ModelVersion) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.info, indent=2, sort_keys=True, ensure_ascii=False))

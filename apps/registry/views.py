@@ -1,0 +1,56 @@
+"""HTTP endpoints of the registry: list and show models with their versions and aliases, set an alias."""
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.registry.selectors import alias_get, model_get_visible, model_list, version_list
+from apps.registry.serializers import (
+    AliasInput,
+    AliasOutput,
+    ModelDetailOutput,
+    ModelOutput,
+    ModelUpdateInput,
+)
+from apps.registry.services import alias_set, model_update
+from rnnservice.api import Pagination, paginated_response
+
+
+class ModelListApi(APIView):
+    pagination_class = Pagination
+
+    @extend_schema(responses=ModelOutput(many=True))
+    def get(self, request: Request) -> Response:
+        return paginated_response(queryset=model_list(user=request.user), serializer_class=ModelOutput,
+                                  request=request, view=self)
+
+
+class ModelDetailApi(APIView):
+    @extend_schema(responses=ModelDetailOutput)
+    def get(self, request: Request, name: str) -> Response:
+        model = model_get_visible(user=request.user, name=name)
+        return Response(ModelDetailOutput(model, context={"versions": version_list(model=model)}).data)
+
+    @extend_schema(request=ModelUpdateInput, responses=ModelDetailOutput)
+    def patch(self, request: Request, name: str) -> Response:
+        model = model_get_visible(user=request.user, name=name)
+        payload = ModelUpdateInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        model = model_update(model=model, **payload.validated_data)
+        return Response(ModelDetailOutput(model, context={"versions": version_list(model=model)}).data)
+
+
+class AliasApi(APIView):
+    @extend_schema(request=AliasInput, responses={200: AliasOutput, 201: AliasOutput})
+    def post(self, request: Request, name: str) -> Response:
+        """Point an alias at a version: 201 when the alias is new, 200 when it moved (or already pointed there)."""
+        model = model_get_visible(user=request.user, name=name)
+        payload = AliasInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        is_new = alias_get(model=model, name=payload.validated_data["alias"]) is None
+        alias = alias_set(model=model, alias=payload.validated_data["alias"],
+                          version_number=payload.validated_data["version"])
+        return Response(AliasOutput(alias).data, status=status.HTTP_201_CREATED if is_new else status.HTTP_200_OK)

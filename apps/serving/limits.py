@@ -1,0 +1,81 @@
+"""Request limits of prediction and evaluation, read from settings on every request; each one exceeded is a
+LimitExceeded (a 400) that names its setting."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+
+from rnnservice.errors import LimitExceeded, ServiceError
+from rnnservice.ml.predict import DecodeOptions, Predictor
+
+# Beam search divides a score by length ** length_penalty: far outside this range the power overflows or
+# underflows to zero (a crash, not an answer). Usual values lie between 0.6 and 1.
+LENGTH_PENALTY_RANGE = (0.0, 10.0)
+
+
+def check_items(inputs: Sequence[Any]) -> None:
+    """At most SERVING_MAX_ITEMS inputs in one request."""
+    if len(inputs) > settings.SERVING_MAX_ITEMS:
+        raise LimitExceeded("SERVING_MAX_ITEMS", len(inputs), settings.SERVING_MAX_ITEMS,
+                            what="the number of inputs", field="inputs")
+
+
+def check_tokens(predictor: Predictor, inputs: Sequence[Any]) -> None:
+    """At most SERVING_MAX_TOKENS tokens in each input, counted as the model will see them: the given tokens, or
+    the text split by the model's own tokenizer (words, characters or subwords). Inputs of the wrong shape are
+    left to the Predictor, which names them."""
+    maximum = settings.SERVING_MAX_TOKENS
+    for index, raw in enumerate(inputs):
+        count = _token_count(predictor, raw)
+        if count is not None and count > maximum:
+            raise LimitExceeded("SERVING_MAX_TOKENS", count, maximum, what=f"the number of tokens in inputs[{index}]",
+                                field="inputs", index=index)
+
+
+def check_examples(count: int) -> None:
+    """At most SERVING_MAX_EVALUATE_EXAMPLES examples scored in one request."""
+    if count > settings.SERVING_MAX_EVALUATE_EXAMPLES:
+        raise LimitExceeded("SERVING_MAX_EVALUATE_EXAMPLES", count, settings.SERVING_MAX_EVALUATE_EXAMPLES,
+                            what="the number of examples to score")
+
+
+def decode_options(task: str, options: dict[str, Any]) -> dict[str, Any]:
+    """`options` with the beam and output-length limits applied (translation; other tasks take no options).
+
+    A beam_size over SERVING_MAX_BEAM, or a max_length or length_cap over SERVING_MAX_OUTPUT_LENGTH, is refused;
+    left out, they default to the Predictor's defaults, lowered to the limits. A length_penalty outside
+    LENGTH_PENALTY_RANGE is a ServiceError. Values of the wrong type are left to the Predictor, whose error names
+    the option.
+    """
+    if task != "translation":
+        return options
+    max_beam, max_length = settings.SERVING_MAX_BEAM, settings.SERVING_MAX_OUTPUT_LENGTH
+    for name, maximum, setting in (("beam_size", max_beam, "SERVING_MAX_BEAM"),
+                                   ("max_length", max_length, "SERVING_MAX_OUTPUT_LENGTH"),
+                                   ("length_cap", max_length, "SERVING_MAX_OUTPUT_LENGTH")):
+        value = options.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > maximum:
+            raise LimitExceeded(setting, value, maximum, what=f"options.{name}", field=f"options.{name}")
+    penalty, (low, high) = options.get("length_penalty"), LENGTH_PENALTY_RANGE
+    if isinstance(penalty, (int, float)) and not isinstance(penalty, bool) and not low <= penalty <= high:
+        raise ServiceError(f"options.length_penalty must be between {low:g} and {high:g}, not {penalty!r}",
+                           field="options.length_penalty")
+    defaults = DecodeOptions()
+    return {"beam_size": min(defaults.beam_size, max_beam), "length_cap": min(defaults.length_cap, max_length),
+            **options}
+
+
+def _token_count(predictor: Predictor, raw: Any) -> int | None:
+    if isinstance(raw, dict) and isinstance(raw.get("tokens"), list):
+        if predictor.task != "translation":
+            return len(raw["tokens"])
+        text = " ".join(token for token in raw["tokens"] if isinstance(token, str))   # the Predictor joins them too
+    elif isinstance(raw, str):
+        text = raw
+    else:
+        return None
+    codec = predictor.codec
+    tokenizer = codec.source_tokenizer if predictor.task == "translation" else codec.tokenizer
+    return len(tokenizer.tokenize(text))

@@ -1,0 +1,45 @@
+"""Request and response shapes of the prediction and evaluation API."""
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.serving.services import EVALUATE_SPLITS
+
+_VERSION_HELP = "A version number; else `alias`; else the `production` alias; else the newest version."
+_OPTIONS_HELP = ("Translation only: beam_size, n_best, max_length, length_penalty, length_cap. "
+                 "Other tasks take none.")
+
+
+class PredictInput(serializers.Serializer):
+    inputs = serializers.ListField(child=serializers.JSONField(allow_null=True), min_length=1,
+                                   help_text='Each a string (split by the model\'s tokenizer) or {"tokens": [...]}.')
+    version = serializers.IntegerField(required=False, min_value=1, help_text=_VERSION_HELP)
+    alias = serializers.CharField(required=False, max_length=100)
+    options = serializers.DictField(required=False, default=dict, help_text=_OPTIONS_HELP)
+
+
+class PredictOutput(serializers.Serializer):
+    model = serializers.CharField()
+    version = serializers.IntegerField(help_text="The version that answered.")
+    outputs = serializers.ListField(child=serializers.DictField(), help_text=(
+        'One per input. Tagging {"tokens", "tags", "scores"}; classification {"label", "probabilities"}; '
+        'translation {"translation", "tokens", "score"} (+ "n_best" when options.n_best > 1).'))
+
+
+class EvaluateInput(serializers.Serializer):
+    dataset = serializers.IntegerField(min_value=1, help_text="A valid dataset of yours, of the model's task.")
+    split = serializers.ChoiceField(choices=EVALUATE_SPLITS, default="test",
+                                    help_text="test falls back to dev when the dataset has no test file.")
+    version = serializers.IntegerField(required=False, min_value=1, help_text=_VERSION_HELP)
+    alias = serializers.CharField(required=False, max_length=100)
+    options = serializers.DictField(required=False, default=dict, help_text=_OPTIONS_HELP)
+
+
+class EvaluateOutput(serializers.Serializer):
+    model = serializers.CharField()
+    version = serializers.IntegerField()
+    dataset = serializers.IntegerField()
+    split = serializers.ChoiceField(choices=EVALUATE_SPLITS, help_text="The split that was scored.")
+    examples = serializers.IntegerField()
+    metrics = serializers.DictField(child=serializers.FloatField(), help_text=(
+        "accuracy and macro_f1 (+ entity_f1 for BIO tags); translation: bleu and chrf."))

@@ -1,0 +1,120 @@
+"""Serving: predict with a registered version, and score one on a dataset's test (or dev) file or a local file."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from apps.datasets.models import Dataset
+from apps.datasets.selectors import dataset_list
+from apps.registry.models import RegisteredModel
+from apps.registry.selectors import version_resolve
+from apps.serving import limits
+from apps.serving.cache import predictor_get
+from rnnservice.errors import ServiceError
+from rnnservice.ml.errors import FormatError
+from rnnservice.ml.formats import FORMAT_OPTIONS, TABLE_OPTIONS, Example, guess_format, read_examples
+from rnnservice.ml.predict import InputError, Predictor
+
+EVALUATE_SPLITS = ("test", "dev")
+
+
+def predict(*, model: RegisteredModel, inputs: Sequence[Any], version: int | None = None, alias: str | None = None,
+            options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """{"model", "version", "outputs"}: one output per input from the version that version_resolve picks.
+
+    Raises LimitExceeded (items, tokens per item, beam size, output length), ServiceError naming the index of an
+    input of the wrong shape, MLError for a bad option, Http404 for a version or alias the model lacks, and
+    ArtifactUnavailable when the version's stored files are not the ones registered.
+    """
+    limits.check_items(inputs)
+    chosen = version_resolve(model=model, version=version, alias=alias)
+    predictor = predictor_get(version=chosen)
+    decode = limits.decode_options(predictor.task, dict(options or {}))
+    limits.check_tokens(predictor, inputs)
+    try:
+        outputs = predictor.predict(inputs, **decode)
+    except InputError as exc:
+        raise ServiceError(str(exc), field="inputs", index=exc.index) from exc
+    return {"model": model.name, "version": chosen.number, "outputs": outputs}
+
+
+def evaluate_dataset(*, user: AbstractBaseUser | AnonymousUser, model: RegisteredModel, dataset_id: int,
+                     split: str = "test", version: int | None = None, alias: str | None = None,
+                     options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """{"model", "version", "dataset", "split", "examples", "metrics"}: the version's scores on a dataset file.
+
+    `split` "test" falls back to the dev file when the dataset has no test file; the answer says which was read.
+    Raises ServiceError for a dataset the user cannot see, one that is not valid or holds another task, a split it
+    has no file for, and (with the file field and line) a label the model never saw; LimitExceeded past
+    SERVING_MAX_EVALUATE_EXAMPLES or a decoding limit; Http404 and ArtifactUnavailable as predict does.
+    """
+    chosen = version_resolve(model=model, version=version, alias=alias)
+    dataset = _dataset_to_score(user=user, dataset_id=dataset_id, task=model.task)
+    used = _split_to_score(dataset, split)
+    limits.check_examples(dataset.statistics.get("splits", {}).get(used, {}).get("examples", 0))
+    predictor = predictor_get(version=chosen)
+    files = {field: stored.path for field, stored in dataset.files().items() if field in (used, f"{used}_target")}
+    try:
+        # Two aligned files reach the core as one "source,target" path, as in dataset validation.
+        examples = _read(predictor, ",".join(files.values()), format=dataset.format)
+    except FormatError as exc:
+        field = next((name for name, path in files.items() if path == exc.path), used)
+        problem = exc.problem
+        for name, path in sorted(files.items(), key=lambda item: -len(item[1])):   # no server paths in messages
+            problem = problem.replace(path, name)
+        raise ServiceError(f"{field}, line {exc.line}: {problem}", file=field, line=exc.line) from exc
+    metrics = predictor.evaluate(examples, **limits.decode_options(predictor.task, dict(options or {})))
+    return {"model": model.name, "version": chosen.number, "dataset": dataset.pk, "split": used,
+            "examples": len(examples), "metrics": metrics}
+
+
+def evaluate_file(*, model: RegisteredModel, path: str | Path, format: str | None = None, version: int | None = None,
+                  alias: str | None = None, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """{"model", "version", "examples", "metrics"}: the version's scores on a labelled file on this machine (the
+    command line's evaluate). No example limit. Raises FormatError naming the file and line, and what
+    evaluate_dataset raises for the version and options."""
+    chosen = version_resolve(model=model, version=version, alias=alias)
+    predictor = predictor_get(version=chosen)
+    examples = _read(predictor, str(path), format=format)
+    metrics = predictor.evaluate(examples, **limits.decode_options(predictor.task, dict(options or {})))
+    return {"model": model.name, "version": chosen.number, "examples": len(examples), "metrics": metrics}
+
+
+def _dataset_to_score(*, user: AbstractBaseUser | AnonymousUser, dataset_id: int, task: str) -> Dataset:
+    dataset = dataset_list(user=user).filter(pk=dataset_id).first()
+    if dataset is None:
+        raise ServiceError(f"no dataset {dataset_id}", field="dataset")
+    if dataset.status != Dataset.Status.VALID:
+        raise ServiceError(f"dataset {dataset.pk} is {dataset.status}; only a valid dataset can be scored on",
+                           field="dataset")
+    if dataset.task != task:
+        raise ServiceError(f"dataset {dataset.pk} holds {dataset.task} data; the model does {task}", field="dataset")
+    return dataset
+
+
+def _split_to_score(dataset: Dataset, split: str) -> str:
+    """The split asked for, or dev when test was asked for and there is no test file."""
+    if split not in EVALUATE_SPLITS:
+        raise ServiceError(f"split must be one of {', '.join(EVALUATE_SPLITS)}, not {split!r}", field="split")
+    present = set(dataset.files())
+    if split in present:
+        return split
+    if split == "test" and "dev" in present:
+        return "dev"
+    missing = "test or dev file" if split == "test" else "dev file"
+    raise ServiceError(f"dataset {dataset.pk} has no {missing} to score on; its training file is not scored, "
+                       "since the model learned from it", field="split")
+
+
+def _read(predictor: Predictor, path: str, *, format: str | None) -> list[Example]:
+    """Gold examples in the model's task. Labels the model never saw are an error at their line. The format
+    options the model was trained with (XPOS tags, named columns) apply where the file's format takes them."""
+    task = predictor.task
+    format = format or guess_format(path, task=task)
+    allowed = FORMAT_OPTIONS[format] + (TABLE_OPTIONS.get(task, ()) if format in ("csv", "tsv") else ())
+    options = {name: value for name, value in predictor.config.data.options.items() if name in allowed}
+    known = None if task == "translation" else set(predictor.labels())
+    return read_examples(path, task=task, format=format, known_labels=known, **options)

@@ -1,0 +1,166 @@
+"""Admin for training jobs: launch through job_launch, watch status, progress and per-epoch metrics, cancel."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html, format_html_join
+
+from apps.datasets.models import Dataset
+from apps.training.models import TrainingJob
+from apps.training.services import job_cancel, job_delete, job_launch
+from rnnservice.errors import ServiceError
+
+SECTIONS = ("tokenizer", "architecture", "training")
+EPOCH_FIRST, EPOCH_LAST = ("epoch", "train_loss"), ("tokens_per_s", "seconds", "lr", "is_best", "attempt")
+_SECTION_HELP = 'JSON overrides of the task\'s defaults, e.g. {}; see the README\'s "Configuration".'
+_EXAMPLES = {"tokenizer": '{"kind": "chars"}', "architecture": '{"cell": "gru", "hidden_dim": 128}',
+             "training": '{"epochs": 5}'}
+
+
+class DatasetChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Dataset) -> str:
+        return f"{obj.name} ({obj.task}, {obj.owner})"
+
+
+class JobLaunchForm(forms.ModelForm):
+    """The admin's launch form. job_launch runs in clean(), so that what it refuses (a dataset the owner may
+    not use, a bad config field) shows on the form; by save() the job exists and ModelAdmin only redirects."""
+
+    owner = forms.ModelChoiceField(queryset=get_user_model().objects.order_by("username"))
+    dataset = DatasetChoiceField(queryset=Dataset.objects.filter(status=Dataset.Status.VALID)
+                                 .select_related("owner").order_by("name", "id"))
+    model_name = forms.CharField(max_length=100, help_text="The registered model the version is added to; "
+                                                           "created on first use.")
+    tokenizer = forms.JSONField(required=False, initial=dict, help_text=_SECTION_HELP.format(_EXAMPLES["tokenizer"]))
+    architecture = forms.JSONField(required=False, initial=dict,
+                                   help_text=_SECTION_HELP.format(_EXAMPLES["architecture"]))
+    training = forms.JSONField(required=False, initial=dict, help_text=_SECTION_HELP.format(_EXAMPLES["training"]))
+
+    class Meta:
+        model = TrainingJob
+        fields = ()       # the form sets no model field itself: job_launch does all of it
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for section in SECTIONS:
+            if data.get(section) is not None and not isinstance(data[section], dict):
+                self.add_error(section, "must be a JSON object")
+        if self.errors:
+            return data
+        try:
+            self.instance = job_launch(owner=data["owner"], dataset=data["dataset"], model_name=data["model_name"],
+                                       **{section: data.get(section) or None for section in SECTIONS})
+        except ServiceError as exc:
+            field = str(exc.extra.get("field", "")).split(".")[0]     # "training.epochs" belongs to `training`
+            raise ValidationError({field: exc.message} if field in self.fields else exc.message) from exc
+        return data
+
+
+@admin.register(TrainingJob)
+class TrainingJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "model_name", "owner", "dataset", "status", "progress_display", "version_display",
+                    "created", "finished")
+    list_display_links = ("id", "model_name")
+    list_filter = ("status",)
+    search_fields = ("model_name", "owner__username", "dataset__name")
+    list_select_related = ("owner", "dataset", "version__model")
+    actions = ("cancel_jobs",)
+    fields = ("owner", "dataset", "model_name", "status", "cancel_requested", "progress_display", "version_display",
+              "error", "epochs_display", "log_display", "device", "worker", "attempts", "created", "started",
+              "heartbeat_at", "finished", "config_display")
+    readonly_fields = fields
+
+    def get_form(self, request: HttpRequest, obj: TrainingJob | None = None, change: bool = False, **kwargs):
+        if obj is None:
+            return JobLaunchForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: TrainingJob | None = None):
+        return list(JobLaunchForm.base_fields) if obj is None else self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: TrainingJob | None = None):
+        return () if obj is None else self.readonly_fields
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict:
+        return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
+
+    def has_change_permission(self, request: HttpRequest, obj: TrainingJob | None = None) -> bool:
+        return False      # a job is changed by its worker only; cancel it with the action
+
+    def has_delete_permission(self, request: HttpRequest, obj: TrainingJob | None = None) -> bool:
+        if obj is not None and obj.status in TrainingJob.ACTIVE:
+            return False  # cancel it first
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: TrainingJob, form: forms.Form, change: bool) -> None:
+        """Nothing to do: JobLaunchForm.clean() created the job through job_launch."""
+
+    def delete_model(self, request: HttpRequest, obj: TrainingJob) -> None:
+        job_delete(job=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[TrainingJob]) -> None:
+        for job in queryset:
+            try:
+                job_delete(job=job)
+            except ServiceError as exc:
+                self.message_user(request, exc.message, messages.WARNING)
+
+    @admin.action(description="Cancel the selected jobs")
+    def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[TrainingJob]) -> None:
+        cancelled = 0
+        for job in queryset:
+            try:
+                job_cancel(job=job)
+                cancelled += 1
+            except ServiceError as exc:
+                self.message_user(request, exc.message, messages.WARNING)
+        if cancelled:
+            self.message_user(request, f"{cancelled} job(s) cancelled; a running job stops at the end of its "
+                                       "current epoch.", messages.SUCCESS)
+
+    @admin.display(description="progress")
+    def progress_display(self, obj: TrainingJob) -> str:
+        done = len(obj.epochs)
+        return format_html('<progress max="1" value="{}"></progress> {}% ({} of {} epochs)', obj.progress,
+                           round(obj.progress * 100), done, obj.planned_epochs)
+
+    @admin.display(description="version")
+    def version_display(self, obj: TrainingJob) -> str:
+        if obj.version is None:
+            return "-"
+        label = f"{obj.version.model.name} version {obj.version.number}"
+        try:
+            url = reverse("admin:registry_modelversion_change", args=[obj.version.pk])
+        except NoReverseMatch:
+            return label
+        return format_html('<a href="{}">{}</a>', url, label)
+
+    @admin.display(description="per-epoch metrics")
+    def epochs_display(self, obj: TrainingJob) -> str:
+        if not obj.epochs:
+            return "-"
+        # In a fixed order: PostgreSQL's jsonb keeps an object's keys in an order of its own.
+        keys = {key for row in obj.epochs for key in row}
+        columns = ([key for key in EPOCH_FIRST if key in keys] + sorted(keys - {*EPOCH_FIRST, *EPOCH_LAST})
+                   + [key for key in EPOCH_LAST if key in keys])
+        head = format_html_join("", "<th>{}</th>", ((column,) for column in columns))
+        rows = format_html_join("", "<tr>{}</tr>", (
+            (format_html_join("", "<td>{}</td>", ((row.get(column, ""),) for column in columns)),)
+            for row in obj.epochs))
+        return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, rows)
+
+    @admin.display(description="log")
+    def log_display(self, obj: TrainingJob) -> str:
+        return format_html("<pre>{}</pre>", obj.log_tail) if obj.log_tail else "-"
+
+    @admin.display(description="config")
+    def config_display(self, obj: TrainingJob) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.config, indent=2, ensure_ascii=False))

@@ -1,0 +1,54 @@
+"""The TrainingJob model: what to train on, with which config, and how far it got."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from apps.datasets.models import Dataset
+
+
+class TrainingJob(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="training_jobs")
+    # PROTECT: a job's record (and a resumable checkpoint) needs its data; delete the jobs first.
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="training_jobs")
+    model_name = models.CharField(max_length=100, help_text="The registered model the new version is added to.")
+    config = models.JSONField(help_text="The full run config (rnnservice.ml.config.RunConfig), validated at launch.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    cancel_requested = models.BooleanField(default=False, help_text="Seen by the worker at the end of an epoch.")
+    device = models.CharField(max_length=20, blank=True, help_text="Where it trained: cpu, cuda:0, ...")
+    progress = models.FloatField(default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+                                 help_text="Epochs done / epochs planned; 1 when it succeeded.")
+    epochs = models.JSONField(default=list, blank=True,
+                              help_text="One row per epoch: Epoch.to_dict() and the attempt that trained it.")
+    log_tail = models.TextField(blank=True, help_text="The last lines of the job's log.")
+    error = models.TextField(blank=True, help_text='"Type: message" of what made it fail.')
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True, help_text="When a worker first took it.")
+    finished = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True,
+                                        help_text="Written while running; a stale one means the worker died.")
+    attempts = models.PositiveIntegerField(default=0, help_text="How many times a worker has started it.")
+    worker = models.CharField(max_length=255, blank=True, help_text="The worker of the latest attempt.")
+    version = models.OneToOneField("registry.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="job")
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="training_job_stale_idx")]
+
+    def __str__(self) -> str:
+        return f"job {self.pk}: {self.model_name}"
+
+    @property
+    def planned_epochs(self) -> int:
+        return int(self.config["training"]["epochs"])

@@ -1,0 +1,64 @@
+"""Request and response shapes of the training-jobs API."""
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from apps.datasets.models import Dataset
+from apps.datasets.selectors import dataset_list
+from apps.training.models import TrainingJob
+
+_SECTION_HELP = "Overrides of the task's defaults, as in the core's --config (rnnservice/ml/config.py)."
+
+
+class VisibleDatasetField(serializers.PrimaryKeyRelatedField):
+    """A dataset id the requesting user may see; any other id reads as one that does not exist."""
+
+    default_error_messages = {"does_not_exist": "no dataset with id {pk_value}"}
+
+    def get_queryset(self):
+        return dataset_list(user=self.context["request"].user)
+
+
+class JobLaunchInput(serializers.Serializer):
+    dataset = VisibleDatasetField(queryset=Dataset.objects.none(), help_text="The id of a valid dataset.")
+    model_name = serializers.CharField(max_length=100, help_text="The registered model the version is added to; "
+                                                                 "created on first use.")
+    tokenizer = serializers.DictField(required=False, help_text=_SECTION_HELP)
+    architecture = serializers.DictField(required=False, help_text=_SECTION_HELP)
+    training = serializers.DictField(required=False, help_text=_SECTION_HELP)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # A misspelt or misplaced key ({"epochs": 3} at the top) must not be dropped in silence.
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {unknown[0]: f"unknown field; the fields are {', '.join(self.fields)}"})
+        return attrs
+
+
+class VersionOutput(serializers.Serializer):
+    model = serializers.CharField(source="model.name")
+    number = serializers.IntegerField()
+
+
+class JobListOutput(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.get_username", read_only=True)
+    dataset = serializers.IntegerField(source="dataset_id", read_only=True)
+    version = VersionOutput(read_only=True, allow_null=True)
+
+    class Meta:
+        model = TrainingJob
+        fields = ["id", "owner", "dataset", "model_name", "status", "cancel_requested", "progress", "error",
+                  "version", "created", "started", "finished"]
+        read_only_fields = fields
+
+
+class JobOutput(JobListOutput):
+    """A job with its per-epoch metrics (`epochs`: one row per epoch), log tail and config."""
+
+    class Meta(JobListOutput.Meta):
+        fields = [*JobListOutput.Meta.fields, "device", "epochs", "log_tail", "attempts", "worker", "heartbeat_at",
+                  "config"]
+        read_only_fields = fields

@@ -1,0 +1,394 @@
+"""Writes of the training app: launch a job, run it on a worker (claim, train, register, finish), cancel it,
+and send again the jobs whose worker died."""
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import socket
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from apps.datasets.models import Dataset
+from apps.datasets.selectors import dataset_list
+from apps.registry.models import MODEL_NAME_PATTERN, ModelVersion, RegisteredModel
+from apps.registry.services import version_create
+from apps.training.models import TrainingJob
+from apps.training.tasks import train_model as train_model_task
+from rnnservice.errors import ServiceError
+from rnnservice.ml.config import config_from_dict
+from rnnservice.ml.errors import ConfigError, TrainingStopped
+from rnnservice.ml.formats import Example, read_examples
+from rnnservice.ml.pipeline import TrainResult, resolve_device, train
+from rnnservice.ml.training import Epoch
+
+logger = logging.getLogger(__name__)
+Status = TrainingJob.Status
+LOG_TAIL_LINES = 50
+CHECKPOINTS = "checkpoints"       # MODELS_STORE/checkpoints/job-<id>; so no model may be named so
+
+
+def checkpoint_dir(job: TrainingJob) -> Path:
+    """Where a job's checkpoint lives between attempts: train() resumes from it when it exists."""
+    return Path(settings.MODELS_STORE) / CHECKPOINTS / f"job-{job.pk}"
+
+
+@transaction.atomic
+def job_launch(*, owner: AbstractBaseUser, dataset: Dataset, model_name: str, tokenizer: dict | None = None,
+               architecture: dict | None = None, training: dict | None = None, queue: bool = True) -> TrainingJob:
+    """Create a queued job and send train_model to the `training` queue once the row is committed.
+
+    Raises ServiceError naming the field: a dataset the owner cannot see or that is not valid, a model name
+    that is malformed or taken by another user or task, a config value the core refuses ("training.epochs").
+    With queue=False nothing is sent: the caller runs job_run itself (`manage.py train --sync`).
+    """
+    if not dataset_list(user=owner).filter(pk=dataset.pk).exists():
+        raise ServiceError(f"no dataset with id {dataset.pk}", field="dataset")
+    if dataset.status != Dataset.Status.VALID:
+        raise ServiceError(f"dataset {dataset.name!r} is {dataset.status}; only a valid dataset can be trained on",
+                           field="dataset")
+    _check_model_name(owner=owner, name=model_name, task=dataset.task)
+    sections = {"tokenizer": tokenizer or {}, "architecture": architecture or {}, "training": training or {},
+                "data": {"format": dataset.format}}     # the data section is the dataset's, never the client's
+    try:
+        config = config_from_dict(sections, task=dataset.task)
+    except ConfigError as exc:
+        raise ServiceError(str(exc), field=exc.field) from exc
+    job = TrainingJob.objects.create(owner=owner, dataset=dataset, model_name=model_name, config=config.to_dict())
+    if queue:
+        # After the commit, or the worker could look for a row that is not there yet. Robust: a broker that is
+        # down must not turn a launch into a 500; the job stays queued (cancel it and launch again).
+        transaction.on_commit(lambda: train_model_task.delay(job.pk), robust=True)
+    return job
+
+
+def job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
+    """Body of train_model: claim the job, train it (resuming from its checkpoint), register the version.
+
+    Ends succeeded (linked to its version), cancelled (cancel_requested seen at an epoch's end) or failed
+    (the error kept as "Type: message"); the checkpoint is then removed. Returns None and changes nothing
+    when the claim fails (a duplicate message), or when another attempt took the job over meanwhile.
+    """
+    job = job_start(job_id=job_id, worker=worker or socket.gethostname())
+    if job is None:
+        return None
+    progress = _Progress(job)
+    try:
+        with _heartbeat(job):
+            result = _train(job, on_epoch=progress)
+            version = _register(job, result, progress)
+    except _Superseded as exc:
+        logger.warning("training job %s: attempt %s stops: %s", job.pk, job.attempts, exc)
+        return None
+    except TrainingStopped:
+        if not _finish(job, Status.CANCELLED, progress.line(f"cancelled after epoch {progress.last_epoch}")):
+            return None
+    except Exception as exc:
+        error = _public(f"{type(exc).__name__}: {exc}")
+        logger.exception("training job %s failed", job.pk)
+        if not _finish(job, Status.FAILED, progress.line(f"failed: {error}"), error=error):
+            return None
+    else:
+        logger.info("training job %s succeeded: %s version %s", job.pk, job.model_name, version.number)
+    shutil.rmtree(checkpoint_dir(job), ignore_errors=True)       # finished for good: nothing will resume it
+    return TrainingJob.objects.select_related("version__model").get(pk=job.pk)
+
+
+def job_start(*, job_id: int, worker: str) -> TrainingJob | None:
+    """Claim a job for `worker`: queued, or running with a heartbeat older than TRAINING_STALE_SECONDS (its
+    worker died), becomes running with attempts + 1. Returns None for a job that is gone, finished, alive
+    on another worker or out of attempts, so that a message delivered twice does nothing; a job whose
+    cancel was asked before it started is marked cancelled instead.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        # The row lock makes the claim atomic: of two workers given the same job, the second waits, then sees
+        # it running with a fresh heartbeat and lets it be.
+        job = TrainingJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or not (job.status == Status.QUEUED or _is_stale(job, now)):
+            return None
+        if job.cancel_requested:              # asked while its last worker was dying: nothing left to stop
+            _finish(job, Status.CANCELLED, _tail(job.log_tail, "cancelled: its worker stopped"), check=False)
+            transaction.on_commit(lambda: shutil.rmtree(checkpoint_dir(job), ignore_errors=True))
+            return None
+        job.status, job.attempts, job.worker, job.heartbeat_at = Status.RUNNING, job.attempts + 1, worker, now
+        job.started = job.started or now
+        resume = " from its last checkpoint" if job.attempts > 1 else ""
+        job.log_tail = _tail(job.log_tail, f"attempt {job.attempts} started{resume} on {worker}")
+        job.save(update_fields=["status", "attempts", "worker", "heartbeat_at", "started", "log_tail"])
+    logger.info("training job %s: attempt %s started on %s", job.pk, job.attempts, worker)
+    return job
+
+
+def job_cancel(*, job: TrainingJob) -> TrainingJob:
+    """Cancel a job: a queued one at once (a message still on its way then does nothing), a running one at
+    the end of its current epoch (cancel_requested); one already past its last epoch, saving its version,
+    finishes as succeeded. Raises ServiceError for a job that has finished."""
+    with transaction.atomic():
+        locked = TrainingJob.objects.select_for_update().get(pk=job.pk)
+        if locked.status not in TrainingJob.ACTIVE:
+            raise ServiceError(f"job {locked.pk} has finished ({locked.status}); only a queued or running job can "
+                               "be cancelled", field="status")
+        locked.cancel_requested = True
+        if locked.status == Status.QUEUED:
+            locked.status, locked.finished = Status.CANCELLED, timezone.now()
+            locked.log_tail = _tail(locked.log_tail, "cancelled while queued")
+            # A job sent back to the queue after its worker died still has a checkpoint.
+            transaction.on_commit(lambda: shutil.rmtree(checkpoint_dir(locked), ignore_errors=True))
+        locked.save(update_fields=["cancel_requested", "status", "finished", "log_tail"])
+    return locked
+
+
+def job_delete(*, job: TrainingJob) -> None:
+    """Delete a finished job's row; the version it produced stays in the registry. Raises ServiceError for a
+    queued or running job: cancel it first, or its worker would train for nothing."""
+    with transaction.atomic():
+        locked = TrainingJob.objects.select_for_update().filter(pk=job.pk).first()
+        if locked is not None and locked.status in TrainingJob.ACTIVE:
+            raise ServiceError(f"job {locked.pk} is {locked.status}; cancel it before deleting it", field="status")
+        if locked is not None:
+            locked.delete()
+
+
+def job_fail(*, job_id: int, error: str) -> None:
+    """Mark a still queued or running job failed, keeping `error`: train_model's on_failure, for an error
+    that job_run could not record itself (the database was unreachable, say)."""
+    TrainingJob.objects.filter(pk=job_id, status__in=TrainingJob.ACTIVE).update(
+        status=Status.FAILED, error=_public(error), finished=timezone.now())
+
+
+def jobs_requeue_stale(*, older_than: timedelta | None = None, restarted_worker: str = "") -> list[int]:
+    """Send train_model again for each running job whose heartbeat is older than `older_than` (default
+    TRAINING_STALE_SECONDS): its worker died, and neither broker brings the message back in time (the
+    file-system transport dropped it when it was taken; Redis waits for its visibility timeout). The job
+    goes back to queued and the next worker resumes it from its checkpoint. A job that already had
+    TRAINING_MAX_ATTEMPTS attempts is failed instead, one whose cancel was asked is cancelled.
+
+    `restarted_worker` names a worker that is starting, so runs nothing yet: the jobs recorded as running on
+    it are dead whatever their heartbeat says. Returns the ids of the jobs sent again.
+    """
+    cutoff = timezone.now() - (older_than if older_than is not None else _stale_after())
+    silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
+    if restarted_worker:
+        silent |= Q(worker=restarted_worker)
+    stale = Q(status=Status.RUNNING) & silent
+    sent = []
+    for job_id in TrainingJob.objects.filter(stale).values_list("pk", flat=True):
+        try:
+            with transaction.atomic():
+                job = TrainingJob.objects.select_for_update().filter(stale, pk=job_id).first()
+                if job is not None and _requeue(job, restarted=job.worker == restarted_worker):
+                    sent.append(job.pk)
+        except Exception:       # a broker or database hiccup: the job stays stale and the next pass tries again
+            logger.exception("training job %s could not be sent again", job_id)
+    return sent
+
+
+def _requeue(job: TrainingJob, *, restarted: bool) -> bool:
+    """Within the caller's transaction, with `job` locked: cancel, fail or send it again."""
+    worker = job.worker or "its worker"
+    if restarted:
+        why = f"{worker} started again without it"
+    elif job.heartbeat_at is None:
+        why = f"no heartbeat from {worker}"
+    else:
+        why = f"no heartbeat since {job.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC from {worker}"
+    if job.cancel_requested:
+        _finish(job, Status.CANCELLED, _tail(job.log_tail, f"cancelled: {why}"), check=False)
+    elif job.attempts >= settings.TRAINING_MAX_ATTEMPTS:
+        error = f"WorkerLost: {why}; gave up after {job.attempts} attempts (TRAINING_MAX_ATTEMPTS)"
+        _finish(job, Status.FAILED, _tail(job.log_tail, f"failed: {error}"), error=error, check=False)
+    else:
+        # Sent before the commit: if the broker refuses, the transaction rolls back and the job stays stale for
+        # the next pass. A worker that gets the message first waits for this lock, then finds the job queued.
+        train_model_task.delay(job.pk)
+        job.status, job.log_tail = Status.QUEUED, _tail(job.log_tail, f"sent to the queue again: {why}")
+        job.save(update_fields=["status", "log_tail"])
+        logger.warning("training job %s sent to the queue again: %s", job.pk, why)
+        return True
+    transaction.on_commit(lambda: shutil.rmtree(checkpoint_dir(job), ignore_errors=True))
+    return False
+
+
+class _Superseded(Exception):
+    """This attempt no longer owns the job: another attempt claimed it, or it was finished elsewhere."""
+
+
+class _Progress:
+    """The on_epoch hook of one attempt: one UPDATE per epoch (progress, epochs, log tail, heartbeat), then the
+    cancel check. Never per step: a row write per batch would slow training and flood the database."""
+
+    def __init__(self, job: TrainingJob):
+        self.job_id, self.attempt, self.planned = job.pk, job.attempts, job.planned_epochs
+        self.epochs: list[dict[str, Any]] = list(job.epochs)
+        self.log = job.log_tail
+        self.last_epoch = max((row["epoch"] for row in self.epochs), default=0)
+
+    def __call__(self, epoch: Epoch) -> None:
+        # A resumed attempt may repeat the epoch its predecessor died in: the later row replaces the earlier.
+        self.epochs = [row for row in self.epochs if row["epoch"] < epoch.epoch]
+        self.epochs.append({**epoch.to_dict(), "attempt": self.attempt})
+        self.last_epoch = epoch.epoch
+        line = _epoch_line(epoch, self.planned)
+        logger.info("training job %s: %s", self.job_id, line)
+        updated = self.rows().update(progress=min(1.0, epoch.epoch / self.planned), epochs=self.epochs,
+                                     log_tail=self.line(line), heartbeat_at=timezone.now())
+        if not updated:
+            raise _Superseded(f"the job is no longer running attempt {self.attempt}")
+        if TrainingJob.objects.filter(pk=self.job_id, cancel_requested=True).exists():
+            raise TrainingStopped("cancel requested")
+
+    def rows(self) -> QuerySet[TrainingJob]:
+        """The job's row while it is still this attempt's."""
+        return TrainingJob.objects.filter(pk=self.job_id, status=Status.RUNNING, attempts=self.attempt)
+
+    def line(self, text: str) -> str:
+        """The log tail with `text` added (kept in memory: the row's copy is written with the next update)."""
+        self.log = _tail(self.log, text)
+        return self.log
+
+    def history(self, result: TrainResult) -> list[dict[str, Any]]:
+        """Every epoch of the run: the rows recorded, and any the checkpoint had that were never reported (a
+        worker killed between writing a checkpoint and its row), with attempt None."""
+        recorded = {row["epoch"]: row for row in self.epochs}
+        return [recorded.get(epoch.epoch, {**epoch.to_dict(), "attempt": None}) for epoch in result.fit.history]
+
+
+def _train(job: TrainingJob, *, on_epoch: _Progress) -> TrainResult:
+    config = config_from_dict(job.config)
+    device = resolve_device(settings.RNNSERVICE_DEVICE)
+    if not on_epoch.rows().update(device=str(device)):
+        raise _Superseded(f"the job is no longer running attempt {on_epoch.attempt}")
+    train_examples, dev_examples = _examples(job.dataset)
+    return train(config, train_examples, dev_examples, device=device, checkpoint_dir=checkpoint_dir(job),
+                 on_epoch=on_epoch)
+
+
+def _examples(dataset: Dataset) -> tuple[list[Example], list[Example] | None]:
+    """The train and dev examples of the dataset's stored files, read in the dataset's format; two aligned
+    translation files reach the core as one "source,target" path (datasets.E001: no comma in MEDIA_ROOT)."""
+    files = dataset.files()
+
+    def read(split: str) -> list[Example]:
+        path = ",".join(files[field].path for field in (split, f"{split}_target") if field in files)
+        return read_examples(path, task=dataset.task, format=dataset.format)
+
+    return read("train"), read("dev") if "dev" in files else None
+
+
+def _register(job: TrainingJob, result: TrainResult, progress: _Progress) -> ModelVersion:
+    """Save the trained model and add it to the registry: exactly once per job, by the attempt that owns it."""
+    root = checkpoint_dir(job).parent
+    root.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"job-{job.pk}-", suffix=".version", dir=root))  # the store's disk
+    try:
+        result.save(folder)
+        with transaction.atomic():
+            locked = TrainingJob.objects.select_for_update().get(pk=job.pk)
+            if locked.version_id is not None or locked.status != Status.RUNNING or locked.attempts != job.attempts:
+                raise _Superseded("another attempt has registered the version or finished the job")
+            locked.version = version_create(owner=job.owner, model_name=job.model_name, task=job.dataset.task,
+                                            source_dir=folder, dataset=job.dataset, metrics=result.metrics)
+            locked.status, locked.progress, locked.finished = Status.SUCCEEDED, 1.0, timezone.now()
+            locked.epochs, locked.heartbeat_at = progress.history(result), locked.finished
+            locked.log_tail = progress.line(f"succeeded: {job.model_name} version {locked.version.number}")
+            locked.save(update_fields=["version", "status", "progress", "finished", "epochs", "heartbeat_at",
+                                       "log_tail"])
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)      # moved into the store by version_create, unless it failed
+    return locked.version
+
+
+def _finish(job: TrainingJob, status: str, log_tail: str, *, error: str = "", check: bool = True) -> bool:
+    """Mark the job cancelled or failed; with `check`, only while it is still running this attempt.
+    Returns whether it did."""
+    rows = TrainingJob.objects.filter(pk=job.pk)
+    if check:
+        rows = rows.filter(status=Status.RUNNING, attempts=job.attempts)
+    return bool(rows.update(status=status, error=error, log_tail=log_tail, finished=timezone.now()))
+
+
+@contextmanager
+def _heartbeat(job: TrainingJob) -> Iterator[None]:
+    """Write heartbeat_at every TRAINING_HEARTBEAT_SECONDS from a thread while the job runs: an epoch may
+    take far longer than TRAINING_STALE_SECONDS, and a silent job is taken for one whose worker died."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.TRAINING_HEARTBEAT_SECONDS):
+                try:
+                    mine = TrainingJob.objects.filter(pk=job.pk, status=Status.RUNNING, attempts=job.attempts)
+                    if not mine.update(heartbeat_at=timezone.now()):
+                        return                         # finished, cancelled or taken over: nothing to keep alive
+                except DatabaseError:
+                    logger.warning("training job %s: heartbeat not written", job.pk, exc_info=True)
+        finally:
+            connection.close()                         # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-job-{job.pk}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _check_model_name(*, owner: AbstractBaseUser, name: str, task: str) -> None:
+    """What version_create would refuse at the end of the run, refused before it starts."""
+    if not re.fullmatch(MODEL_NAME_PATTERN, name) or name.lower() == CHECKPOINTS:
+        raise ServiceError(f"model name {name!r} is not valid: use up to 100 letters, digits, hyphens and "
+                           f"underscores, starting with a letter or a digit (and not {CHECKPOINTS!r})",
+                           field="model_name")
+    model = RegisteredModel.objects.filter(name__iexact=name).first()
+    if model is None:
+        return
+    if model.owner_id != owner.pk:      # model names are global: say the name is taken, not by whom
+        raise ServiceError(f"the model name {name!r} is taken; choose another", field="model_name")
+    if model.name != name:
+        raise ServiceError(f"you have a model named {model.name!r}; model names are unique regardless of case",
+                           field="model_name")
+    if model.task != task:
+        raise ServiceError(f"model {name!r} is a {model.task} model; the dataset holds {task} data",
+                           field="model_name")
+
+
+def _is_stale(job: TrainingJob, now: datetime) -> bool:
+    """Running, silent for longer than TRAINING_STALE_SECONDS, and not out of attempts."""
+    silent = job.heartbeat_at is None or job.heartbeat_at < now - _stale_after()
+    return job.status == Status.RUNNING and silent and job.attempts < settings.TRAINING_MAX_ATTEMPTS
+
+
+def _stale_after() -> timedelta:
+    return timedelta(seconds=settings.TRAINING_STALE_SECONDS)
+
+
+def _epoch_line(epoch: Epoch, planned: int) -> str:
+    dev = ", ".join(f"dev_{name} {value:.4f}" for name, value in epoch.dev.items())
+    best = " (best)" if epoch.is_best else ""
+    return (f"epoch {epoch.epoch}/{planned}: train_loss {epoch.train_loss:.4f}, {dev}{best}; "
+            f"{epoch.tokens_per_s:,.0f} tokens/s, {epoch.seconds:.1f} s")
+
+
+def _tail(log: str, line: str) -> str:
+    stamped = f"{timezone.now():%Y-%m-%d %H:%M:%S} {line}"
+    return "\n".join([*log.splitlines(), stamped][-LOG_TAIL_LINES:])
+
+
+def _public(message: str) -> str:
+    """An error without the server's folders: users see where in *their* data, not where on our disks."""
+    for root in sorted({str(settings.MEDIA_ROOT), str(settings.MODELS_STORE)}, key=len, reverse=True):
+        message = message.replace(root.rstrip("/") + "/", "")
+    return message

@@ -1,0 +1,47 @@
+"""HTTP endpoints of the training app: parse the request, call one service or selector, serialize."""
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.training.selectors import job_get, job_list
+from apps.training.serializers import JobLaunchInput, JobListOutput, JobOutput
+from apps.training.services import job_cancel, job_delete, job_launch
+from rnnservice.api import Pagination, paginated_response
+
+
+class JobListApi(APIView):
+    pagination_class = Pagination
+
+    @extend_schema(responses=JobListOutput(many=True))
+    def get(self, request: Request) -> Response:
+        return paginated_response(queryset=job_list(user=request.user), serializer_class=JobListOutput,
+                                  request=request, view=self)
+
+    @extend_schema(request=JobLaunchInput, responses={201: JobOutput})
+    def post(self, request: Request) -> Response:
+        payload = JobLaunchInput(data=request.data, context={"request": request})
+        payload.is_valid(raise_exception=True)
+        job = job_launch(owner=request.user, **payload.validated_data)
+        return Response(JobOutput(job).data, status=status.HTTP_201_CREATED)
+
+
+class JobDetailApi(APIView):
+    @extend_schema(responses=JobOutput)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(JobOutput(job_get(user=request.user, pk=pk)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        job_delete(job=job_get(user=request.user, pk=pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class JobCancelApi(APIView):
+    @extend_schema(request=None, responses=JobOutput)
+    def post(self, request: Request, pk: int) -> Response:
+        job = job_cancel(job=job_get(user=request.user, pk=pk))
+        return Response(JobOutput(job).data)

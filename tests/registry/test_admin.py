@@ -1,0 +1,142 @@
+"""Tests for the registry admin: models with read-only versions, aliases set through alias_set, promotion."""
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+from apps.registry.models import Alias, ModelVersion, RegisteredModel
+from apps.training.models import TrainingJob  # here only: the registry itself never imports training
+from tests.factories import DatasetFactory
+
+
+class FormFields(HTMLParser):
+    """The values a browser would submit from a page's form: inputs, textareas and selected options."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[str, str] = {}
+        self._select: str | None = None
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attr = dict(attrs)
+        name = attr.get("name")
+        if tag == "input" and name and attr.get("type") not in ("submit", "checkbox", "file"):
+            self.values[name] = attr.get("value") or ""
+        elif tag == "select" and name:
+            self._select = name
+            self.values[name] = ""
+        elif tag == "option" and self._select and "selected" in attr:
+            self.values[self._select] = attr.get("value") or ""
+        elif tag == "textarea" and name:
+            self._textarea = name
+            self.values[name] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea:
+            self.values[self._textarea] += data.lstrip("\n")
+
+
+def change_url(model: RegisteredModel) -> str:
+    return f"/admin/registry/registeredmodel/{model.pk}/change/"
+
+
+def form_of(admin_client, url: str) -> dict[str, str]:
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    parser = FormFields()
+    parser.feed(page.content.decode())
+    return {name: value for name, value in parser.values.items() if name != "csrfmiddlewaretoken"}
+
+
+def test_it_lists_models_and_shows_versions_read_only(admin_client, alice, make_version):
+    first = make_version(alice)
+    make_version(alice)
+    listing = admin_client.get("/admin/registry/registeredmodel/")
+    assert listing.status_code == 200
+    assert "sentiment" in listing.content.decode()
+    html = admin_client.get(change_url(first.model)).content.decode()
+    assert first.sha256 in html
+    assert 'name="versions-0-sha256"' not in html                # shown, never editable
+    assert "/admin/registry/registeredmodel/add/" not in listing.content.decode()
+    assert admin_client.get("/admin/registry/registeredmodel/add/").status_code == 403
+    assert admin_client.post(f"/admin/registry/registeredmodel/{first.model.pk}/delete/",
+                             {"post": "yes"}).status_code == 403
+    assert ModelVersion.objects.count() == 2
+
+
+def test_it_links_a_version_to_the_job_that_produced_it(admin_client, alice, make_version):
+    dataset = DatasetFactory(owner=alice, task="classification", format="tsv", files={"train": "tiny_sst.tsv"})
+    version = make_version(alice, dataset=dataset)
+    job = TrainingJob.objects.create(owner=alice, dataset=dataset, model_name="sentiment", config={},
+                                     status="succeeded", version=version)
+    link = f'<a href="/admin/training/trainingjob/{job.pk}/change/">{job.pk}</a>'
+    assert link in admin_client.get(change_url(version.model)).content.decode()
+    assert link in admin_client.get(f"/admin/registry/modelversion/{version.pk}/change/").content.decode()
+
+
+def test_it_promotes_through_the_alias_inline(admin_client, alice, make_version):
+    model = make_version(alice).model
+    second = make_version(alice)
+    data = form_of(admin_client, change_url(model))
+    data.update({"description": "word LSTM", "aliases-0-name": "production", "aliases-0-version": str(second.pk)})
+    response = admin_client.post(change_url(model), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Alias.objects.get(model=model, name="production").version == second
+    assert RegisteredModel.objects.get(pk=model.pk).description == "word LSTM"
+
+    data = form_of(admin_client, change_url(model))                 # move it back to version 1
+    first_pk = str(model.versions.get(number=1).pk)
+    assert data["aliases-0-name"] == "production" and data["aliases-0-version"] == str(second.pk)
+    data["aliases-0-version"] = first_pk
+    assert admin_client.post(change_url(model), data).status_code == 302
+    assert Alias.objects.get(model=model, name="production").version.number == 1
+    assert Alias.objects.count() == 1
+
+    data = form_of(admin_client, change_url(model))                 # delete it
+    data["aliases-0-DELETE"] = "on"
+    assert admin_client.post(change_url(model), data).status_code == 302
+    assert not Alias.objects.exists()
+
+
+def test_it_refuses_a_bad_alias_name_or_another_models_version(admin_client, alice, make_version):
+    model = make_version(alice).model
+    other = make_version(alice, "other")
+    data = form_of(admin_client, change_url(model))
+    data.update({"aliases-0-name": "Not An Alias", "aliases-0-version": str(model.versions.get().pk)})
+    response = admin_client.post(change_url(model), data)
+    assert response.status_code == 200
+    assert "lower-case letters" in response.content.decode()
+    data.update({"aliases-0-name": "production", "aliases-0-version": str(other.pk)})
+    response = admin_client.post(change_url(model), data)
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert not Alias.objects.exists()
+
+
+def test_it_promotes_a_version_with_the_admin_action(admin_client, alice, make_version):
+    make_version(alice)
+    second = make_version(alice)
+    other = make_version(alice, "other")
+    listing = admin_client.get("/admin/registry/modelversion/")
+    assert listing.status_code == 200 and "promote_to_production" in listing.content.decode()
+    response = admin_client.post("/admin/registry/modelversion/", {
+        "action": "promote_to_production", "index": 0, "_selected_action": [second.pk, other.pk]}, follow=True)
+    assert response.status_code == 200
+    assert "Promoted sentiment version 2 to production." in response.content.decode()
+    assert dict(Alias.objects.values_list("model__name", "version__number")) == {"sentiment": 2, "other": 1}
+    detail = admin_client.get(f"/admin/registry/modelversion/{second.pk}/change/")
+    assert detail.status_code == 200 and second.sha256 in detail.content.decode()
+
+
+def test_it_refuses_two_versions_of_one_model_in_one_promotion(admin_client, alice, make_version):
+    first, second = make_version(alice), make_version(alice)
+    response = admin_client.post("/admin/registry/modelversion/", {
+        "action": "promote_to_production", "index": 0, "_selected_action": [first.pk, second.pk]}, follow=True)
+    assert "Select at most one version of each model" in response.content.decode()
+    assert not Alias.objects.exists()

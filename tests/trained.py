@@ -1,0 +1,63 @@
+"""Tiny real models for the registry and serving tests: made-up examples per task, trained with the core."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from rnnservice.ml.config import config_from_dict
+from rnnservice.ml.formats import ClassificationExample, TaggingExample, TranslationExample
+from rnnservice.ml.pipeline import train
+
+TASK_NAMES = {"tagging": "ner", "classification": "sentiment", "translation": "de-en"}
+
+
+def tagging_examples() -> list[TaggingExample]:
+    """BIO named entities; every tag of tests/data/tiny_ner.txt appears, so that file can be scored."""
+    rows = [
+        ("EU rejects German call", "B-ORG O B-MISC O"),
+        ("Peter Blackburn visited Paris", "B-PER I-PER O B-LOC"),
+        ("BRUSSELS 1996-08-22", "B-LOC O"),
+        ("Anna Schmidt left Berlin .", "B-PER I-PER O B-LOC O"),
+        ("UN backs French plan", "B-ORG O B-MISC O"),
+        ("Li Wei saw Rome", "B-PER I-PER O B-LOC"),
+        ("MADRID 1996-08-23", "B-LOC O"),
+        ("Omar Haddad visited EU", "B-PER I-PER O B-ORG"),
+    ]
+    return [TaggingExample(text.split(), tags.split()) for text, tags in rows]
+
+
+def classification_examples() -> list[ClassificationExample]:
+    """Sentiment labelled 0 and 1, as in tests/data/tiny_sst.tsv."""
+    good = ["a witty , charming movie .", "lovely and affecting .", "a gorgeous journey .", "great fun ."]
+    bad = ["one long string of cliches .", "dull and cold .", "the acting is awful .", "boring ."]
+    return [ClassificationExample(text, "1") for text in good] + [ClassificationExample(text, "0") for text in bad]
+
+
+def translation_examples() -> list[TranslationExample]:
+    pairs = [
+        ("Ein Mann schläft.", "A man sleeps."), ("Eine Frau liest ein Buch.", "A woman reads a book."),
+        ("Zwei Hunde rennen im Schnee.", "Two dogs run in the snow."), ("Ein Hund läuft.", "A dog runs."),
+        ("Eine Frau schläft.", "A woman sleeps."), ("Ein Mann liest.", "A man reads."),
+        ("Zwei Kinder spielen.", "Two children play."), ("Ein Kind liest ein Buch.", "A child reads a book."),
+    ]
+    return [TranslationExample(source, target) for source, target in pairs]
+
+
+EXAMPLES = {"tagging": tagging_examples, "classification": classification_examples,
+            "translation": translation_examples}
+TINY_ARCHITECTURE = {"embed_dim": 8, "hidden_dim": 16, "num_layers": 1}
+TINY_BY_TASK = {"tagging": {"architecture": {"char_dim": 4}},
+                "classification": {},
+                "translation": {"tokenizer": {"kind": "bpe", "bpe_vocab_size": 100}}}
+
+
+def train_tiny(task: str, folder: Path) -> Path:
+    """Train a tiny model of `task` for 2 epochs and save it as a model version folder at `folder`."""
+    torch.set_num_threads(1)           # tiny models gain nothing from threads and lose a lot on a busy machine
+    extra = TINY_BY_TASK[task]
+    config = config_from_dict({"architecture": {**TINY_ARCHITECTURE, **extra.get("architecture", {})},
+                               "tokenizer": extra.get("tokenizer", {}),
+                               "training": {"epochs": 2, "batch_size": 4}}, task=task)
+    train(config, EXAMPLES[task]()).save(folder)
+    return folder

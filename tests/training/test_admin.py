@@ -1,0 +1,104 @@
+"""Tests for the training admin: launch from a form through job_launch, list, per-epoch table, cancel, delete."""
+from __future__ import annotations
+
+import json
+
+from apps.training.models import TrainingJob
+from apps.training.services import job_launch, job_run
+from tests.training.conftest import TINY_ARCHITECTURE, tiny_launch
+
+ADD_URL = "/admin/training/trainingjob/add/"
+LIST_URL = "/admin/training/trainingjob/"
+
+
+def post_add(admin_client, owner, dataset, **fields):
+    form = {"owner": owner.pk, "dataset": dataset.pk, "model_name": "from-admin", "tokenizer": "{}",
+            "architecture": json.dumps({**TINY_ARCHITECTURE, "char_dim": 0}), "training": '{"epochs": 2}', **fields}
+    return admin_client.post(ADD_URL, form)
+
+
+def test_it_launches_from_the_admin_through_the_service(admin_client, alice, tagging_data, sent,
+                                                        django_capture_on_commit_callbacks):
+    page = admin_client.get(ADD_URL)
+    assert page.status_code == 200
+    assert "tiny ud (tagging, alice)" in page.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_add(admin_client, alice, tagging_data)
+    assert response.status_code == 302
+    job = TrainingJob.objects.get()
+    assert (job.owner, job.dataset, job.model_name, job.status) == (alice, tagging_data, "from-admin", "queued")
+    assert (job.config["architecture"]["hidden_dim"], job.config["training"]["epochs"]) == (16, 2)
+    assert sent == [job.pk]
+
+
+def test_it_shows_what_the_service_refuses_on_the_form(admin_client, alice, tagging_data):
+    response = post_add(admin_client, alice, tagging_data, training='{"epochs": 0}')
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "training.epochs: must be between 1 and 10000, not 0" in html
+    assert "errorlist" in html
+    not_object = post_add(admin_client, alice, tagging_data, architecture="[1, 2]")
+    assert "must be a JSON object" in not_object.content.decode()
+    assert not TrainingJob.objects.exists()
+
+
+def test_it_lists_jobs_with_status_and_progress(admin_client, alice, tagging_data):
+    job = job_launch(owner=alice, dataset=tagging_data, model_name="listed", **tiny_launch())
+    TrainingJob.objects.filter(pk=job.pk).update(status="running", progress=0.5)
+    html = admin_client.get(LIST_URL).content.decode()
+    assert "listed" in html and "running" in html
+    assert '<progress max="1" value="0.5"></progress> 50% (0 of 2 epochs)' in html
+
+
+def test_it_shows_the_per_epoch_metrics_of_a_job(transactional_db, admin_client, alice, tagging_data):
+    job = job_launch(owner=alice, dataset=tagging_data, model_name="shown", **tiny_launch())
+    job_run(job_id=job.pk)
+    page = admin_client.get(f"{LIST_URL}{job.pk}/change/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "<th>epoch</th><th>train_loss</th><th>dev_accuracy</th>" in html
+    job.refresh_from_db()
+    assert f"<td>{job.epochs[1]['train_loss']}</td>" in html
+    assert "shown version 1" in html
+    assert "epoch 2/2: train_loss" in html                          # the log tail
+    assert 'name="_save"' not in html                                 # read-only: a worker changes a job
+
+
+def test_it_cancels_from_the_admin(admin_client, alice, tagging_data):
+    queued = job_launch(owner=alice, dataset=tagging_data, model_name="a", **tiny_launch())
+    done = job_launch(owner=alice, dataset=tagging_data, model_name="b", **tiny_launch())
+    TrainingJob.objects.filter(pk=done.pk).update(status="succeeded")
+    response = admin_client.post(LIST_URL, {"action": "cancel_jobs", "_selected_action": [queued.pk, done.pk]},
+                                 follow=True)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "1 job(s) cancelled" in html
+    assert f"Job {done.pk} has finished (succeeded); only a queued or running job can be cancelled" in html
+    assert TrainingJob.objects.get(pk=queued.pk).status == "cancelled"
+    assert TrainingJob.objects.get(pk=done.pk).status == "succeeded"
+
+
+def test_it_deletes_a_finished_job_but_not_a_running_one(admin_client, alice, tagging_data):
+    job = job_launch(owner=alice, dataset=tagging_data, model_name="a", **tiny_launch())
+    TrainingJob.objects.filter(pk=job.pk).update(status="running")
+    assert admin_client.get(f"{LIST_URL}{job.pk}/delete/").status_code == 403
+    TrainingJob.objects.filter(pk=job.pk).update(status="failed")
+    response = admin_client.post(f"{LIST_URL}{job.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not TrainingJob.objects.exists()
+
+
+def test_it_refuses_a_bulk_delete_while_a_running_job_is_selected(admin_client, alice, tagging_data):
+    running = job_launch(owner=alice, dataset=tagging_data, model_name="a", **tiny_launch())
+    failed = job_launch(owner=alice, dataset=tagging_data, model_name="b", **tiny_launch())
+    TrainingJob.objects.filter(pk=running.pk).update(status="running")
+    TrainingJob.objects.filter(pk=failed.pk).update(status="failed")
+    both = {"action": "delete_selected", "_selected_action": [running.pk, failed.pk]}
+    confirm = admin_client.post(LIST_URL, both)
+    assert "<title>Cannot delete training jobs" in confirm.content.decode()
+    assert admin_client.post(LIST_URL, {**both, "post": "yes"}).status_code == 403
+    assert TrainingJob.objects.count() == 2
+    response = admin_client.post(LIST_URL, {"action": "delete_selected", "_selected_action": [failed.pk],
+                                            "post": "yes"})
+    assert response.status_code == 302
+    assert list(TrainingJob.objects.values_list("pk", flat=True)) == [running.pk]
