@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("name", choices=sorted(BENCHES))
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    parser.add_argument("--epochs", type=int, help="override the config's epochs (a shorter run)")
     args = parser.parse_args()
     task, train, dev, metric, goal, eval_options = BENCHES[args.name]
     paths = lambda spec: ",".join(str(args.data / p) for p in spec.split(","))   # noqa: E731
@@ -40,6 +41,8 @@ def main() -> None:
                "--config", f"bench/configs/{args.name}.json", "--device", "cpu", "--out", str(out)]
     if dev:
         command += ["--dev", paths(dev)]
+    if args.epochs:
+        command += ["--epochs", str(args.epochs)]
     started = time.perf_counter()
     epochs, saved = [], {}
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
@@ -50,7 +53,7 @@ def main() -> None:
     if proc.returncode:
         sys.exit(f"training failed with exit status {proc.returncode}")
     wall = time.perf_counter() - started
-    summary = {"benchmark": args.name, "metric": metric, "goal": goal, "dev_" + metric: saved.get("dev_" + metric),
+    summary = {"benchmark": args.name, "epochs": args.epochs or "config", "metric": metric, "goal": goal, "dev_" + metric: saved.get("dev_" + metric),
                "best_epoch": saved["best_epoch"], "epochs_run": len(epochs),
                "median_epoch_seconds": round(statistics.median(e["seconds"] for e in epochs), 1),
                "median_tokens_per_s": round(statistics.median(e["tokens_per_s"] for e in epochs)),
