@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA ?= ../shared/datasets
+PORT ?= 8000
+# test-services: the tests that touch a database or a broker, on PostgreSQL and Redis (.ci/run starts them).
+# The tests make a database of their own on that server (test_<name>) and use Redis database 15.
+SERVICES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+SERVICES_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install test lint bench clean
+.PHONY: install run test test-services lint bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,11 +18,21 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 install: $(VENV)/.installed
 
+# Everything on this machine, state under RNNSERVICE_HOME (default .rnnservice): migrations, the demo user and
+# data sets, the web server, a worker per queue and celery beat; Ctrl-C stops them all. DJANGO_DEBUG defaults to
+# true here only: a built-in secret key and static files served from the apps.
+run: install
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) manage.py run_local --port $(PORT)
+
 test: install
 	$(PY) -m pytest
 
+# tests/ml has no database and no broker: the first pass covers it.
+test-services: install
+	DATABASE_URL=$(SERVICES_DATABASE_URL) CELERY_BROKER_URL=$(SERVICES_BROKER_URL) $(PY) -m pytest --ignore=tests/ml
+
 lint: install
-	$(VENV)/bin/ruff check manage.py rnnservice apps tests bench
+	$(VENV)/bin/ruff check manage.py gunicorn.conf.py rnnservice apps tests bench
 
 # Every benchmark on the whole data sets, one after another (well over an hour on a 2-core CPU).
 bench: install

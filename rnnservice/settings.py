@@ -70,10 +70,13 @@ INSTALLED_APPS = [
     "apps.registry",
     "apps.serving",
     "apps.training",
+    "apps.local",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's, the API docs') straight from gunicorn: no separate file server to run.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -126,7 +129,14 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = env_path("STATIC_ROOT", RNNSERVICE_HOME / "static")
+STATIC_ROOT = env_path("STATIC_ROOT", RNNSERVICE_HOME / "static")     # filled by `manage.py collectstatic`
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Compressed copies and content-hashed names that WhiteNoise serves with far-future cache headers. The
+    # names come from the manifest collectstatic writes (the Dockerfile runs it); with DJANGO_DEBUG=true the
+    # files are served from the apps' folders as they are, with no collectstatic.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 # Uploaded data sets are private: MEDIA_ROOT is never served over HTTP, so there is no MEDIA_URL route.
 MEDIA_ROOT = env_path("MEDIA_ROOT", RNNSERVICE_HOME / "media")
 MODELS_STORE = env_path("MODELS_STORE", RNNSERVICE_HOME / "models_store")
@@ -173,7 +183,8 @@ SPECTACULAR_SETTINGS = {
 
 # Celery. The default broker is kombu's file-system transport under RNNSERVICE_HOME, so that one machine
 # works with nothing installed; redis://... or amqp://... in production.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+# The host part means nothing to the file-system transport, but without one kombu warns on every connection.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker = RNNSERVICE_HOME / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {

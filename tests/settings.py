@@ -14,9 +14,14 @@ os.environ.update(RNNSERVICE_HOME=_home, MEDIA_ROOT=os.path.join(_home, "media")
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key-not-for-any-deployment")
 
 from rnnservice.settings import *  # noqa: E402,F403
-from rnnservice.settings import DATABASES  # noqa: E402
+from rnnservice.settings import DATABASES, STATIC_ROOT, STORAGES  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]     # fast; the tests make many users
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file rather than Django's in-memory test database, so that a worker process can open it too.
     DATABASES["default"]["TEST"] = {"NAME": os.path.join(_home, "test.sqlite3")}
+
+# No collectstatic before the tests: the admin's pages name their static files as they are, not through the
+# manifest of hashed names; and WhiteNoise finds the folder it expects (else it warns in every test).
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -52,7 +52,7 @@ def test_it_keeps_all_local_state_under_the_home_folder(load, tmp_path):
     assert settings["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
     assert settings["DATABASES"]["default"]["NAME"] == str(home / "db.sqlite3")
     assert (settings["MEDIA_ROOT"], settings["MODELS_STORE"]) == (home / "media", home / "models_store")
-    assert settings["CELERY_BROKER_URL"] == "filesystem://"
+    assert settings["CELERY_BROKER_URL"] == "filesystem://localhost/"
     options = settings["CELERY_BROKER_TRANSPORT_OPTIONS"]
     assert options["data_folder_in"] == options["data_folder_out"] == str(home / "broker" / "messages")
     for key in ("data_folder_in", "processed_folder", "control_folder"):

@@ -11,9 +11,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.datasets.models import SPLITS, Dataset
 from apps.datasets.services import dataset_create, dataset_validate
+from apps.datasets.statistics import PERCENTILES
 from rnnservice.errors import ServiceError
 from rnnservice.ml.config import TASKS
 from rnnservice.ml.formats import FORMATS
+
+LENGTH_KEYS = (*(f"p{p}" for p in PERCENTILES), "max")
 
 
 class Command(BaseCommand):
@@ -58,8 +61,11 @@ class Command(BaseCommand):
             line = f", line {dataset.error_line}" if dataset.error_line else ""
             raise CommandError(f"{head} is invalid: {dataset.error_file}{line}: {dataset.error}")
         self.stdout.write(self.style.SUCCESS(f"{head} is valid"))
-        for split, stats in dataset.statistics["splits"].items():
-            length = ", ".join(f"{key} {value}" for key, value in stats["length"].items())
+        # In the order of SPLITS and LENGTH_KEYS, not the statistics' own: PostgreSQL's jsonb reorders keys.
+        splits = dataset.statistics["splits"]
+        for split in (split for split in SPLITS if split in splits):
+            stats = splits[split]
+            length = ", ".join(f"{key} {stats['length'][key]}" for key in LENGTH_KEYS)
             extra = (f"; {len(stats['labels'])} labels" if "labels" in stats
                      else f"; {stats['target_tokens']} target tokens")
             self.stdout.write(f"{split}: {stats['examples']} examples, {stats['tokens']} tokens; "
