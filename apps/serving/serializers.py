@@ -10,12 +10,16 @@ _OPTIONS_HELP = ("Translation only: beam_size, n_best, max_length, length_penalt
                  "Other tasks take none.")
 
 
-class PredictInput(serializers.Serializer):
-    inputs = serializers.ListField(child=serializers.JSONField(allow_null=True), min_length=1,
-                                   help_text='Each a string (split by the model\'s tokenizer) or {"tokens": [...]}.')
+class VersionChoiceInput(serializers.Serializer):
+    """Which version answers (version, else alias, else production, else newest) and its decoding options."""
     version = serializers.IntegerField(required=False, min_value=1, help_text=_VERSION_HELP)
     alias = serializers.CharField(required=False, max_length=100)
     options = serializers.DictField(required=False, default=dict, help_text=_OPTIONS_HELP)
+
+
+class PredictInput(VersionChoiceInput):
+    inputs = serializers.ListField(child=serializers.JSONField(allow_null=True), min_length=1,
+                                   help_text='Each a string (split by the model\'s tokenizer) or {"tokens": [...]}.')
 
 
 class PredictOutput(serializers.Serializer):
@@ -26,13 +30,10 @@ class PredictOutput(serializers.Serializer):
         'translation {"translation", "tokens", "score"} (+ "n_best" when options.n_best > 1).'))
 
 
-class EvaluateInput(serializers.Serializer):
+class EvaluateInput(VersionChoiceInput):
     dataset = serializers.IntegerField(min_value=1, help_text="A valid dataset of yours, of the model's task.")
     split = serializers.ChoiceField(choices=EVALUATE_SPLITS, default="test",
                                     help_text="test falls back to dev when the dataset has no test file.")
-    version = serializers.IntegerField(required=False, min_value=1, help_text=_VERSION_HELP)
-    alias = serializers.CharField(required=False, max_length=100)
-    options = serializers.DictField(required=False, default=dict, help_text=_OPTIONS_HELP)
 
 
 class EvaluateOutput(serializers.Serializer):
