@@ -5,9 +5,11 @@ PY := $(VENV)/bin/python
 DATA ?= ../shared/datasets
 PORT ?= 8000
 # test-services: the tests that touch a database or a broker, on PostgreSQL and Redis (.ci/run starts them).
-# The tests make a database of their own on that server (test_<name>) and use Redis database 15.
+# The tests make a database of their own on that server (test_<name>) and use Redis database 15 (the broker)
+# and 14 (the cache, where the request rates are counted).
 SERVICES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 SERVICES_BROKER_URL ?= redis://127.0.0.1:6379/15
+SERVICES_CACHE_URL ?= redis://127.0.0.1:6379/14
 
 .PHONY: install run test test-services lint bench clean
 
@@ -29,7 +31,8 @@ test: install
 
 # tests/ml has no database and no broker: the first pass covers it.
 test-services: install
-	DATABASE_URL=$(SERVICES_DATABASE_URL) CELERY_BROKER_URL=$(SERVICES_BROKER_URL) $(PY) -m pytest --ignore=tests/ml
+	DATABASE_URL=$(SERVICES_DATABASE_URL) CELERY_BROKER_URL=$(SERVICES_BROKER_URL) CACHE_URL=$(SERVICES_CACHE_URL) \
+	  $(PY) -m pytest --ignore=tests/ml
 
 lint: install
 	$(VENV)/bin/ruff check manage.py gunicorn.conf.py rnnservice apps tests bench

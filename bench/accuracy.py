@@ -53,8 +53,9 @@ def main() -> None:
     if proc.returncode:
         sys.exit(f"training failed with exit status {proc.returncode}")
     wall = time.perf_counter() - started
-    summary = {"benchmark": args.name, "epochs": args.epochs or "config", "metric": metric, "goal": goal, "dev_" + metric: saved.get("dev_" + metric),
-               "best_epoch": saved["best_epoch"], "epochs_run": len(epochs),
+    summary = {"benchmark": args.name, "epochs": args.epochs or "config", "metric": metric, "goal": goal,
+               "dev_" + metric: saved.get("dev_" + metric), "best_epoch": saved["best_epoch"],
+               "epochs_run": len(epochs),
                "median_epoch_seconds": round(statistics.median(e["seconds"] for e in epochs), 1),
                "median_tokens_per_s": round(statistics.median(e["tokens_per_s"] for e in epochs)),
                "train_wall_minutes": round(wall / 60, 1)}

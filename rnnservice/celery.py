@@ -1,12 +1,48 @@
-"""The Celery app: configured from Django's settings (the CELERY_* names), tasks found in each app's tasks.py."""
+"""The Celery app: configured from Django's settings (the CELERY_* names), tasks found in each app's tasks.py; the
+worker's logs and metrics wired to rnnservice/logs.py and rnnservice/metrics.py."""
 from __future__ import annotations
 
+import logging.config
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
+
+from rnnservice import logs, metrics
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rnnservice.settings")
 
 app = Celery("rnnservice")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# A task's log lines carry its task id and the ids it was given (job_id, dataset_id).
+signals.task_prerun.connect(logs.task_context_enter)
+signals.task_postrun.connect(logs.task_context_exit)
+
+
+@signals.setup_logging.connect
+def use_django_logging(**kwargs: Any) -> None:
+    """Workers log through settings.LOGGING, as the web processes do (text or JSON), not Celery's own format."""
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+@signals.worker_init.connect
+def reset_worker_metrics(**kwargs: Any) -> None:
+    """In the worker's main process, before its pool starts: a fresh multiprocess folder."""
+    metrics.clear_multiprocess_dir()
+
+
+@signals.worker_ready.connect
+def serve_worker_metrics(**kwargs: Any) -> None:
+    from django.conf import settings
+
+    if settings.METRICS_WORKER_PORT:
+        metrics.serve_worker_metrics(settings.METRICS_WORKER_PORT)
+
+
+@signals.worker_process_shutdown.connect
+def forget_pool_process(pid: int | None = None, **kwargs: Any) -> None:
+    metrics.mark_process_dead(pid or os.getpid())

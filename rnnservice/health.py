@@ -1,4 +1,5 @@
-"""Probes for the orchestrator: /healthz says the process answers, /readyz that the database and broker do."""
+"""Probes for the orchestrator: /healthz says the process answers, /readyz that the database and broker do, and
+which served model versions fail verification."""
 from __future__ import annotations
 
 import logging
@@ -14,6 +15,7 @@ from rnnservice.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 BROKER_TIMEOUT = 3           # seconds: a probe that hangs is as bad as one that fails
+ARTIFACT_BUDGET = 2          # seconds of hashing per probe at most; versions left over are verified at the next ones
 FILESYSTEM_FOLDERS = ("data_folder_in", "data_folder_out", "processed_folder", "control_folder")
 
 
@@ -55,5 +57,42 @@ def readyz(request: HttpRequest) -> JsonResponse:
             logger.warning("readiness check %r failed", name, exc_info=True)
             results[name] = "failed"
     failed = [name for name, result in results.items() if result != "ok"]
-    return JsonResponse({"status": "unavailable" if failed else "ok", "checks": results, "failed": failed},
-                        status=503 if failed else 200)
+    body = {"status": "unavailable" if failed else "ok", "checks": results, "failed": failed}
+    if results["database"] == "ok":
+        body["artifacts"] = artifacts = check_artifacts(request)
+        if artifacts["failed"] and not failed:
+            body["status"] = "degraded"
+    return JsonResponse(body, status=503 if failed else 200)
+
+
+def check_artifacts(request: HttpRequest) -> dict:
+    """{"checked", "unchecked", "failed"}: the served versions (behind an alias, or a model's newest) whose files
+    fail verification (apps/registry/verification.py: stat calls, hashing only what changed). They leave the
+    probe at 200, "degraded": every web server reads the same store, so taking them out of the load balancer
+    would stop every model, while the other versions still answer. Staff (by session or token) also get
+    "versions", which names each model and version and what is wrong; others only the numbers, since model
+    names are their owners' business."""
+    from apps.registry.verification import versions_served_check
+
+    try:
+        report = versions_served_check(budget=ARTIFACT_BUDGET)
+    except Exception:
+        logger.warning("readiness: the served versions could not be checked", exc_info=True)
+        return {"checked": 0, "unchecked": 0, "failed": 0, "error": "the check failed; see the log"}
+    body: dict = {"checked": report.checked, "unchecked": report.unchecked, "failed": len(report.failed)}
+    if report.failed and _is_staff(request):
+        body["versions"] = [{"model": f.model, "version": f.version, "detail": f.detail} for f in report.failed]
+    return body
+
+
+def _is_staff(request: HttpRequest) -> bool:
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return bool(user.is_staff)
+    from rest_framework.authentication import TokenAuthentication
+
+    try:
+        found = TokenAuthentication().authenticate(request)
+    except Exception:         # a bad token: simply not staff, on a probe that must never fail
+        return False
+    return bool(found and found[0].is_staff)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -39,6 +40,16 @@ def env_path(name: str, default: Path) -> Path:
     return Path(os.environ.get(name) or default).expanduser().resolve()
 
 
+def env_rate(name: str, default: str) -> str | None:
+    """A request rate for DRF's throttles, N/s, N/min, N/hour or N/day; None for "off"."""
+    value = os.environ.get(name, "").strip().lower() or default
+    if value == "off":
+        return None
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name}={value!r}: use N/s, N/min, N/hour or N/day (N at least 1), or off")
+    return value
+
+
 # All local state (the SQLite database, the broker's folders, uploads, model versions) lives under one
 # folder, so that a checkout works with nothing installed and one `rm -r` starts afresh.
 RNNSERVICE_HOME = env_path("RNNSERVICE_HOME", BASE_DIR / ".rnnservice")
@@ -54,6 +65,19 @@ if not SECRET_KEY:
     SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+
+# HTTPS, for a deployment behind a TLS proxy that sets X-Forwarded-Proto (and drops a client's own). Off by
+# default: `make run` and a bare `docker compose up` answer plain HTTP. On, plain HTTP is redirected (but for
+# the probes, which an orchestrator sends from inside), cookies are sent over HTTPS only, and browsers are told
+# to use HTTPS alone for DJANGO_HSTS_SECONDS.
+HTTPS = env_bool("DJANGO_HTTPS", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)       # a promise to the browsers' list: opt in
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -74,6 +98,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so that every response carries its X-Request-ID and every request is timed, errors included.
+    "rnnservice.logs.RequestIdMiddleware",
+    "rnnservice.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the admin's, the API docs') straight from gunicorn: no separate file server to run.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -103,9 +130,13 @@ TEMPLATES = [
     },
 ]
 
+# Connections are kept DATABASE_CONN_MAX_AGE seconds and checked before reuse: opening one per request cost the
+# prediction endpoint 15% of its throughput (bench/RESULTS.md). Each gunicorn thread keeps its own, so a web
+# machine holds up to GUNICORN_WORKERS x GUNICORN_THREADS connections; PostgreSQL's max_connections must allow
+# that for every machine (or set 0: one connection per request).
 DATABASES = {
     "default": dj_database_url.config(default=f"sqlite:///{RNNSERVICE_HOME / 'db.sqlite3'}",
-                                      conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0), conn_health_checks=True),
+                                      conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60), conn_health_checks=True),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web process and a worker write to the same file. IMMEDIATE takes the write lock when a transaction
@@ -113,6 +144,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # halfway through; WAL lets readers go on while one process writes.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         timeout=20, transaction_mode="IMMEDIATE", init_command="PRAGMA journal_mode=WAL")
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database host that does not answer (down, or cut off by the network) fails a connection within this many
+    # seconds, so that a request gets its 503 and a worker tries again, instead of waiting minutes for TCP to
+    # give up.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -141,6 +178,38 @@ STORAGES = {
 MEDIA_ROOT = env_path("MEDIA_ROOT", RNNSERVICE_HOME / "media")
 MODELS_STORE = env_path("MODELS_STORE", RNNSERVICE_HOME / "models_store")
 
+
+def s3_storage(name: str, url: str, *, overwrite: bool) -> dict:
+    """A STORAGES entry for django-storages' S3 backend from `s3://bucket/prefix`, the value of setting `name`."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise ImproperlyConfigured(f"{name}={url!r}: use s3://bucket or s3://bucket/prefix")
+    return {"BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {"bucket_name": parts.netloc, "location": parts.path.strip("/"), "file_overwrite": overwrite}}
+
+
+# An S3-compatible bucket for several machines (apps/registry/store.py). MODELS_STORE stays each machine's working
+# copy: with MODELS_STORE_URL, a version's files are uploaded there as it is registered, and a machine that lacks
+# a version's folder downloads it (checked against the recorded sha256) before loading it. MEDIA_STORE_URL keeps
+# uploaded data sets in a bucket instead of MEDIA_ROOT. Credentials come from boto3's usual places
+# (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, an instance role...), never from here.
+MODELS_STORE_URL = os.environ.get("MODELS_STORE_URL", "").strip()
+MEDIA_STORE_URL = os.environ.get("MEDIA_STORE_URL", "").strip()
+AWS_S3_ENDPOINT_URL = os.environ.get("AWS_S3_ENDPOINT_URL", "").strip() or None     # MinIO and the like
+AWS_S3_REGION_NAME = os.environ.get("AWS_S3_REGION_NAME", "").strip() or None
+AWS_S3_ADDRESSING_STYLE = os.environ.get("AWS_S3_ADDRESSING_STYLE", "").strip() or None   # "path" for most MinIO
+if MODELS_STORE_URL:
+    # Overwrite: a version's object names are fixed (<model>/<number>/<file>); an upload whose registration
+    # rolled back leaves objects that the next version given that number replaces.
+    STORAGES["models"] = s3_storage("MODELS_STORE_URL", MODELS_STORE_URL, overwrite=True)
+if MEDIA_STORE_URL:
+    STORAGES["default"] = s3_storage("MEDIA_STORE_URL", MEDIA_STORE_URL, overwrite=False)
+
+# The threads torch computes with in each process (web worker, Celery worker, command); 0: torch's default,
+# every core. Set it where several such processes share a box, so that together they do not outnumber the
+# cores: a thread fighting for a core makes torch many times slower, not a little. gunicorn.conf.py gives
+# each web worker its share of the cores when this is not set.
+TORCH_THREADS = env_int("TORCH_THREADS", 0)
 RNNSERVICE_DEVICE = os.environ.get("RNNSERVICE_DEVICE", "auto").strip()
 if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", RNNSERVICE_DEVICE):
     raise ImproperlyConfigured(f"RNNSERVICE_DEVICE={RNNSERVICE_DEVICE!r}: use auto, cpu, cuda or cuda:N")
@@ -149,17 +218,43 @@ if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", RNNSERVICE_DEVICE):
 # request body as well (nginx client_max_body_size), since Django receives the whole upload first.
 RNNSERVICE_MAX_UPLOAD_BYTES = env_int("RNNSERVICE_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
 RNNSERVICE_MAX_UPLOAD_LINES = env_int("RNNSERVICE_MAX_UPLOAD_LINES", 5_000_000, minimum=1)
+# The longest line an upload may have, in characters: by default the longest the core's parsers read.
+RNNSERVICE_MAX_UPLOAD_LINE_CHARS = env_int("RNNSERVICE_MAX_UPLOAD_LINE_CHARS", 100_000, minimum=1)
 
 # Prediction and evaluation (apps.serving). Loaded models are kept per process, the least recently used
 # dropped first: each takes its weights' size in memory (CPU or GPU). A request over a limit gets a 400 that
 # names the setting. Evaluation runs inside the request, so its size is capped too; the `evaluate` command
 # has no such cap.
 SERVING_CACHE_SIZE = env_int("SERVING_CACHE_SIZE", 4, minimum=1)
+SERVING_CACHE_BYTES = env_int("SERVING_CACHE_BYTES", 2 * 1024**3, minimum=1)      # weights of all cached models
+# Dynamic batching: concurrent requests for one model share forward passes of up to SERVING_BATCH_MAX_ITEMS
+# inputs. Under concurrent load a batch waits up to SERVING_BATCH_WAIT_MS after its first request to fill; a
+# lone client never waits. Off, each request thread runs its own forward pass.
+SERVING_BATCHING = env_bool("SERVING_BATCHING", True)
+SERVING_BATCH_MAX_ITEMS = env_int("SERVING_BATCH_MAX_ITEMS", 64, minimum=1)
+SERVING_BATCH_WAIT_MS = env_int("SERVING_BATCH_WAIT_MS", 5, minimum=0)
 SERVING_MAX_ITEMS = env_int("SERVING_MAX_ITEMS", 64, minimum=1)                   # inputs per request
 SERVING_MAX_TOKENS = env_int("SERVING_MAX_TOKENS", 512, minimum=1)                # per input, in the model's tokens
 SERVING_MAX_BEAM = env_int("SERVING_MAX_BEAM", 10, minimum=1)                     # translation: beam_size
 SERVING_MAX_OUTPUT_LENGTH = env_int("SERVING_MAX_OUTPUT_LENGTH", 256, minimum=1)  # translation: output tokens
 SERVING_MAX_EVALUATE_EXAMPLES = env_int("SERVING_MAX_EVALUATE_EXAMPLES", 10_000, minimum=1)
+
+# Request rates (rnnservice/throttling.py): the token endpoint per client address, against password guessing;
+# prediction per user, so that one client cannot take every worker. Over it, a 429 with Retry-After. The counts
+# live in the cache below, shared by every web process when it is Redis.
+RNNSERVICE_THROTTLE_TOKEN = env_rate("RNNSERVICE_THROTTLE_TOKEN", "10/min")
+RNNSERVICE_THROTTLE_PREDICT = env_rate("RNNSERVICE_THROTTLE_PREDICT", "50/s")
+# Proxies in front of the web server (the TLS proxy: 1): a client's address is then taken from X-Forwarded-For,
+# this many entries from its end. 0 trusts no such header, which a client could write itself.
+RNNSERVICE_NUM_PROXIES = env_int("RNNSERVICE_NUM_PROXIES", 0)
+
+# Redis (CACHE_URL=redis://host:6379/1) where several processes serve the API, since gunicorn workers and web
+# machines must count requests together; else this process's memory, enough for one process (make run).
+CACHE_URL = os.environ.get("CACHE_URL", "").strip()
+if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r}: use redis://HOST:PORT/DB (or rediss://, unix://)")
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL} if CACHE_URL
+          else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -167,8 +262,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, plus the error answers of each operation (401, 404, 429...) in the error shape.
+    "DEFAULT_SCHEMA_CLASS": "rnnservice.api.ApiSchema",
     "EXCEPTION_HANDLER": "rnnservice.api.exception_handler",
+    "NUM_PROXIES": RNNSERVICE_NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "rnnservice API",
@@ -213,6 +310,15 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 TRAINING_HEARTBEAT_SECONDS = env_int("TRAINING_HEARTBEAT_SECONDS", 10, minimum=1)
 TRAINING_STALE_SECONDS = env_int("TRAINING_STALE_SECONDS", 60, minimum=1)
 TRAINING_MAX_ATTEMPTS = env_int("TRAINING_MAX_ATTEMPTS", 3, minimum=1)
+# A job's progress row (epochs, log tail) is written after an epoch, at most once every so many seconds.
+TRAINING_PROGRESS_SECONDS = env_int("TRAINING_PROGRESS_SECONDS", 1, minimum=0)
+# A message can be lost on its way: a broker restarted without persistence drops what it held, and one that is
+# down at a launch or an upload is never given it. The same check then sends again a job still queued
+# TRAINING_QUEUED_RESEND_SECONDS after it was sent (at once when it never was), and validation of a dataset
+# pending for DATASET_PENDING_RESEND_SECONDS. A duplicate does nothing: a job is claimed by one conditional
+# UPDATE, a dataset validated only while pending. A job merely waiting behind others gets one each time.
+TRAINING_QUEUED_RESEND_SECONDS = env_int("TRAINING_QUEUED_RESEND_SECONDS", 300, minimum=1)
+DATASET_PENDING_RESEND_SECONDS = env_int("DATASET_PENDING_RESEND_SECONDS", 300, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-training-jobs": {"task": "apps.training.tasks.requeue_stale_jobs",
                                     "schedule": float(TRAINING_STALE_SECONDS),
@@ -220,9 +326,35 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(RNNSERVICE_HOME / "celerybeat-schedule")
 
+# Metrics for Prometheus at /metrics (rnnservice/metrics.py), for a scraper that sends "Authorization: Bearer
+# <METRICS_TOKEN>" or a logged-in staff user; nobody else. Models are labelled by id, or by name with
+# METRICS_MODEL_LABEL=name. A Celery worker serves its own on METRICS_WORKER_PORT (0: none).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_MODEL_LABEL = os.environ.get("METRICS_MODEL_LABEL", "id").strip()
+if METRICS_MODEL_LABEL not in {"id", "name"}:
+    raise ImproperlyConfigured(f"METRICS_MODEL_LABEL={METRICS_MODEL_LABEL!r}: use id or name")
+METRICS_WORKER_PORT = env_int("METRICS_WORKER_PORT", 0)
+# prometheus_client reads PROMETHEUS_MULTIPROC_DIR from the environment when it is imported (multiprocess mode
+# for gunicorn's workers and Celery's pool); one folder per service, emptied as the service starts.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+
+# Logs: text for a terminal, or one JSON object a line (python-json-logger) for a log pipeline. Each line carries
+# the request id, or the Celery task id and job or dataset id (rnnservice/logs.py). Celery workers use this too.
+RNNSERVICE_LOG_FORMAT = os.environ.get("RNNSERVICE_LOG_FORMAT", "text").strip().lower()
+if RNNSERVICE_LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"RNNSERVICE_LOG_FORMAT={RNNSERVICE_LOG_FORMAT!r}: use text or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "rnnservice.logs.LogContextFilter", "as_text": RNNSERVICE_LOG_FORMAT == "text"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"},
+        "json": {"()": "pythonjsonlogger.json.JsonFormatter", "fmt": "%(levelname)s %(name)s %(message)s",
+                 "timestamp": True},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": RNNSERVICE_LOG_FORMAT,
+                             "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
 }

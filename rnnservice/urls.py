@@ -1,14 +1,15 @@
-"""URL routes: the admin, the REST API under /api/, its OpenAPI schema and docs, and the health probes."""
+"""URL routes: the admin, the REST API under /api/, its OpenAPI schema and docs, the health probes and the
+Prometheus metrics."""
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
-from rnnservice import health
+from rnnservice import health, metrics
+from rnnservice.auth import TokenApi
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/auth/token/", obtain_auth_token, name="token"),
+    path("api/auth/token/", TokenApi.as_view(), name="token"),
     path("api/datasets/", include("apps.datasets.urls")),
     path("api/training-jobs/", include("apps.training.urls")),
     path("api/models/", include("apps.registry.urls")),
@@ -17,4 +18,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
 ]
+# Under /api/, errors that no view answers (no route, a body too large, a bug) are JSON like the others.
+handler400 = "rnnservice.api.bad_request"
+handler404 = "rnnservice.api.not_found"
+handler500 = "rnnservice.api.server_error"

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import itertools
 import shutil
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from apps.registry.models import ModelVersion
 from apps.registry.services import version_create
+from rnnservice.settings import s3_storage
 from tests.factories import UserFactory
 from tests.trained import EXAMPLES, TASK_NAMES, train_tiny
 
@@ -85,3 +89,42 @@ def make_version(models_store, tiny_model_dirs, tmp_path) -> Callable[..., Model
         return version_create(owner=owner, model_name=name or TASK_NAMES[task], task=task, source_dir=source,
                               **kwargs)
     return register
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """A real S3-compatible server (moto's) on 127.0.0.1 for the whole run: its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@dataclass
+class Bucket:
+    name: str
+    client: object                    # boto3's S3 client, to look at or change the objects behind the service's back
+
+    def keys(self, prefix: str = "") -> list[str]:
+        listed = self.client.list_objects_v2(Bucket=self.name, Prefix=prefix)
+        return sorted(item["Key"] for item in listed.get("Contents", []))
+
+
+@pytest.fixture
+def s3_bucket(settings, monkeypatch, s3_server) -> Bucket:
+    """A fresh bucket, with the settings that MODELS_STORE_URL=s3://<bucket>/models and
+    MEDIA_STORE_URL=s3://<bucket>/media, AWS_S3_ENDPOINT_URL and the AWS_* credentials give."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+    bucket = Bucket(f"rnnservice-{uuid.uuid4().hex[:12]}", client)
+    client.create_bucket(Bucket=bucket.name)
+    settings.AWS_S3_ENDPOINT_URL, settings.AWS_S3_REGION_NAME = s3_server, "us-east-1"
+    settings.AWS_S3_ADDRESSING_STYLE = "path"
+    settings.STORAGES = {**settings.STORAGES,
+                         "models": s3_storage("MODELS_STORE_URL", f"s3://{bucket.name}/models", overwrite=True),
+                         "default": s3_storage("MEDIA_STORE_URL", f"s3://{bucket.name}/media", overwrite=False)}
+    return bucket

@@ -12,6 +12,12 @@ atexit.register(shutil.rmtree, _home, ignore_errors=True)
 os.environ.update(RNNSERVICE_HOME=_home, MEDIA_ROOT=os.path.join(_home, "media"),
                   MODELS_STORE=os.path.join(_home, "models_store"))
 os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-secret-key-not-for-any-deployment")
+# No test is throttled by accident (the fuzzing in test_schema_fuzz.py sends hundreds of requests): the throttle
+# tests in tests/test_throttling.py set low rates themselves.
+os.environ.update(RNNSERVICE_THROTTLE_TOKEN="off", RNNSERVICE_THROTTLE_PREDICT="off")
+# Tiny test jobs run many epochs a second: the tests watch each epoch's row (and cancel between epochs), so
+# the rows are written after every epoch; tests/training/test_services.py shows the default's limit.
+os.environ.setdefault("TRAINING_PROGRESS_SECONDS", "0")
 
 from rnnservice.settings import *  # noqa: E402,F403
 from rnnservice.settings import DATABASES, STATIC_ROOT, STORAGES  # noqa: E402

@@ -1,6 +1,7 @@
 """Tests for rnnservice/api.py and the project-wide API routes: token, schema, docs."""
 from __future__ import annotations
 
+from django.db import InterfaceError, OperationalError, ProgrammingError
 from rest_framework.authtoken.models import Token
 
 from rnnservice.api import exception_handler
@@ -27,6 +28,16 @@ def test_it_turns_service_and_core_errors_into_a_400():
 
 def test_it_leaves_other_errors_to_drf():
     assert exception_handler(ValueError("a bug"), {}) is None
+    assert exception_handler(ProgrammingError("a query of ours is wrong"), {}) is None
+
+
+def test_it_answers_503_naming_the_database_when_it_cannot_be_reached():
+    # tests/faults/test_database_outage.py cuts a real PostgreSQL off from a real web server.
+    for exc in (OperationalError("connection refused"), InterfaceError("connection already closed")):
+        response = exception_handler(exc, {})
+        assert (response.status_code, response.data["unavailable"]) == (503, "database")
+        assert response.data["detail"] == "the database cannot be reached; try again in a few seconds"
+        assert response["Retry-After"] == "5"
 
 
 def test_it_hands_out_a_token_for_a_username_and_password(client, alice):

@@ -86,6 +86,9 @@ def test_the_database_and_broker_urls_name_the_postgres_and_redis_services():
             postgres["POSTGRES_USER"], resolved(postgres["POSTGRES_PASSWORD"]), "/" + postgres["POSTGRES_DB"])
         broker = urlsplit(resolved(SERVICES[name]["environment"]["CELERY_BROKER_URL"]))
         assert (broker.scheme, broker.hostname, broker.port) == ("redis", "redis", 6379)
+        # Request rates: every web process counts in the same Redis (rnnservice/throttling.py).
+        cache = urlsplit(resolved(SERVICES[name]["environment"]["CACHE_URL"]))
+        assert (cache.scheme, cache.hostname, cache.port) == ("redis", "redis", 6379)
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -94,6 +97,7 @@ def test_the_volumes_hold_the_folders_the_settings_resolve(name, monkeypatch, tm
     for key, value in environment.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("RNNSERVICE_HOME", str(tmp_path / "home"))      # the settings make this folder: not here
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "prometheus"))   # and this one
     settings = runpy.run_path(str(ROOT / "rnnservice" / "settings.py"))
 
     mounts = {}
@@ -156,3 +160,36 @@ def test_the_cpu_image_is_python_slim_with_its_static_files_collected():
     assert (ROOT / "Dockerfile.cuda").read_text().count("FROM nvidia/cuda:") == 1
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".venv", ".rnnservice", ".git"} <= set(ignored)
+
+
+
+def test_metrics_have_a_fresh_folder_per_container_and_logs_are_json():
+    for name in APP_SERVICES:
+        environment = SERVICES[name]["environment"]
+        # Pids repeat from container to container: a folder shared between containers would mix their files.
+        assert resolved(environment["PROMETHEUS_MULTIPROC_DIR"]) in SERVICES[name]["tmpfs"], name
+        assert resolved(environment["RNNSERVICE_LOG_FORMAT"]) == "json", name
+    assert SERVICES["web"]["environment"]["METRICS_TOKEN"] == "${METRICS_TOKEN:-}"      # unset: staff only
+    for name in ("worker-cpu", "worker-gpu"):
+        assert int(resolved(SERVICES[name]["environment"]["METRICS_WORKER_PORT"])) > 0, name
+    assert "METRICS_WORKER_PORT" not in SERVICES["web"]["environment"]
+
+
+def test_the_commented_s3_lines_point_both_stores_at_one_bucket(monkeypatch, tmp_path):
+    """The optional lines in x-app's environment, uncommented: names that settings.py or boto3 read, and settings
+    with the artifact bucket (STORAGES["models"]) and the uploads (STORAGES["default"]) in one bucket."""
+    lines = re.findall(r"^    # ((?:MODELS_STORE_URL|MEDIA_STORE_URL|AWS_\w+): .*)$",
+                       (ROOT / "docker-compose.yml").read_text(), re.MULTILINE)
+    environment = {key: resolved(value) for key, value in yaml.safe_load("\n".join(lines)).items()}
+    boto3_reads = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    assert {"MODELS_STORE_URL", "MEDIA_STORE_URL", "AWS_S3_ENDPOINT_URL"} | boto3_reads <= set(environment)
+    assert set(environment) - boto3_reads <= read_names(ROOT / "rnnservice" / "settings.py")
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("RNNSERVICE_HOME", str(tmp_path / "home"))
+    settings = runpy.run_path(str(ROOT / "rnnservice" / "settings.py"))
+    models, media = settings["STORAGES"]["models"], settings["STORAGES"]["default"]
+    assert models["BACKEND"] == media["BACKEND"] == "storages.backends.s3.S3Storage"
+    assert models["OPTIONS"]["bucket_name"] == media["OPTIONS"]["bucket_name"]
+    assert (models["OPTIONS"]["location"], media["OPTIONS"]["location"]) == ("models", "media")
+    assert settings["AWS_S3_ENDPOINT_URL"] == environment["AWS_S3_ENDPOINT_URL"]

@@ -1,15 +1,23 @@
 """Tests for rnnservice/settings.py, run afresh with a given environment each time."""
 from __future__ import annotations
 
+import os
 import runpy
+import secrets
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-SETTINGS = Path(__file__).resolve().parents[1] / "rnnservice" / "settings.py"
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = ROOT / "rnnservice" / "settings.py"
 VARIABLES = ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "MEDIA_ROOT", "MODELS_STORE",
-             "RNNSERVICE_DEVICE", "RNNSERVICE_MAX_UPLOAD_BYTES", "RNNSERVICE_MAX_UPLOAD_LINES")
+             "RNNSERVICE_DEVICE", "RNNSERVICE_MAX_UPLOAD_BYTES", "RNNSERVICE_MAX_UPLOAD_LINES",
+             "RNNSERVICE_MAX_UPLOAD_LINE_CHARS", "DJANGO_HTTPS", "DJANGO_HSTS_SECONDS",
+             "DJANGO_HSTS_INCLUDE_SUBDOMAINS", "DJANGO_HSTS_PRELOAD", "CACHE_URL", "RNNSERVICE_THROTTLE_TOKEN",
+             "RNNSERVICE_THROTTLE_PREDICT", "RNNSERVICE_NUM_PROXIES")
 
 
 @pytest.fixture
@@ -77,3 +85,63 @@ def test_it_routes_training_to_its_own_queue_and_everything_else_to_default(load
     settings = load(DJANGO_DEBUG="true")
     assert settings["CELERY_TASK_ROUTES"] == {"apps.training.tasks.train_model": {"queue": "training"}}
     assert settings["CELERY_TASK_DEFAULT_QUEUE"] == "default"
+
+
+def test_it_reads_request_rates_and_the_cache_from_the_environment(load):
+    default = load(DJANGO_DEBUG="true")
+    assert (default["RNNSERVICE_THROTTLE_TOKEN"], default["RNNSERVICE_THROTTLE_PREDICT"]) == ("10/min", "50/s")
+    assert default["CACHES"]["default"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert default["REST_FRAMEWORK"]["NUM_PROXIES"] == 0
+    shared = load(DJANGO_DEBUG="true", RNNSERVICE_THROTTLE_TOKEN="5/hour", RNNSERVICE_THROTTLE_PREDICT="off",
+                  CACHE_URL="redis://redis:6379/1", RNNSERVICE_NUM_PROXIES="1")
+    assert (shared["RNNSERVICE_THROTTLE_TOKEN"], shared["RNNSERVICE_THROTTLE_PREDICT"]) == ("5/hour", None)
+    assert shared["CACHES"]["default"] == {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                           "LOCATION": "redis://redis:6379/1"}
+    assert shared["REST_FRAMEWORK"]["NUM_PROXIES"] == 1
+    with pytest.raises(ImproperlyConfigured, match="RNNSERVICE_THROTTLE_TOKEN='10 per minute': use N/s"):
+        load(DJANGO_DEBUG="true", RNNSERVICE_THROTTLE_TOKEN="10 per minute")
+    with pytest.raises(ImproperlyConfigured, match="CACHE_URL='memcached://cache:11211'"):
+        load(DJANGO_DEBUG="true", CACHE_URL="memcached://cache:11211")
+
+
+def test_it_turns_on_https_behind_a_tls_proxy(load):
+    plain = load(DJANGO_DEBUG="true")
+    assert (plain["SECURE_SSL_REDIRECT"], plain["SESSION_COOKIE_SECURE"], plain["SECURE_HSTS_SECONDS"]) == (
+        False, False, 0)
+    https = load(DJANGO_SECRET_KEY="s3cret", DJANGO_HTTPS="true")
+    assert https["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
+    assert https["SECURE_SSL_REDIRECT"] and https["SESSION_COOKIE_SECURE"] and https["CSRF_COOKIE_SECURE"]
+    assert (https["SECURE_HSTS_SECONDS"], https["SECURE_HSTS_INCLUDE_SUBDOMAINS"], https["SECURE_HSTS_PRELOAD"]) == (
+        31_536_000, True, False)
+
+
+def test_it_redirects_plain_http_but_for_the_probes(client, db, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/healthz").status_code == 200                  # the orchestrator asks over plain HTTP
+    redirect = client.get("/api/models/")
+    assert (redirect.status_code, redirect["Location"]) == (301, "https://testserver/api/models/")
+    behind_proxy = client.get("/api/models/", headers={"X-Forwarded-Proto": "https"})
+    assert behind_proxy.status_code == 301                            # not trusted without SECURE_PROXY_SSL_HEADER
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    assert client.get("/api/models/", headers={"X-Forwarded-Proto": "https"}).status_code == 401
+
+
+def check_deploy(tmp_path: Path, **environment: str) -> subprocess.CompletedProcess:
+    """`manage.py check --deploy` with the production settings and only these variables (no test settings)."""
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DJANGO_SETTINGS_MODULE": "rnnservice.settings",
+           "RNNSERVICE_HOME": str(tmp_path / "home"), **environment}
+    return subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_deploy_check_passes_with_production_settings_from_the_environment(tmp_path):
+    production = {"DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "DJANGO_ALLOWED_HOSTS": "rnn.example.com",
+                  "DJANGO_HTTPS": "true", "DJANGO_HSTS_PRELOAD": "true"}
+    done = check_deploy(tmp_path, **production)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "System check identified no issues" in done.stdout
+    # The HTTPS settings the check asks for come from the environment: without DJANGO_HTTPS it fails.
+    plain = check_deploy(tmp_path, **{**production, "DJANGO_HTTPS": "false"})
+    assert plain.returncode != 0
+    assert {"security.W004", "security.W008", "security.W012", "security.W016"} <= set(
+        word.strip("():") for word in plain.stderr.split())

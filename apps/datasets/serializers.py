@@ -4,6 +4,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.datasets.models import Dataset
+from rnnservice.api import StrictCharField
 from rnnservice.ml.config import TASKS
 from rnnservice.ml.formats import FORMATS
 
@@ -13,7 +14,7 @@ _TARGET_HELP = "Translation only: the target side when {split} is the source sid
 class DatasetCreateInput(serializers.Serializer):
     """Multipart form: the files, with the dataset's name, task and (optionally) format."""
 
-    name = serializers.CharField(max_length=100)
+    name = StrictCharField(max_length=100)
     task = serializers.ChoiceField(choices=TASKS)
     format = serializers.ChoiceField(choices=FORMATS, required=False, allow_null=True, default=None,
                                      help_text="Guessed from the training file when left out.")

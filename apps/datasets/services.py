@@ -1,11 +1,11 @@
 """Writes of the datasets app: create a dataset from uploaded files, validate it with the core's parsers, delete it."""
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
 from collections.abc import Iterable
+from datetime import timedelta
 from functools import partial
 from pathlib import PurePath, PurePosixPath
 from typing import Any
@@ -17,10 +17,12 @@ from django.core.files.storage import Storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.datasets.files import dataset_paths
 from apps.datasets.models import FILE_FIELDS, SPLITS, Dataset
 from apps.datasets.statistics import split_statistics
 from apps.datasets.tasks import validate_dataset as validate_dataset_task
-from rnnservice.errors import LimitExceeded, ServiceError
+from apps.datasets.uploads import upload_sha256
+from rnnservice.errors import ServiceError
 from rnnservice.ml.config import TASKS, DataConfig
 from rnnservice.ml.errors import FormatError
 from rnnservice.ml.formats import FORMAT_TASKS, FORMATS, guess_format, read_examples
@@ -35,14 +37,15 @@ def dataset_create(*, owner: AbstractBaseUser, name: str, task: str, format: str
                    queue_validation: bool = True) -> Dataset:
     """Store the files of a new, pending dataset and queue its validation once the row is committed.
 
-    Raises ServiceError for a name the owner already uses, a format that cannot hold the task, or target
-    files where they do not belong; LimitExceeded for a file over the size or line limit. Nothing is
-    stored when it raises. With `queue_validation=False` the caller runs dataset_validate itself.
+    Raises ServiceError for a name the owner already uses, a format that cannot hold the task, target files
+    where they do not belong, or a file that is not plain UTF-8 text (compressed, binary); LimitExceeded for a
+    file over the size, line or line length limit (uploads.py). Nothing is stored when it raises. With
+    `queue_validation=False` the caller runs dataset_validate itself.
     """
     given = zip(FILE_FIELDS, (train, train_target, dev, dev_target, test, test_target), strict=True)
     uploads = {field: file for field, file in given if file is not None}
     _check_request(owner=owner, name=name, task=task, format=format, fields=set(uploads))
-    digests = {field: _sha256_within_limits(field, upload) for field, upload in uploads.items()}
+    digests = {field: upload_sha256(field, upload) for field, upload in uploads.items()}
     saved: list[tuple[Storage, str]] = []
     try:
         with transaction.atomic():
@@ -77,7 +80,8 @@ def dataset_validate(*, dataset_id: int) -> Dataset | None:
     if dataset is None or dataset.status != Dataset.Status.PENDING:
         return dataset
     try:
-        format, statistics = _read_splits(dataset)
+        with dataset_paths(dataset) as paths:
+            format, statistics = _read_splits(dataset, paths)
         result: dict[str, Any] = {"status": Dataset.Status.VALID, "format": format, "statistics": statistics}
     except _FileProblem as problem:
         result = {"status": Dataset.Status.INVALID, "format": problem.format, "error": problem.problem,
@@ -92,6 +96,29 @@ def dataset_fail(*, dataset_id: int, error: str) -> None:
     """Mark a still-pending dataset invalid after its validation crashed, so that it does not stay pending."""
     Dataset.objects.filter(pk=dataset_id, status=Dataset.Status.PENDING).update(
         status=Dataset.Status.INVALID, error=error, error_file="", error_line=None, updated=timezone.now())
+
+
+def datasets_resend_pending(*, older_than: timedelta | None = None) -> list[int]:
+    """Send validate_dataset again for each dataset pending for longer than `older_than` (default
+    DATASET_PENDING_RESEND_SECONDS): its message was lost (a broker restarted without persistence) or never sent
+    (the broker was down at upload). A twin of a message still on its way does no harm: dataset_validate writes
+    only while the dataset is pending. `updated` is touched, so that the next sending waits as long again.
+    Returns the ids sent; a dataset the broker refuses stays as it was, for the next pass (celery beat's).
+    """
+    resend_after = older_than if older_than is not None else timedelta(
+        seconds=settings.DATASET_PENDING_RESEND_SECONDS)
+    pending = Dataset.objects.filter(status=Dataset.Status.PENDING, updated__lt=timezone.now() - resend_after)
+    sent = []
+    for dataset_id, updated in pending.values_list("pk", "updated"):
+        try:
+            validate_dataset_task.delay(dataset_id)
+        except Exception:
+            logger.exception("dataset %s could not be sent for validation again", dataset_id)
+            continue
+        logger.warning("dataset %s sent for validation again: pending since %s", dataset_id, updated)
+        Dataset.objects.filter(pk=dataset_id, status=Dataset.Status.PENDING).update(updated=timezone.now())
+        sent.append(dataset_id)
+    return sent
 
 
 def dataset_delete(*, dataset: Dataset) -> None:
@@ -125,24 +152,6 @@ def _check_request(*, owner: AbstractBaseUser, name: str, task: str, format: str
         raise ServiceError(f"you already have a dataset named {name!r}", field="name")
 
 
-def _sha256_within_limits(field: str, upload: File) -> str:
-    """The file's sha256, read once in chunks; LimitExceeded when it is over the size or the line limit."""
-    max_bytes, max_lines = settings.RNNSERVICE_MAX_UPLOAD_BYTES, settings.RNNSERVICE_MAX_UPLOAD_LINES
-    if upload.size > max_bytes:
-        raise LimitExceeded("RNNSERVICE_MAX_UPLOAD_BYTES", upload.size, max_bytes,
-                            what=f"the {field} file's size in bytes", field=field)
-    digest, lines, last = hashlib.sha256(), 0, b"\n"
-    for chunk in upload.chunks():
-        digest.update(chunk)
-        lines += chunk.count(b"\n")
-        last = chunk[-1:]
-    lines += last != b"\n"                    # a last line without a line end
-    if lines > max_lines:
-        raise LimitExceeded("RNNSERVICE_MAX_UPLOAD_LINES", lines, max_lines,
-                            what=f"the {field} file's number of lines", field=field)
-    return digest.hexdigest()
-
-
 def _plain_suffix(client_name: str | None) -> str:
     """The client's extension when short and plain (.conllu, .tsv, .de), since formats are guessed from it;
     nothing else of the client's file name is kept."""
@@ -170,16 +179,16 @@ class _FileProblem(Exception):
         self.field, self.line, self.problem, self.format = field, line, problem, format
 
 
-def _read_splits(dataset: Dataset) -> tuple[str, dict[str, Any]]:
-    """(format, statistics) of the dataset's files; every split is read in the format of the training file."""
-    files = dataset.files()
-    fields_by_path = {stored.path: field for field, stored in files.items()}
+def _read_splits(dataset: Dataset, files: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """(format, statistics) of the dataset's files, given as local paths by field (dataset_paths); every split is
+    read in the format of the training file."""
+    fields_by_path = {path: field for field, path in files.items()}
     format, splits = dataset.format, {}
     for split in SPLITS:
         if split not in files:
             continue
         # Two aligned files reach the core as one "source,target" path (see checks.py: no comma in MEDIA_ROOT).
-        path = ",".join(files[field].path for field in (split, f"{split}_target") if field in files)
+        path = ",".join(files[field] for field in (split, f"{split}_target") if field in files)
         try:
             format = format or guess_format(path, task=dataset.task)
             splits[split] = split_statistics(read_examples(path, task=dataset.task, format=format))

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from apps.datasets.selectors import dataset_get, dataset_list
 from apps.datasets.serializers import DatasetCreateInput, DatasetOutput
 from apps.datasets.services import dataset_create, dataset_delete
-from rnnservice.api import Pagination, paginated_response
+from rnnservice.api import ErrorOutput, Pagination, paginated_response
 
 
 class DatasetListApi(APIView):
@@ -36,7 +36,7 @@ class DatasetDetailApi(APIView):
     def get(self, request: Request, pk: int) -> Response:
         return Response(DatasetOutput(dataset_get(user=request.user, pk=pk)).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, 409: ErrorOutput})      # 409: training jobs still use it
     def delete(self, request: Request, pk: int) -> Response:
         dataset_delete(dataset=dataset_get(user=request.user, pk=pk))
         return Response(status=status.HTTP_204_NO_CONTENT)

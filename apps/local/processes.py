@@ -52,8 +52,8 @@ class Supervisor:
         self._width = max(len(program.name) for program in programs)
 
     def start(self) -> None:
-        """Start every program; their output is read only once all are started (see _die_with_parent)."""
-        preexec = _die_with_parent()
+        """Start every program; their output is read only once all are started (see die_with_parent)."""
+        preexec = die_with_parent()
         try:
             for program in self.programs:
                 self.processes[program.name] = subprocess.Popen(
@@ -145,7 +145,7 @@ class Supervisor:
                 pass
 
 
-def _die_with_parent() -> Callable[[], None] | None:
+def die_with_parent() -> Callable[[], None] | None:
     """A preexec_fn asking Linux to send SIGTERM to the child when the supervisor dies; None elsewhere.
 
     It runs in the forked child before exec, where only async-signal-safe calls belong: the C library is

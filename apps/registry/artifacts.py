@@ -1,19 +1,47 @@
-"""A registered version's folder on disk, and whether it is still the artifact whose sha256 was recorded."""
+"""A registered version's folder on disk (downloaded from the artifact bucket when this machine lacks it), and
+whether it is still the artifact whose sha256 was recorded."""
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+import threading
+import uuid
 from pathlib import Path
 
 from apps.registry.models import ModelVersion
+from apps.registry.store import bucket_configured, bucket_download
 from rnnservice.errors import ArtifactUnavailable
 from rnnservice.ml.artifacts import MANIFEST, verify_version
 from rnnservice.ml.errors import ArtifactError
 
+logger = logging.getLogger(__name__)
+_downloading = threading.Lock()
+
+
+def version_fetch(*, version: ModelVersion) -> Path:
+    """The version's folder on this machine. A missing one is downloaded from the artifact bucket (MODELS_STORE_URL)
+    into a temporary folder beside it, checked against the recorded sha256, and renamed into place: a folder
+    appears whole and right, or not at all. Without a bucket, or with a folder present, nothing is downloaded
+    (a folder present but changed is refused when loaded, as ever).
+
+    Raises ArtifactUnavailable naming the model and version when the bucket's copy is missing, unreadable or
+    not the one registered."""
+    folder = version.folder
+    if folder.exists() or not bucket_configured():
+        return folder
+    with _downloading:                     # a process's threads that all miss a new version download it once
+        if not folder.exists():
+            _download_into(version, folder)
+    return folder
+
 
 def version_verify(*, version: ModelVersion) -> Path:
     """The version's folder, after checking every file against the manifest and the manifest's sha256 against
-    the one recorded at registration. Reads every file: for a model being served, use the serving cache.
-    Raises ArtifactUnavailable naming the model, the version and the first problem."""
+    the one recorded at registration; a folder this machine lacks is downloaded first (version_fetch). Reads
+    every file: for a model being served, use the serving cache. Raises ArtifactUnavailable naming the model,
+    the version and the first problem."""
+    version_fetch(version=version)
     try:
         sha256 = verify_version(version.folder)
     except ArtifactError as exc:
@@ -34,3 +62,37 @@ def version_unavailable(*, version: ModelVersion, error: ArtifactError | None = 
         problem = (str(error).replace(f"{folder}: ", "").replace(folder + os.sep, "")
                    .replace(folder, "the version folder"))
     return ArtifactUnavailable(model=version.model.name, version=version.number, problem=problem)
+
+
+def _download_into(version: ModelVersion, folder: Path) -> None:
+    partial = folder.with_name(f".{folder.name}.download-{uuid.uuid4().hex[:8]}")
+    partial.mkdir(parents=True)
+    try:
+        _download_checked(version, partial)
+        try:
+            partial.rename(folder)
+        except OSError:
+            if not folder.exists():        # else another process put it there first: theirs will do
+                raise
+        logger.info("model %s version %s downloaded from the artifact bucket", version.model.name, version.number)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _download_checked(version: ModelVersion, partial: Path) -> None:
+    """Download the version into `partial` and check it there, before anything else can see it."""
+    try:
+        bucket_download(version.artifact_path, partial)
+        sha256 = verify_version(partial)
+    except ArtifactError as exc:
+        # The message names files relative to the version folder, never the temporary one.
+        problem = str(exc).replace(f"{partial}{os.sep}", "").replace(f"{partial}: ", "").replace(str(partial), "")
+        logger.error("model %s version %s: the artifact bucket's copy fails: %s", version.model.name,
+                     version.number, problem)
+        raise version_unavailable(version=version, error=ArtifactError(f"in the artifact bucket, {problem}")) from exc
+    if sha256 != version.sha256:
+        logger.error("model %s version %s: the artifact bucket's %s has sha256 %s, registered %s",
+                     version.model.name, version.number, MANIFEST, sha256, version.sha256)
+        raise version_unavailable(version=version, error=ArtifactError(
+            f"in the artifact bucket, {MANIFEST} is not the one recorded at registration "
+            f"(sha256 {version.sha256[:12]}...)"))

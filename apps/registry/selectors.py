@@ -89,3 +89,22 @@ def version_resolve(*, model: RegisteredModel, version: int | None = None,
     if found is None:
         raise Http404(f"model {model.name!r} has no versions yet")
     return found
+
+
+def version_to_serve(*, user: AbstractBaseUser | AnonymousUser, name: str, version: int | None = None,
+                     alias: str | None = None) -> ModelVersion:
+    """version_resolve's choice among the versions of the model `name` that `user` may see, with its model: one
+    small query in the usual case, since prediction asks this on every request (the query compiler costs more
+    than the query). When there is none, the two-step lookup says why (Http404 from model_get_visible or
+    version_resolve)."""
+    versions = visible_to(ModelVersion.objects.select_related("model"), user, owner_field="model__owner")
+    versions = versions.filter(model__name=name)
+    if version is not None:
+        found = versions.filter(number=version)[:1]
+    elif alias is not None:
+        found = versions.filter(aliases__name=alias)[:1]
+    else:                                        # production, else the newest
+        found = versions.filter(aliases__name=PRODUCTION)[:1] or versions.order_by("-number")[:1]
+    if found:
+        return found[0]
+    return version_resolve(model=model_get_visible(user=user, name=name), version=version, alias=alias)

@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.registry.models import Alias, ModelVersion, RegisteredModel
+from rnnservice.api import StrictCharField
 
 
 class ModelOutput(serializers.ModelSerializer):
@@ -25,7 +26,8 @@ class ModelOutput(serializers.ModelSerializer):
 
 
 class ModelVersionOutput(serializers.ModelSerializer):
-    dataset = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The dataset it was trained on.")
+    dataset = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True,
+                                                 help_text="The dataset it was trained on; null once deleted.")
     job = serializers.SerializerMethodField(help_text="The training job that produced it, if one did.")
     aliases = serializers.SerializerMethodField()
     labels = serializers.JSONField(source="info.labels", default=list, read_only=True)
@@ -65,11 +67,19 @@ class ModelDetailOutput(ModelOutput):
 
 
 class ModelUpdateInput(serializers.Serializer):
-    description = serializers.CharField(allow_blank=True, max_length=10_000)
+    description = StrictCharField(allow_blank=True, max_length=10_000)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # A PATCH leaves out what stays; but a name or a task in it must not be dropped in silence.
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {unknown[0]: f"cannot be changed; the fields you may change are {', '.join(self.fields)}"})
+        return attrs
 
 
 class AliasInput(serializers.Serializer):
-    alias = serializers.CharField(max_length=100, help_text="production, staging, or any lower-case slug.")
+    alias = StrictCharField(max_length=100, help_text="production, staging, or any lower-case slug.")
     version = serializers.IntegerField(min_value=1)
 
 

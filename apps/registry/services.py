@@ -24,6 +24,7 @@ from apps.registry.models import (
     ModelVersion,
     RegisteredModel,
 )
+from apps.registry.store import bucket_configured, bucket_upload
 from rnnservice.errors import ServiceError
 from rnnservice.ml.artifacts import verify_version
 from rnnservice.ml.config import TASKS
@@ -39,10 +40,12 @@ def version_create(*, owner: AbstractBaseUser, model_name: str, task: str, sourc
     Creates the RegisteredModel on first use, owned by `owner`. Verifies the folder against its manifest, takes
     the next number under a row lock, moves the folder to MODELS_STORE/<model name>/<number>/ and records its
     sha256, `metrics` (else the dev metrics in config.json) and config.json's other keys as `info`. The folder
-    is moved, not copied: `source_dir` should be on the same file system as MODELS_STORE.
+    is moved, not copied: `source_dir` should be on the same file system as MODELS_STORE. With an artifact bucket
+    (MODELS_STORE_URL), the files are uploaded to it too, inside the transaction, under the model's row lock.
 
     Raises ServiceError for a bad name or task, a name another user's model has, a model of another task, or a
-    dataset of another task; ArtifactError for a folder that fails its manifest. Nothing is stored when it raises.
+    dataset of another task; ArtifactError for a folder that fails its manifest; the storage's error for an upload
+    that failed. Nothing is registered when it raises.
     Inside a caller's transaction that rolls back later, the moved folder stays without a row; the next version
     given that number sets it aside (see _move_into_store).
     """
@@ -61,9 +64,13 @@ def version_create(*, owner: AbstractBaseUser, model_name: str, task: str, sourc
             number = (model.versions.aggregate(last=Max("number"))["last"] or 0) + 1
             artifact_path = f"{model.name}/{number}"
             moved_to = _move_into_store(source_dir, Path(settings.MODELS_STORE) / artifact_path)
-            return ModelVersion.objects.create(
+            version = ModelVersion.objects.create(
                 model=model, number=number, artifact_path=artifact_path, sha256=sha256, dataset=dataset,
                 metrics=metrics if metrics is not None else info.get("metrics", {}), info=info)
+            if bucket_configured():
+                # Before the commit: no machine finds the row before the bucket holds its files.
+                bucket_upload(moved_to, artifact_path)
+            return version
     except BaseException:
         if moved_to is not None:                 # the row is not there: give the caller its folder back
             shutil.move(moved_to, source_dir)
@@ -96,11 +103,12 @@ def alias_delete(*, model: RegisteredModel, alias: str) -> None:
         raise ServiceError(f"model {model.name!r} has no alias {alias!r}", field="alias")
 
 
-def model_update(*, model: RegisteredModel, description: str) -> RegisteredModel:
-    """Change what the owner may change after registration: the description. The name and task are fixed, since
-    artifact paths and the versions' labels depend on them."""
-    model.description = description
-    model.save(update_fields=["description"])
+def model_update(*, model: RegisteredModel, description: str | None = None) -> RegisteredModel:
+    """Change what the owner may change after registration: the description (None: keep it). The name and task
+    are fixed, since artifact paths and the versions' labels depend on them."""
+    if description is not None:
+        model.description = description
+        model.save(update_fields=["description"])
     return model
 
 

@@ -37,7 +37,7 @@ class ModelDetailApi(APIView):
     @extend_schema(request=ModelUpdateInput, responses=ModelDetailOutput)
     def patch(self, request: Request, name: str) -> Response:
         model = model_get_visible(user=request.user, name=name)
-        payload = ModelUpdateInput(data=request.data)
+        payload = ModelUpdateInput(data=request.data, partial=True)     # PATCH: what is left out stays
         payload.is_valid(raise_exception=True)
         model = model_update(model=model, **payload.validated_data)
         return Response(ModelDetailOutput(model, context={"versions": version_list(model=model)}).data)

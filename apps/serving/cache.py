@@ -1,23 +1,26 @@
-"""The per-process LRU cache of loaded models: Predictors keyed by (version id, sha256), at most
-SERVING_CACHE_SIZE of them, each checked against its files on disk before it answers."""
+"""The per-process LRU cache of loaded models, keyed by (version id, sha256): at most SERVING_CACHE_SIZE of them
+and SERVING_CACHE_BYTES of weights, each checked against its files on disk before it answers. A loaded model is
+warmed up, and predicts through its own Batcher (SERVING_BATCHING) so that concurrent requests share batches."""
 from __future__ import annotations
 
 import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
-from apps.registry.artifacts import version_unavailable
+from apps.registry.artifacts import version_fetch, version_unavailable
 from apps.registry.models import ModelVersion
+from apps.serving.batching import Batcher
 from rnnservice.ml.artifacts import FILES, MANIFEST, load_version
 from rnnservice.ml.errors import ArtifactError
 from rnnservice.ml.pipeline import resolve_device
-from rnnservice.ml.predict import Predictor
+from rnnservice.ml.predict import Predictor, decode_options
 
 logger = logging.getLogger(__name__)
 Key = tuple[int, str]                          # (ModelVersion.pk, ModelVersion.sha256)
@@ -25,13 +28,34 @@ Stamp = tuple[tuple[int, int, int], ...] | None
 
 
 @dataclass
-class _Entry:
+class LoadedModel:
+    """A version's Predictor, its weights' size, and the Batcher its predictions go through (None: batching off)."""
     predictor: Predictor
+    nbytes: int
+    batcher: Batcher | None = None
+
+    def predict(self, inputs: Sequence[Any], **options: Any) -> list[dict[str, Any]]:
+        """Predictor.predict, through the batcher. Inputs and options are checked here, in the caller's thread,
+        so that a bad one fails its own request (InputError, MLError) and never a batch it would have shared."""
+        examples = self.predictor.examples(inputs)
+        decode_options(self.predictor.task, options)
+        if self.batcher is None:
+            return self.predictor.predict_examples(examples, **options)
+        return self.batcher.predict(examples, **options)
+
+    def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
+
+
+@dataclass
+class _Entry:
+    model: LoadedModel
     stamp: Stamp                               # the folder's files as they were when it was loaded and verified
 
 
-class PredictorCache:
-    """A bounded, thread-safe LRU map from a key to a loaded Predictor.
+class ModelCache:
+    """A bounded, thread-safe LRU map from a key to a LoadedModel.
 
     A hit is served only while the files it was loaded from look unchanged (size, mtime and inode of each: four
     stat calls, no hashing). When they changed, the entry is dropped and loaded again, and the load verifies
@@ -39,29 +63,43 @@ class PredictorCache:
 
     Loading happens outside the lock, so that a slow load does not hold up requests for other models; two
     requests that miss the same key at once both load it, and the second result is the one kept.
+
+    Bounds: at most `size` models, and at most `max_bytes` of weights in all; the least recently used go first,
+    but the model just loaded always stays, even alone over `max_bytes`.
     """
 
     def __init__(self) -> None:
         self._entries: OrderedDict[Key, _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Key, *, folder: Path, load: Callable[[], Predictor], size: int) -> Predictor:
+    def get(self, key: Key, *, folder: Path, load: Callable[[], LoadedModel], size: int,
+            max_bytes: int) -> LoadedModel:
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and entry.stamp is not None and entry.stamp == _stamp(folder):
                 self._entries.move_to_end(key)
-                return entry.predictor
-            self._entries.pop(key, None)
+                return entry.model
+            stale = self._entries.pop(key, None)
+        if stale is not None:
+            stale.model.close()
         stamp = _stamp(folder)                 # before loading: a change during the load shows at the next hit
-        predictor = load()
+        model = load()
         with self._lock:
-            self._entries[key] = _Entry(predictor, stamp)
-            self._entries.move_to_end(key)
-            while len(self._entries) > size:
-                dropped, _ = self._entries.popitem(last=False)
-                logger.info("model cache: dropped version id %s to stay within SERVING_CACHE_SIZE=%s",
-                            dropped[0], size)
-        return predictor
+            replaced = self._entries.pop(key, None)
+            self._entries[key] = _Entry(model, stamp)
+            dropped = [replaced] if replaced is not None else []
+            while len(self._entries) > 1 and (len(self._entries) > size or self.nbytes() > max_bytes):
+                old_key, old = self._entries.popitem(last=False)
+                dropped.append(old)
+                logger.info("model cache: dropped version id %s to stay within SERVING_CACHE_SIZE=%s and "
+                            "SERVING_CACHE_BYTES=%s", old_key[0], size, max_bytes)
+        for old in dropped:
+            old.model.close()                  # its batcher answers the requests it holds, then stops
+        return model
+
+    def nbytes(self) -> int:
+        """The weights of every cached model, in bytes."""
+        return sum(entry.model.nbytes for entry in self._entries.values())
 
     def keys(self) -> list[Key]:
         """The cached keys, least recently used first."""
@@ -70,18 +108,32 @@ class PredictorCache:
 
     def clear(self) -> None:
         with self._lock:
-            self._entries.clear()
+            entries, self._entries = list(self._entries.values()), OrderedDict()
+        for entry in entries:
+            entry.model.close()
 
 
-predictors = PredictorCache()
+models = ModelCache()
 
 
-def predictor_get(*, version: ModelVersion) -> Predictor:
-    """The version's Predictor, from this process's cache or loaded from MODELS_STORE on the device of
-    RNNSERVICE_DEVICE. Raises ArtifactUnavailable when the folder fails its manifest or the manifest is not
-    the one whose sha256 was recorded at registration."""
-    return predictors.get((version.pk, version.sha256), folder=version.folder, load=lambda: _load(version),
-                          size=settings.SERVING_CACHE_SIZE)
+def model_get(*, version: ModelVersion) -> LoadedModel:
+    """The version's LoadedModel, from this process's cache or loaded from MODELS_STORE on the device of
+    RNNSERVICE_DEVICE and warmed up. Raises ArtifactUnavailable when the folder fails its manifest or the manifest
+    is not the one whose sha256 was recorded at registration."""
+    folder = version_fetch(version=version)     # from the artifact bucket when this machine lacks it
+    return models.get((version.pk, version.sha256), folder=folder, load=lambda: _loaded(version),
+                      size=settings.SERVING_CACHE_SIZE, max_bytes=settings.SERVING_CACHE_BYTES)
+
+
+def _loaded(version: ModelVersion) -> LoadedModel:
+    predictor = _load(version)
+    predictor.warm_up()                        # the first request must not pay for lazy set-up in torch
+    batcher = None
+    if settings.SERVING_BATCHING:
+        batcher = Batcher(predictor.predict_examples, max_items=settings.SERVING_BATCH_MAX_ITEMS,
+                          max_wait=settings.SERVING_BATCH_WAIT_MS / 1000,
+                          name=f"{version.model.name} v{version.number}")
+    return LoadedModel(predictor, predictor.nbytes(), batcher)
 
 
 def _load(version: ModelVersion) -> Predictor:

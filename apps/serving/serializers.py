@@ -4,6 +4,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.serving.services import EVALUATE_SPLITS
+from rnnservice.api import StrictCharField
 
 _VERSION_HELP = "A version number; else `alias`; else the `production` alias; else the newest version."
 _OPTIONS_HELP = ("Translation only: beam_size, n_best, max_length, length_penalty, length_cap. "
@@ -13,7 +14,7 @@ _OPTIONS_HELP = ("Translation only: beam_size, n_best, max_length, length_penalt
 class VersionChoiceInput(serializers.Serializer):
     """Which version answers (version, else alias, else production, else newest) and its decoding options."""
     version = serializers.IntegerField(required=False, min_value=1, help_text=_VERSION_HELP)
-    alias = serializers.CharField(required=False, max_length=100)
+    alias = StrictCharField(required=False, max_length=100)
     options = serializers.DictField(required=False, default=dict, help_text=_OPTIONS_HELP)
 
 

@@ -7,13 +7,15 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
+from apps.datasets.files import dataset_paths
 from apps.datasets.models import Dataset
 from apps.datasets.selectors import dataset_list
-from apps.registry.models import RegisteredModel
+from apps.registry.models import ModelVersion, RegisteredModel
 from apps.registry.selectors import version_resolve
 from apps.serving import limits
-from apps.serving.cache import predictor_get
+from apps.serving.cache import model_get
 from rnnservice.errors import ServiceError
+from rnnservice.metrics import count_prediction
 from rnnservice.ml.errors import FormatError
 from rnnservice.ml.formats import FORMAT_OPTIONS, TABLE_OPTIONS, Example, guess_format, read_examples
 from rnnservice.ml.predict import InputError, Predictor
@@ -21,24 +23,25 @@ from rnnservice.ml.predict import InputError, Predictor
 EVALUATE_SPLITS = ("test", "dev")
 
 
-def predict(*, model: RegisteredModel, inputs: Sequence[Any], version: int | None = None, alias: str | None = None,
-            options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """{"model", "version", "outputs"}: one output per input from the version that version_resolve picks.
+def predict(*, chosen: ModelVersion, inputs: Sequence[Any], options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """{"model", "version", "outputs"}: one output per input from the version `chosen` (version_to_serve or
+    version_resolve picks it), through the model cache and its batcher.
 
     Raises LimitExceeded (items, tokens per item, beam size, output length), ServiceError naming the index of an
-    input of the wrong shape, MLError for a bad option, Http404 for a version or alias the model lacks, and
-    ArtifactUnavailable when the version's stored files are not the ones registered.
+    input of the wrong shape, MLError for a bad option, and ArtifactUnavailable when the version's stored files
+    are not the ones registered.
     """
     limits.check_items(inputs)
-    chosen = version_resolve(model=model, version=version, alias=alias)
-    predictor = predictor_get(version=chosen)
+    loaded = model_get(version=chosen)
+    predictor = loaded.predictor
     decode = limits.decode_options(predictor.task, dict(options or {}))
     limits.check_tokens(predictor, inputs)
     try:
-        outputs = predictor.predict(inputs, **decode)
+        outputs = loaded.predict(inputs, **decode)
     except InputError as exc:
         raise ServiceError(str(exc), field="inputs", index=exc.index) from exc
-    return {"model": model.name, "version": chosen.number, "outputs": outputs}
+    count_prediction(model=chosen.model, version=chosen.number, items=len(inputs))
+    return {"model": chosen.model.name, "version": chosen.number, "outputs": outputs}
 
 
 def evaluate_dataset(*, user: AbstractBaseUser | AnonymousUser, model: RegisteredModel, dataset_id: int,
@@ -55,17 +58,17 @@ def evaluate_dataset(*, user: AbstractBaseUser | AnonymousUser, model: Registere
     dataset = _dataset_to_score(user=user, dataset_id=dataset_id, task=model.task)
     used = _split_to_score(dataset, split)
     limits.check_examples(dataset.statistics.get("splits", {}).get(used, {}).get("examples", 0))
-    predictor = predictor_get(version=chosen)
-    files = {field: stored.path for field, stored in dataset.files().items() if field in (used, f"{used}_target")}
-    try:
-        # Two aligned files reach the core as one "source,target" path, as in dataset validation.
-        examples = _read(predictor, ",".join(files.values()), format=dataset.format)
-    except FormatError as exc:
-        field = next((name for name, path in files.items() if path == exc.path), used)
-        problem = exc.problem
-        for name, path in sorted(files.items(), key=lambda item: -len(item[1])):   # no server paths in messages
-            problem = problem.replace(path, name)
-        raise ServiceError(f"{field}, line {exc.line}: {problem}", file=field, line=exc.line) from exc
+    predictor = model_get(version=chosen).predictor
+    with dataset_paths(dataset, (used, f"{used}_target")) as files:
+        try:
+            # Two aligned files reach the core as one "source,target" path, as in dataset validation.
+            examples = _read(predictor, ",".join(files.values()), format=dataset.format)
+        except FormatError as exc:
+            field = next((name for name, path in files.items() if path == exc.path), used)
+            problem = exc.problem
+            for name, path in sorted(files.items(), key=lambda item: -len(item[1])):   # no server paths in messages
+                problem = problem.replace(path, name)
+            raise ServiceError(f"{field}, line {exc.line}: {problem}", file=field, line=exc.line) from exc
     metrics = predictor.evaluate(examples, **limits.decode_options(predictor.task, dict(options or {})))
     return {"model": model.name, "version": chosen.number, "dataset": dataset.pk, "split": used,
             "examples": len(examples), "metrics": metrics}
@@ -77,7 +80,7 @@ def evaluate_file(*, model: RegisteredModel, path: str | Path, format: str | Non
     command line's evaluate). No example limit. Raises FormatError naming the file and line, and what
     evaluate_dataset raises for the version and options."""
     chosen = version_resolve(model=model, version=version, alias=alias)
-    predictor = predictor_get(version=chosen)
+    predictor = model_get(version=chosen).predictor
     examples = _read(predictor, str(path), format=format)
     metrics = predictor.evaluate(examples, **limits.decode_options(predictor.task, dict(options or {})))
     return {"model": model.name, "version": chosen.number, "examples": len(examples), "metrics": metrics}

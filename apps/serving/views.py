@@ -1,23 +1,31 @@
 """HTTP endpoints of serving: predict with a model version, score a version on a dataset."""
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.registry.selectors import model_get_visible
+from apps.registry.selectors import model_get_visible, version_to_serve
 from apps.serving.serializers import EvaluateInput, EvaluateOutput, PredictInput, PredictOutput
 from apps.serving.services import evaluate_dataset, predict
+from rnnservice.throttling import PredictRateThrottle
 
 
 class PredictApi(APIView):
-    @extend_schema(request=PredictInput, responses=PredictOutput)
+    throttle_classes = (PredictRateThrottle,)
+
+    @extend_schema(request=PredictInput, responses=PredictOutput, examples=[
+        OpenApiExample("texts", request_only=True, value={"inputs": ["a witty and charming movie .", "dull ."]}),
+        OpenApiExample("tokens", request_only=True, value={"inputs": [{"tokens": ["EU", "rejects", "Bonn", "call"]}]}),
+    ])
     def post(self, request: Request, name: str) -> Response:
-        model = model_get_visible(user=request.user, name=name)          # 404 for models you cannot see
         payload = PredictInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        return Response(predict(model=model, **payload.validated_data))
+        data = payload.validated_data
+        # One query on this hot path; a model the user cannot see is a 404, as if it did not exist.
+        chosen = version_to_serve(user=request.user, name=name, version=data.get("version"), alias=data.get("alias"))
+        return Response(predict(chosen=chosen, inputs=data["inputs"], options=data.get("options")))
 
 
 class EvaluateApi(APIView):

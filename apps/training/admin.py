@@ -74,8 +74,8 @@ class TrainingJobAdmin(admin.ModelAdmin):
     list_select_related = ("owner", "dataset", "version__model")
     actions = ("cancel_jobs",)
     fields = ("owner", "dataset", "model_name", "status", "cancel_requested", "progress_display", "version_display",
-              "error", "epochs_display", "log_display", "device", "worker", "attempts", "created", "started",
-              "heartbeat_at", "finished", "config_display")
+              "error", "epochs_display", "log_display", "device", "worker", "attempts", "created", "sent_at",
+              "started", "heartbeat_at", "finished", "config_display")
     readonly_fields = fields
 
     def get_form(self, request: HttpRequest, obj: TrainingJob | None = None, change: bool = False, **kwargs):

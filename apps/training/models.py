@@ -38,6 +38,9 @@ class TrainingJob(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True,
                                         help_text="Written while running; a stale one means the worker died.")
     attempts = models.PositiveIntegerField(default=0, help_text="How many times a worker has started it.")
+    sent_at = models.DateTimeField(null=True, blank=True,
+                                   help_text="When train_model was last sent for it; empty: never (the broker was "
+                                             "down at launch). A job queued long after it is sent again.")
     worker = models.CharField(max_length=255, blank=True, help_text="The worker of the latest attempt.")
     version = models.OneToOneField("registry.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="job")

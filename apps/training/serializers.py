@@ -8,6 +8,7 @@ from rest_framework import serializers
 from apps.datasets.models import Dataset
 from apps.datasets.selectors import dataset_list
 from apps.training.models import TrainingJob
+from rnnservice.api import StrictCharField
 
 _SECTION_HELP = "Overrides of the task's defaults, as in the core's --config (rnnservice/ml/config.py)."
 
@@ -23,7 +24,7 @@ class VisibleDatasetField(serializers.PrimaryKeyRelatedField):
 
 class JobLaunchInput(serializers.Serializer):
     dataset = VisibleDatasetField(queryset=Dataset.objects.none(), help_text="The id of a valid dataset.")
-    model_name = serializers.CharField(max_length=100, help_text="The registered model the version is added to; "
+    model_name = StrictCharField(max_length=100, help_text="The registered model the version is added to; "
                                                                  "created on first use.")
     tokenizer = serializers.DictField(required=False, help_text=_SECTION_HELP)
     architecture = serializers.DictField(required=False, help_text=_SECTION_HELP)

@@ -1,5 +1,5 @@
 """Writes of the training app: launch a job, run it on a worker (claim, train, register, finish), cancel it,
-and send again the jobs whose worker died."""
+and send again the jobs whose worker died or whose message was lost."""
 from __future__ import annotations
 
 import logging
@@ -8,18 +8,20 @@ import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from apps.datasets.files import dataset_paths
 from apps.datasets.models import Dataset
 from apps.datasets.selectors import dataset_list
 from apps.registry.models import MODEL_NAME_PATTERN, ModelVersion, RegisteredModel
@@ -27,6 +29,7 @@ from apps.registry.services import version_create
 from apps.training.models import TrainingJob
 from apps.training.tasks import train_model as train_model_task
 from rnnservice.errors import ServiceError
+from rnnservice.metrics import observe_job_finished
 from rnnservice.ml.config import config_from_dict
 from rnnservice.ml.errors import ConfigError, TrainingStopped
 from rnnservice.ml.formats import Example, read_examples
@@ -37,6 +40,10 @@ logger = logging.getLogger(__name__)
 Status = TrainingJob.Status
 LOG_TAIL_LINES = 50
 CHECKPOINTS = "checkpoints"       # MODELS_STORE/checkpoints/job-<id>; so no model may be named so
+# What a database that cannot be reached raises (OperationalError: refused, dropped, timed out, SQLite locked;
+# InterfaceError: a connection that was already closed), as against errors in a query, which are bugs.
+UNREACHABLE = (OperationalError, InterfaceError)
+T = TypeVar("T")
 
 
 def checkpoint_dir(job: TrainingJob) -> Path:
@@ -65,12 +72,30 @@ def job_launch(*, owner: AbstractBaseUser, dataset: Dataset, model_name: str, to
         config = config_from_dict(sections, task=dataset.task)
     except ConfigError as exc:
         raise ServiceError(str(exc), field=exc.field) from exc
-    job = TrainingJob.objects.create(owner=owner, dataset=dataset, model_name=model_name, config=config.to_dict())
+    # queue=False: the caller claims it at once; sent_at keeps the stale check from sending it meanwhile.
+    job = TrainingJob.objects.create(owner=owner, dataset=dataset, model_name=model_name, config=config.to_dict(),
+                                     sent_at=None if queue else timezone.now())
     if queue:
-        # After the commit, or the worker could look for a row that is not there yet. Robust: a broker that is
-        # down must not turn a launch into a 500; the job stays queued (cancel it and launch again).
-        transaction.on_commit(lambda: train_model_task.delay(job.pk), robust=True)
+        # After the commit, or the worker could look for a row that is not there yet.
+        transaction.on_commit(lambda: _send(job), robust=True)
     return job
+
+
+def _send(job: TrainingJob) -> None:
+    """Send train_model for a committed, queued job and record when. A broker that cannot be reached does not
+    turn the launch into an error: the job is saved, and stays queued with no sent_at, which the next stale
+    check (jobs_resend_unclaimed) sends once the broker answers. The launch answers 201 with the job, whose log
+    tail says so: a 5xx would make clients launch again, and train the same thing twice."""
+    try:
+        train_model_task.delay(job.pk)
+    except Exception as exc:
+        logger.warning("training job %s not sent: the broker cannot be reached: %s", job.pk, exc)
+        job.log_tail = _tail(job.log_tail, f"not sent to the training queue yet: the broker cannot be reached "
+                                           f"({type(exc).__name__}); it is sent when the broker answers")
+        TrainingJob.objects.filter(pk=job.pk, status=Status.QUEUED).update(log_tail=job.log_tail)
+        return
+    job.sent_at = timezone.now()
+    TrainingJob.objects.filter(pk=job.pk).update(sent_at=job.sent_at)
 
 
 def job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
@@ -78,7 +103,9 @@ def job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
 
     Ends succeeded (linked to its version), cancelled (cancel_requested seen at an epoch's end) or failed
     (the error kept as "Type: message"); the checkpoint is then removed. Returns None and changes nothing
-    when the claim fails (a duplicate message), or when another attempt took the job over meanwhile.
+    when the claim fails (a duplicate message), or when another attempt took the job over meanwhile. A database
+    that stays unreachable past TRAINING_STALE_SECONDS ends the attempt with the job left running and its
+    checkpoint kept: the stale check sends it again once the database is back, and the next attempt resumes.
     """
     job = job_start(job_id=job_id, worker=worker or socket.gethostname())
     if job is None:
@@ -91,13 +118,18 @@ def job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
     except _Superseded as exc:
         logger.warning("training job %s: attempt %s stops: %s", job.pk, job.attempts, exc)
         return None
+    except (_DatabaseLost, *UNREACHABLE) as exc:
+        logger.error("training job %s: attempt %s stops, the database cannot be reached: %s; the stale check "
+                     "sends it again once it is back", job.pk, job.attempts, exc)
+        return None
     except TrainingStopped:
-        if not _finish(job, Status.CANCELLED, progress.line(f"cancelled after epoch {progress.last_epoch}")):
+        if not _finish(job, Status.CANCELLED, progress.line(f"cancelled after epoch {progress.last_epoch}"),
+                       epochs=progress.epochs):
             return None
     except Exception as exc:
         error = _public(f"{type(exc).__name__}: {exc}")
         logger.exception("training job %s failed", job.pk)
-        if not _finish(job, Status.FAILED, progress.line(f"failed: {error}"), error=error):
+        if not _finish(job, Status.FAILED, progress.line(f"failed: {error}"), error=error, epochs=progress.epochs):
             return None
     else:
         logger.info("training job %s succeeded: %s version %s", job.pk, job.model_name, version.number)
@@ -108,27 +140,38 @@ def job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
 def job_start(*, job_id: int, worker: str) -> TrainingJob | None:
     """Claim a job for `worker`: queued, or running with a heartbeat older than TRAINING_STALE_SECONDS (its
     worker died), becomes running with attempts + 1. Returns None for a job that is gone, finished, alive
-    on another worker or out of attempts, so that a message delivered twice does nothing; a job whose
-    cancel was asked before it started is marked cancelled instead.
+    on another worker or out of attempts, or claimed by another delivery meanwhile, so that a message
+    delivered twice does nothing; a job whose cancel was asked before it started is marked cancelled instead.
     """
-    now = timezone.now()
-    with transaction.atomic():
-        # The row lock makes the claim atomic: of two workers given the same job, the second waits, then sees
-        # it running with a fresh heartbeat and lets it be.
-        job = TrainingJob.objects.select_for_update().filter(pk=job_id).first()
+    # The claim is one conditional UPDATE of the row as read (status, attempt, sent_at, heartbeat, cancel), so that
+    # of two deliveries of the same job (a message sent again while the first was still on its way, two workers
+    # given a stale job) exactly one changes it. No row lock is held while deciding. An UPDATE that matched
+    # nothing means the row changed since it was read: read it again and decide again (another delivery claimed
+    # it: let it be; the stale check, whose message may arrive before its commit, made it queued: claim it).
+    for _ in range(3):
+        now = timezone.now()
+        job = TrainingJob.objects.filter(pk=job_id).first()
         if job is None or not (job.status == Status.QUEUED or _is_stale(job, now)):
             return None
+        as_read = TrainingJob.objects.filter(pk=job.pk, status=job.status, attempts=job.attempts, sent_at=job.sent_at,
+                                             heartbeat_at=job.heartbeat_at, cancel_requested=job.cancel_requested)
         if job.cancel_requested:              # asked while its last worker was dying: nothing left to stop
-            _finish(job, Status.CANCELLED, _tail(job.log_tail, "cancelled: its worker stopped"), check=False)
-            transaction.on_commit(lambda: shutil.rmtree(checkpoint_dir(job), ignore_errors=True))
-            return None
-        job.status, job.attempts, job.worker, job.heartbeat_at = Status.RUNNING, job.attempts + 1, worker, now
-        job.started = job.started or now
-        resume = " from its last checkpoint" if job.attempts > 1 else ""
-        job.log_tail = _tail(job.log_tail, f"attempt {job.attempts} started{resume} on {worker}")
-        job.save(update_fields=["status", "attempts", "worker", "heartbeat_at", "started", "log_tail"])
-    logger.info("training job %s: attempt %s started on %s", job.pk, job.attempts, worker)
-    return job
+            if as_read.update(status=Status.CANCELLED, finished=now,
+                              log_tail=_tail(job.log_tail, "cancelled: its worker stopped")):
+                shutil.rmtree(checkpoint_dir(job), ignore_errors=True)
+                observe_job_finished(status=Status.CANCELLED, started=job.started)
+                return None
+            continue
+        attempt, started = job.attempts + 1, job.started or now
+        resume = " from its last checkpoint" if attempt > 1 else ""
+        log_tail = _tail(job.log_tail, f"attempt {attempt} started{resume} on {worker}")
+        if as_read.update(status=Status.RUNNING, attempts=attempt, worker=worker, heartbeat_at=now,
+                          started=started, log_tail=log_tail):
+            job.status, job.attempts, job.worker, job.heartbeat_at = Status.RUNNING, attempt, worker, now
+            job.started, job.log_tail = started, log_tail
+            logger.info("training job %s: attempt %s started on %s", job.pk, job.attempts, worker)
+            return job
+    return None
 
 
 def job_cancel(*, job: TrainingJob) -> TrainingJob:
@@ -146,6 +189,7 @@ def job_cancel(*, job: TrainingJob) -> TrainingJob:
             locked.log_tail = _tail(locked.log_tail, "cancelled while queued")
             # A job sent back to the queue after its worker died still has a checkpoint.
             transaction.on_commit(lambda: shutil.rmtree(checkpoint_dir(locked), ignore_errors=True))
+            transaction.on_commit(lambda: observe_job_finished(status=Status.CANCELLED, started=locked.started))
         locked.save(update_fields=["cancel_requested", "status", "finished", "log_tail"])
     return locked
 
@@ -164,8 +208,10 @@ def job_delete(*, job: TrainingJob) -> None:
 def job_fail(*, job_id: int, error: str) -> None:
     """Mark a still queued or running job failed, keeping `error`: train_model's on_failure, for an error
     that job_run could not record itself (the database was unreachable, say)."""
-    TrainingJob.objects.filter(pk=job_id, status__in=TrainingJob.ACTIVE).update(
-        status=Status.FAILED, error=_public(error), finished=timezone.now())
+    rows = TrainingJob.objects.filter(pk=job_id, status__in=TrainingJob.ACTIVE)
+    started = rows.values_list("started", flat=True).first()
+    if rows.update(status=Status.FAILED, error=_public(error), finished=timezone.now()):
+        observe_job_finished(status=Status.FAILED, started=started)
 
 
 def jobs_requeue_stale(*, older_than: timedelta | None = None, restarted_worker: str = "") -> list[int]:
@@ -211,14 +257,48 @@ def _requeue(job: TrainingJob, *, restarted: bool) -> bool:
         _finish(job, Status.FAILED, _tail(job.log_tail, f"failed: {error}"), error=error, check=False)
     else:
         # Sent before the commit: if the broker refuses, the transaction rolls back and the job stays stale for
-        # the next pass. A worker that gets the message first waits for this lock, then finds the job queued.
+        # the next pass. A worker that gets the message first has its claim wait for this lock, match nothing
+        # (the row is no longer the one it read), read it again and find the job queued (job_start).
         train_model_task.delay(job.pk)
-        job.status, job.log_tail = Status.QUEUED, _tail(job.log_tail, f"sent to the queue again: {why}")
-        job.save(update_fields=["status", "log_tail"])
+        job.status, job.sent_at = Status.QUEUED, timezone.now()
+        job.log_tail = _tail(job.log_tail, f"sent to the queue again: {why}")
+        job.save(update_fields=["status", "sent_at", "log_tail"])
         logger.warning("training job %s sent to the queue again: %s", job.pk, why)
         return True
     transaction.on_commit(lambda: shutil.rmtree(checkpoint_dir(job), ignore_errors=True))
     return False
+
+
+def jobs_resend_unclaimed(*, older_than: timedelta | None = None) -> list[int]:
+    """Send train_model again for each queued job that no worker took within `older_than` (default
+    TRAINING_QUEUED_RESEND_SECONDS) of its last sending, and at once for one never sent (the broker was down at
+    launch). Its message may be gone: a broker restarted without persistence loses what it held, and a message
+    taken by a worker that could not reach the database was used up. A job merely waiting behind others gets a
+    duplicate, which does nothing: the first delivery claims the job (job_start), the others find it taken.
+    Returns the ids sent; a job the broker refuses stays as it was, for the next pass.
+    """
+    resend_after = older_than if older_than is not None else timedelta(
+        seconds=settings.TRAINING_QUEUED_RESEND_SECONDS)
+    unclaimed = Q(status=Status.QUEUED) & (Q(sent_at__isnull=True) | Q(sent_at__lt=timezone.now() - resend_after))
+    sent = []
+    for job_id in TrainingJob.objects.filter(unclaimed).values_list("pk", flat=True):
+        try:
+            with transaction.atomic():
+                job = TrainingJob.objects.select_for_update().filter(unclaimed, pk=job_id).first()
+                if job is None:                # claimed, cancelled or sent by another pass meanwhile
+                    continue
+                why = "never sent" if job.sent_at is None else f"not taken since {job.sent_at:%Y-%m-%d %H:%M:%S} UTC"
+                # Sent before the commit, as _requeue does: a refused send rolls back and the next pass tries again;
+                # a worker given the message at once finds its claim waiting for this lock, then reads the job again.
+                train_model_task.delay(job.pk)
+                job.sent_at, job.log_tail = timezone.now(), _tail(job.log_tail, f"sent to the queue again: {why}")
+                job.save(update_fields=["sent_at", "log_tail"])
+        except Exception:
+            logger.exception("training job %s could not be sent again", job_id)
+            continue
+        logger.warning("training job %s sent to the queue again: %s", job_id, why)
+        sent.append(job_id)
+    return sent
 
 
 class _Superseded(Exception):
@@ -226,14 +306,17 @@ class _Superseded(Exception):
 
 
 class _Progress:
-    """The on_epoch hook of one attempt: one UPDATE per epoch (progress, epochs, log tail, heartbeat), then the
-    cancel check. Never per step: a row write per batch would slow training and flood the database."""
+    """The on_epoch hook of one attempt: one UPDATE (progress, epochs, log tail, heartbeat), then the cancel
+    check, at most every TRAINING_PROGRESS_SECONDS: epochs of a small data set can take a fraction of a second,
+    and the epochs in between are written with the next update. Never per step: a row write per batch would
+    slow training and flood the database."""
 
     def __init__(self, job: TrainingJob):
         self.job_id, self.attempt, self.planned = job.pk, job.attempts, job.planned_epochs
         self.epochs: list[dict[str, Any]] = list(job.epochs)
         self.log = job.log_tail
         self.last_epoch = max((row["epoch"] for row in self.epochs), default=0)
+        self.written = float("-inf")             # time.monotonic() of the last UPDATE
 
     def __call__(self, epoch: Epoch) -> None:
         # A resumed attempt may repeat the epoch its predecessor died in: the later row replaces the earlier.
@@ -242,11 +325,20 @@ class _Progress:
         self.last_epoch = epoch.epoch
         line = _epoch_line(epoch, self.planned)
         logger.info("training job %s: %s", self.job_id, line)
-        updated = self.rows().update(progress=min(1.0, epoch.epoch / self.planned), epochs=self.epochs,
-                                     log_tail=self.line(line), heartbeat_at=timezone.now())
+        self.line(line)
+        if time.monotonic() - self.written < settings.TRAINING_PROGRESS_SECONDS:
+            return
+        self.written = time.monotonic()
+
+        def write() -> tuple[int, bool]:
+            updated = self.rows().update(progress=min(1.0, epoch.epoch / self.planned), epochs=self.epochs,
+                                         log_tail=self.log, heartbeat_at=timezone.now())
+            return updated, TrainingJob.objects.filter(pk=self.job_id, cancel_requested=True).exists()
+
+        updated, cancel = _retrying(write, what=f"epoch {epoch.epoch}'s row", job_id=self.job_id)
         if not updated:
             raise _Superseded(f"the job is no longer running attempt {self.attempt}")
-        if TrainingJob.objects.filter(pk=self.job_id, cancel_requested=True).exists():
+        if cancel:
             raise TrainingStopped("cancel requested")
 
     def rows(self) -> QuerySet[TrainingJob]:
@@ -268,7 +360,7 @@ class _Progress:
 def _train(job: TrainingJob, *, on_epoch: _Progress) -> TrainResult:
     config = config_from_dict(job.config)
     device = resolve_device(settings.RNNSERVICE_DEVICE)
-    if not on_epoch.rows().update(device=str(device)):
+    if not _retrying(lambda: on_epoch.rows().update(device=str(device)), what="the device", job_id=job.pk):
         raise _Superseded(f"the job is no longer running attempt {on_epoch.attempt}")
     train_examples, dev_examples = _examples(job.dataset)
     return train(config, train_examples, dev_examples, device=device, checkpoint_dir=checkpoint_dir(job),
@@ -278,13 +370,13 @@ def _train(job: TrainingJob, *, on_epoch: _Progress) -> TrainResult:
 def _examples(dataset: Dataset) -> tuple[list[Example], list[Example] | None]:
     """The train and dev examples of the dataset's stored files, read in the dataset's format; two aligned
     translation files reach the core as one "source,target" path (datasets.E001: no comma in MEDIA_ROOT)."""
-    files = dataset.files()
+    with dataset_paths(dataset) as files:
 
-    def read(split: str) -> list[Example]:
-        path = ",".join(files[field].path for field in (split, f"{split}_target") if field in files)
-        return read_examples(path, task=dataset.task, format=dataset.format)
+        def read(split: str) -> list[Example]:
+            path = ",".join(files[field] for field in (split, f"{split}_target") if field in files)
+            return read_examples(path, task=dataset.task, format=dataset.format)
 
-    return read("train"), read("dev") if "dev" in files else None
+        return read("train"), read("dev") if "dev" in files else None
 
 
 def _register(job: TrainingJob, result: TrainResult, progress: _Progress) -> ModelVersion:
@@ -294,29 +386,43 @@ def _register(job: TrainingJob, result: TrainResult, progress: _Progress) -> Mod
     folder = Path(tempfile.mkdtemp(prefix=f"job-{job.pk}-", suffix=".version", dir=root))  # the store's disk
     try:
         result.save(folder)
-        with transaction.atomic():
-            locked = TrainingJob.objects.select_for_update().get(pk=job.pk)
-            if locked.version_id is not None or locked.status != Status.RUNNING or locked.attempts != job.attempts:
-                raise _Superseded("another attempt has registered the version or finished the job")
-            locked.version = version_create(owner=job.owner, model_name=job.model_name, task=job.dataset.task,
-                                            source_dir=folder, dataset=job.dataset, metrics=result.metrics)
-            locked.status, locked.progress, locked.finished = Status.SUCCEEDED, 1.0, timezone.now()
-            locked.epochs, locked.heartbeat_at = progress.history(result), locked.finished
-            locked.log_tail = progress.line(f"succeeded: {job.model_name} version {locked.version.number}")
-            locked.save(update_fields=["version", "status", "progress", "finished", "epochs", "heartbeat_at",
-                                       "log_tail"])
+        # Tried again while the database cannot be reached: a failed transaction gives the folder back
+        # (version_create moves it home), so the next try registers the same files.
+        return _retrying(lambda: _register_saved(job, folder, result, progress), what="registering the version",
+                         job_id=job.pk)
     finally:
         shutil.rmtree(folder, ignore_errors=True)      # moved into the store by version_create, unless it failed
+
+
+def _register_saved(job: TrainingJob, folder: Path, result: TrainResult, progress: _Progress) -> ModelVersion:
+    with transaction.atomic():
+        locked = TrainingJob.objects.select_for_update().get(pk=job.pk)
+        if locked.version_id is not None or locked.status != Status.RUNNING or locked.attempts != job.attempts:
+            raise _Superseded("another attempt has registered the version or finished the job")
+        locked.version = version_create(owner=job.owner, model_name=job.model_name, task=job.dataset.task,
+                                        source_dir=folder, dataset=job.dataset, metrics=result.metrics)
+        locked.status, locked.progress, locked.finished = Status.SUCCEEDED, 1.0, timezone.now()
+        locked.epochs, locked.heartbeat_at = progress.history(result), locked.finished
+        locked.log_tail = _tail(progress.log, f"succeeded: {job.model_name} version {locked.version.number}")
+        locked.save(update_fields=["version", "status", "progress", "finished", "epochs", "heartbeat_at",
+                                   "log_tail"])
+        transaction.on_commit(lambda: observe_job_finished(status=Status.SUCCEEDED, started=locked.started))
+    progress.log = locked.log_tail
     return locked.version
 
 
-def _finish(job: TrainingJob, status: str, log_tail: str, *, error: str = "", check: bool = True) -> bool:
-    """Mark the job cancelled or failed; with `check`, only while it is still running this attempt.
-    Returns whether it did."""
+def _finish(job: TrainingJob, status: str, log_tail: str, *, error: str = "", check: bool = True,
+            epochs: list[dict[str, Any]] | None = None) -> bool:
+    """Mark the job cancelled or failed; with `check`, only while it is still running this attempt. `epochs`:
+    the attempt's epoch rows, some perhaps not written yet (TRAINING_PROGRESS_SECONDS). Returns whether it did."""
     rows = TrainingJob.objects.filter(pk=job.pk)
     if check:
         rows = rows.filter(status=Status.RUNNING, attempts=job.attempts)
-    return bool(rows.update(status=status, error=error, log_tail=log_tail, finished=timezone.now()))
+    written = {"epochs": epochs} if epochs is not None else {}
+    finished = bool(rows.update(status=status, error=error, log_tail=log_tail, finished=timezone.now(), **written))
+    if finished:
+        transaction.on_commit(lambda: observe_job_finished(status=status, started=job.started))
+    return finished
 
 
 @contextmanager
@@ -334,6 +440,7 @@ def _heartbeat(job: TrainingJob) -> Iterator[None]:
                         return                         # finished, cancelled or taken over: nothing to keep alive
                 except DatabaseError:
                     logger.warning("training job %s: heartbeat not written", job.pk, exc_info=True)
+                    _drop_connection()                 # a broken one is never reused: the next beat opens another
         finally:
             connection.close()                         # this thread's own connection
 
@@ -344,6 +451,38 @@ def _heartbeat(job: TrainingJob) -> Iterator[None]:
     finally:
         stop.set()
         thread.join()
+
+
+class _DatabaseLost(Exception):
+    """The database stayed unreachable for longer than _retrying waits."""
+
+
+def _retrying(write: Callable[[], T], *, what: str, job_id: int) -> T:
+    """`write()`, tried again while the database cannot be reached, for up to TRAINING_STALE_SECONDS: a short
+    outage must not cost a job that trains fine. Longer, its heartbeat has been silent long enough for the stale
+    check to send it again anyway, so this raises _DatabaseLost and job_run leaves the job to that check.
+    Inside a transaction (the caller's), the error is raised at once: only the caller can start it again."""
+    deadline, pause = time.monotonic() + settings.TRAINING_STALE_SECONDS, 0.5
+    while True:
+        try:
+            return write()
+        except UNREACHABLE as exc:
+            if connection.in_atomic_block:
+                raise
+            _drop_connection()           # Django never reconnects a broken connection itself: the next try opens one
+            if time.monotonic() + pause > deadline:
+                raise _DatabaseLost(f"{what}: {type(exc).__name__}: {exc}") from exc
+            logger.warning("training job %s: %s not written, trying again in %.1f s: %s", job_id, what, pause, exc)
+            time.sleep(pause)
+            pause = min(2 * pause, 5.0)
+
+
+def _drop_connection() -> None:
+    """Close this thread's database connection after an error, whatever state it is in."""
+    try:
+        connection.close()
+    except DatabaseError:
+        pass
 
 
 def _check_model_name(*, owner: AbstractBaseUser, name: str, task: str) -> None:

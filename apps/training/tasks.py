@@ -1,20 +1,31 @@
 """Celery tasks of the training app; each takes an id (or nothing) and calls one service.
 
 train_model runs on the `training` queue (CELERY_TASK_ROUTES), requeue_stale_jobs on `default`, every
-TRAINING_STALE_SECONDS from celery beat (CELERY_BEAT_SCHEDULE) and once whenever a worker starts.
+TRAINING_STALE_SECONDS from celery beat (CELERY_BEAT_SCHEDULE) and once whenever a worker starts: it sends again
+the jobs whose worker died, and the jobs and datasets whose message was lost (a broker restarted without
+persistence, or down when they were created).
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_ready
 from django.db import connections
 
+logger = logging.getLogger(__name__)
+
 
 def _train_model_failure(self, exc, task_id, args, kwargs, einfo) -> None:
-    from apps.training.services import job_fail
+    from apps.training.services import UNREACHABLE, job_fail
 
+    if isinstance(exc, UNREACHABLE):
+        # The database could not be reached, so nothing can be recorded now, and the job is not at fault: a queued
+        # one is sent again after TRAINING_QUEUED_RESEND_SECONDS, a running one once its heartbeat is stale.
+        logger.warning("train_model%s: the database cannot be reached (%s); the job is left to the stale check",
+                       tuple(args), exc)
+        return
     job_fail(job_id=kwargs.get("job_id", args[0] if args else None), error=f"{type(exc).__name__}: {exc}")
 
 
@@ -31,9 +42,16 @@ def train_model(self, job_id: int) -> None:
 
 @shared_task
 def requeue_stale_jobs() -> None:
-    from apps.training.services import jobs_requeue_stale
+    _resend_lost()
 
-    jobs_requeue_stale()
+
+def _resend_lost(restarted_worker: str = "") -> None:
+    from apps.datasets.services import datasets_resend_pending
+    from apps.training.services import jobs_requeue_stale, jobs_resend_unclaimed
+
+    jobs_requeue_stale(restarted_worker=restarted_worker)
+    jobs_resend_unclaimed()
+    datasets_resend_pending()
 
 
 @worker_ready.connect
@@ -42,9 +60,7 @@ def requeue_stale_jobs_at_worker_start(sender: Any = None, **kwargs: Any) -> Non
     recorded as running on itself (by its node name, which Celery needs unique): a worker that is starting
     runs nothing, so these died with its previous run. Runs in the worker's main process, before its first task.
     """
-    from apps.training.services import jobs_requeue_stale
-
     try:
-        jobs_requeue_stale(restarted_worker=getattr(sender, "hostname", None) or "")
+        _resend_lost(restarted_worker=getattr(sender, "hostname", None) or "")
     finally:
         connections.close_all()       # the pool's processes open their own

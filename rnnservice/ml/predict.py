@@ -76,9 +76,23 @@ class Predictor:
         vocab = {"tagging": "tags", "classification": "labels", "translation": "target"}[self.task]
         return list(getattr(self.codec, vocab).itos)
 
+    def nbytes(self) -> int:
+        """The memory the model's weights and buffers take, in bytes."""
+        tensors = [*self.model.parameters(), *self.model.buffers()]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+    def warm_up(self) -> None:
+        """One tiny prediction, so that torch's lazy set-up (kernels, allocator) is not paid by a first request."""
+        self.predict(["warm up"], **({"beam_size": 2, "length_cap": 4} if self.task == "translation" else {}))
+
     def predict(self, inputs: Sequence[Any], **options: Any) -> list[dict[str, Any]]:
         """One output dict per input, in order. Translation takes DecodeOptions fields as options."""
-        return self.predict_examples([self._example(i, raw) for i, raw in enumerate(inputs)], **options)
+        return self.predict_examples(self.examples(inputs), **options)
+
+    def examples(self, inputs: Sequence[Any]) -> list[Any]:
+        """Raw inputs (strings or {"tokens": [...]}) as examples of the task, for predict_examples. Raises
+        InputError naming the first input of the wrong shape."""
+        return [self._example(i, raw) for i, raw in enumerate(inputs)]
 
     def _example(self, index: int, raw: Any) -> Any:
         if isinstance(raw, dict):

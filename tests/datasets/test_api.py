@@ -90,7 +90,7 @@ def test_it_keeps_an_upload_pending_when_the_broker_is_down(api, monkeypatch, ca
 
 @pytest.mark.parametrize(("task", "files", "error_file", "line", "problem"), [
     ("tagging", {"train": "ragged.txt"}, "train", 3, "ragged row"),
-    ("classification", {"train": "tiny_sst.tsv", "dev": "bad_utf8.tsv"}, "dev", 3, "not valid UTF-8"),
+    ("classification", {"train": "tiny_sst.tsv", "dev": "empty_label.tsv"}, "dev", 3, "the label is empty"),
     ("translation", {"train": "mismatch.en", "train_target": "mismatch.de"}, "train_target", 3,
      "train has 2 lines but train_target has 3"),
     ("tagging", {"train": "tiny.conllu", "test": "conllu_bad_id.conllu"}, "test", 3, "is not a number"),

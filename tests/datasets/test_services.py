@@ -1,14 +1,16 @@
 """Tests for apps.datasets.services beyond what the API tests cover: idempotence, failure paths, clean-up."""
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
+from django.utils import timezone
 
 from apps.datasets.models import Dataset
-from apps.datasets.services import dataset_create, dataset_validate
+from apps.datasets.services import dataset_create, dataset_validate, datasets_resend_pending
 from apps.datasets.tasks import validate_dataset
 from tests.factories import DatasetFactory
 
@@ -76,3 +78,31 @@ def test_it_keeps_only_a_short_plain_extension_of_the_clients_file_name(alice):
                              dev=ContentFile(b"a B\n", name="dev.tar.gz;rm -rf"), queue_validation=False)
     assert Path(dataset.train.name).as_posix() == f"datasets/{dataset.pk}/train.conll"
     assert Path(dataset.dev.name).as_posix() == f"datasets/{dataset.pk}/dev"
+
+
+def test_it_sends_a_dataset_pending_too_long_for_validation_again(alice, monkeypatch, settings):
+    # Its message was lost (a broker restarted without persistence) or never sent (the broker was down at upload).
+    settings.DATASET_PENDING_RESEND_SECONDS = 300
+    sent: list[int] = []
+    monkeypatch.setattr(validate_dataset, "delay", sent.append)
+    lost, fresh, valid = DatasetFactory(owner=alice), DatasetFactory(owner=alice), DatasetFactory(owner=alice)
+    dataset_validate(dataset_id=valid.pk)
+    long_ago = timezone.now() - timedelta(seconds=301)
+    Dataset.objects.filter(pk__in=[lost.pk, valid.pk]).update(updated=long_ago)
+
+    assert datasets_resend_pending() == [lost.pk]
+
+    assert sent == [lost.pk]
+    lost.refresh_from_db()
+    assert lost.status == "pending" and lost.updated > long_ago     # the next sending waits as long again
+    assert datasets_resend_pending() == []
+    assert sorted(datasets_resend_pending(older_than=timedelta(0))) == sorted([lost.pk, fresh.pk])
+
+
+def test_it_keeps_a_pending_dataset_for_the_next_pass_when_the_broker_refuses(alice, monkeypatch, caplog):
+    def refuse(dataset_id):
+        raise OSError("broker down")
+    monkeypatch.setattr(validate_dataset, "delay", refuse)
+    dataset = DatasetFactory(owner=alice)
+    assert datasets_resend_pending(older_than=timedelta(0)) == []
+    assert f"dataset {dataset.pk} could not be sent for validation again" in caplog.text

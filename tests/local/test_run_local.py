@@ -104,7 +104,7 @@ def test_it_serves_the_demo_with_its_workers_and_stops_everything_on_ctrl_c(run_
 
     wait_until("/healthz", lambda: answers("/healthz"))
     assert call(url + "/readyz") == (200, {"status": "ok", "checks": {"database": "ok", "broker": "ok"},
-                                           "failed": []})
+                                           "failed": [], "artifacts": {"checked": 0, "unchecked": 0, "failed": 0}})
     password = (home / "demo-password.txt").read_text().strip()
     status, body = call(url + "/api/auth/token/", {"username": "demo", "password": password})
     assert status == 200, body

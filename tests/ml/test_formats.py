@@ -255,6 +255,20 @@ def test_it_raises_only_format_errors_on_random_files(content, task, format):
             assert error.line >= 0
 
 
+@settings(max_examples=40, deadline=None)
+@given(source=st.binary(max_size=200), target=st.text(alphabet="ab .\t\n\r\x00é", max_size=200),
+       task=st.sampled_from(TASKS), format=st.sampled_from((None, "parallel")))
+def test_it_raises_only_format_errors_on_random_aligned_files(source, target, task, format):
+    with tempfile.TemporaryDirectory() as folder:
+        pair = Path(folder) / "random.src", Path(folder) / "random.tgt"
+        pair[0].write_bytes(source)
+        pair[1].write_text(target, encoding="utf-8", newline="")
+        try:
+            assert isinstance(read_examples(f"{pair[0]},{pair[1]}", task=task, format=format), list)
+        except FormatError as error:
+            assert isinstance(error.line, int) and error.line >= 0
+
+
 # slices of the real corpora in ../shared/datasets
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="the shared data sets are not beside the project")

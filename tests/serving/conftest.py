@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import pytest
 
-from apps.serving.cache import predictors
+from apps.serving.cache import models
 
 
 @pytest.fixture(autouse=True)
 def empty_model_cache():
     """Version ids and sha256s repeat from test to test (the same tiny models, a rolled-back database), so a
     cache kept across tests would answer with a Predictor loaded from another test's folder."""
-    predictors.clear()
-    yield predictors
-    predictors.clear()
+    models.clear()
+    yield models
+    models.clear()

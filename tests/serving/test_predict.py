@@ -256,3 +256,18 @@ def test_it_asks_anonymous_clients_to_log_in(client, alice, make_version, empty_
     response = client.post(URL.format("sentiment"), {"inputs": ["x"]}, content_type="application/json")
     assert response.status_code == 401
     assert empty_model_cache.keys() == []
+
+
+def test_it_refuses_a_cached_version_whose_file_was_removed_and_serves_the_others(api, alice, make_version,
+                                                                                   empty_model_cache):
+    first, second = make_version(alice), make_version(alice)
+    for number in (1, 2):
+        assert post(api, "sentiment", {"inputs": ["great fun ."], "version": number}).status_code == 200
+    (second.folder / "vocab.json").unlink()                   # loaded and cached, then its file went away
+    for _ in range(2):                                         # refused every time, never served from memory
+        response = post(api, "sentiment", {"inputs": ["great fun ."], "version": 2})
+        assert response.status_code == 503
+        assert response.data["detail"].startswith("model 'sentiment' version 2 cannot be used: vocab.json is missing")
+        assert (response.data["model"], response.data["version"]) == ("sentiment", 2)
+    served = post(api, "sentiment", {"inputs": ["great fun ."], "version": 1})
+    assert (served.status_code, served.data["version"]) == (200, first.number)

@@ -7,6 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.registry.models import ModelVersion, RegisteredModel
@@ -440,3 +442,17 @@ def test_it_stops_the_heartbeat_of_a_job_another_attempt_took_over(transactional
 def test_it_keeps_the_checkpoint_under_the_models_store(alice, tagging_data, models_store):
     job = launch(alice, tagging_data)
     assert checkpoint_dir(job) == Path(models_store) / "checkpoints" / f"job-{job.pk}"
+
+
+def test_it_writes_progress_at_most_every_training_progress_seconds_and_loses_no_epoch(
+        transactional_db, alice, tagging_data, settings):
+    settings.TRAINING_PROGRESS_SECONDS = 3600         # the first epoch is written, the next ones wait
+    job = launch(alice, tagging_data, **tiny_launch(epochs=3, patience=10))
+    with CaptureQueriesContext(connection) as queries:
+        job_run(job_id=job.pk)
+    progress_writes = [q["sql"] for q in queries.captured_queries
+                       if q["sql"].startswith("UPDATE") and '"log_tail"' in q["sql"] and '"progress"' in q["sql"]]
+    assert len(progress_writes) == 2                  # epoch 1, then the final row of the finished job
+    job.refresh_from_db()
+    assert (job.status, [row["epoch"] for row in job.epochs]) == ("succeeded", [1, 2, 3])
+    assert "epoch 3/3" in job.log_tail

@@ -5,12 +5,16 @@ from datetime import timedelta
 
 from celery.signals import worker_ready
 from django.conf import settings
+from django.db import OperationalError
 from django.utils import timezone
 
+from apps.datasets.models import Dataset
+from apps.datasets.tasks import validate_dataset
 from apps.training import tasks
 from apps.training.models import TrainingJob
 from apps.training.services import job_launch
 from rnnservice.celery import app
+from tests.factories import DatasetFactory
 from tests.training.conftest import tiny_launch
 
 
@@ -76,3 +80,31 @@ def test_it_takes_back_the_jobs_recorded_on_a_worker_that_starts(transactional_d
     worker_ready.send(sender=Consumer("w1@host"))
     assert sent == [job.pk]
     assert TrainingJob.objects.get(pk=job.pk).status == "queued"
+
+
+def test_it_leaves_the_job_to_the_stale_check_when_the_database_could_not_be_reached(alice, tagging_data,
+                                                                                    monkeypatch):
+    # A job is not at fault for an outage: failing it would lose it. Queued, it is sent again; running, resumed.
+    job = job_launch(owner=alice, dataset=tagging_data, model_name="x", **tiny_launch())
+
+    def unreachable(**kwargs):
+        raise OperationalError("connection to server at \"db\" failed: Connection refused")
+    monkeypatch.setattr("apps.training.services.job_run", unreachable)
+    assert tasks.train_model.apply(args=[job.pk]).failed()
+    job.refresh_from_db()
+    assert (job.status, job.error) == ("queued", "")
+
+
+def test_it_sends_lost_messages_again_from_beat(transactional_db, alice, tagging_data, sent, settings, monkeypatch):
+    validations: list[int] = []
+    monkeypatch.setattr(validate_dataset, "delay", validations.append)
+    job = job_launch(owner=alice, dataset=tagging_data, model_name="x", **tiny_launch())
+    sent.clear()
+    long_ago = timezone.now() - timedelta(hours=1)
+    TrainingJob.objects.filter(pk=job.pk).update(sent_at=long_ago)
+    pending = DatasetFactory(owner=alice)
+    Dataset.objects.filter(pk=pending.pk).update(updated=long_ago)
+
+    tasks.requeue_stale_jobs.apply()
+
+    assert (sent, validations) == ([job.pk], [pending.pk])

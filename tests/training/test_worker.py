@@ -52,7 +52,10 @@ def start_worker(transactional_db, media_root, models_store, tmp_path) -> Iterat
     processes: list[tuple[subprocess.Popen, Path]] = []
     base = {**os.environ, "DJANGO_SETTINGS_MODULE": "rnnservice.settings", "MEDIA_ROOT": str(media_root),
             "MODELS_STORE": str(models_store), "DATABASE_URL": database_url(connection.settings_dict),
-            "DJANGO_LOG_LEVEL": "WARNING"}
+            "DJANGO_LOG_LEVEL": "WARNING",
+            # Tiny models gain nothing from more threads, and on a busy machine torch's spinning threads make
+            # an epoch many times slower.
+            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
     def start(name: str, **environment: str) -> subprocess.Popen:
         log = tmp_path / f"{name}.log"

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from apps.registry.management.base import ModelCommand
-from apps.registry.selectors import model_reference
+from apps.registry.selectors import model_reference, version_resolve
 from apps.serving.services import predict
 
 
@@ -25,6 +25,7 @@ class Command(ModelCommand):
     def handle(self, *args: Any, reference: str, texts: list[str], **options: Any) -> None:
         model, version, alias = model_reference(reference=reference)
         decode = {name: options[name] for name in ("beam_size", "n_best", "max_length") if options[name] is not None}
-        answer = predict(model=model, inputs=texts, version=version, alias=alias, options=decode)
+        chosen = version_resolve(model=model, version=version, alias=alias)
+        answer = predict(chosen=chosen, inputs=texts, options=decode)
         for output in answer["outputs"]:
             self.emit({"model": answer["model"], "version": answer["version"], **output})

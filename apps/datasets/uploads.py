@@ -1,0 +1,90 @@
+"""What an uploaded data file must be before a byte of it is stored: uncompressed UTF-8 text within the upload
+limits. Each problem is a 400 that names the file field, and the setting or the line where it has one."""
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+
+from django.conf import settings
+from django.core.files import File
+
+from rnnservice.errors import LimitExceeded, ServiceError
+
+# The first bytes of compressed files. Uploads are read as they are, never unpacked (no archive bombs): a
+# compressed file gets a message that says so rather than one about its bytes.
+COMPRESSED = {re.compile(rb"\x1f\x8b"): "gzip", re.compile(rb"PK\x03\x04"): "zip",
+              re.compile(rb"BZh[1-9]1AY&SY"): "bzip2", re.compile(rb"\xfd7zXZ\x00"): "xz",
+              re.compile(rb"\x28\xb5\x2f\xfd"): "zstd", re.compile(rb"7z\xbc\xaf\x27\x1c"): "7z"}
+
+
+def upload_sha256(field: str, upload: File) -> str:
+    """The file's sha256, read once in chunks. Raises LimitExceeded over RNNSERVICE_MAX_UPLOAD_BYTES, _LINES or
+    _LINE_CHARS, and ServiceError for a compressed file, a NUL byte (a binary file) or bytes that are not UTF-8."""
+    maximum = settings.RNNSERVICE_MAX_UPLOAD_BYTES
+    if upload.size > maximum:
+        raise LimitExceeded("RNNSERVICE_MAX_UPLOAD_BYTES", upload.size, maximum,
+                            what=f"the {field} file's size in bytes", field=field)
+    digest, text = hashlib.sha256(), _TextScan(field)
+    for chunk in upload.chunks():
+        digest.update(chunk)
+        text.feed(chunk)
+    text.finish()
+    return digest.hexdigest()
+
+
+class _TextScan:
+    """Follows a file chunk by chunk: it must decode as UTF-8 with no NUL byte, within the line limits."""
+
+    def __init__(self, field: str):
+        self.field = field
+        self.pending = b""      # the start of a character cut by the chunk's end
+        self.lines = 0          # line ends so far
+        self.line_chars = 0     # characters of the line being read
+        self.started = False
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        data = self.pending + chunk
+        if not self.started and data:
+            self.started = True
+            self._refuse_compressed(data)
+        try:
+            text, used = codecs.utf_8_decode(data, "strict", final)
+        except UnicodeDecodeError as exc:
+            line = self.lines + data.count(b"\n", 0, exc.start) + 1
+            raise ServiceError(f"the {self.field} file is not UTF-8 text: byte 0x{data[exc.start]:02x} on line "
+                               f"{line}; save it as UTF-8", field=self.field, line=line) from None
+        self.pending = data[used:]
+        self._count(text)
+
+    def finish(self) -> None:
+        self.feed(b"", final=True)
+        lines = self.lines + (self.line_chars > 0)          # a last line without a line end
+        maximum = settings.RNNSERVICE_MAX_UPLOAD_LINES
+        if lines > maximum:
+            raise LimitExceeded("RNNSERVICE_MAX_UPLOAD_LINES", lines, maximum,
+                                what=f"the {self.field} file's number of lines", field=self.field)
+
+    def _count(self, text: str) -> None:
+        if "\x00" in text:
+            line = self.lines + text.count("\n", 0, text.index("\x00")) + 1
+            raise ServiceError(f"the {self.field} file holds a NUL byte on line {line}: it is binary, not text",
+                               field=self.field, line=line)
+        parts = text.split("\n")                            # the first continues a line, the last is unfinished
+        lengths = [len(part) for part in parts]
+        lengths[0] += self.line_chars
+        maximum = settings.RNNSERVICE_MAX_UPLOAD_LINE_CHARS
+        if max(lengths) > maximum:
+            index = next(index for index, length in enumerate(lengths) if length > maximum)
+            line = self.lines + index + 1
+            raise LimitExceeded("RNNSERVICE_MAX_UPLOAD_LINE_CHARS", lengths[index], maximum,
+                                what=f"the number of characters on line {line} of the {self.field} file",
+                                field=self.field, line=line)
+        self.lines += len(parts) - 1
+        self.line_chars = lengths[-1]
+
+    def _refuse_compressed(self, head: bytes) -> None:
+        for magic, kind in COMPRESSED.items():
+            if magic.match(head):
+                raise ServiceError(f"the {self.field} file is {kind}-compressed; compressed uploads are not accepted: "
+                                   "upload the file itself", field=self.field)

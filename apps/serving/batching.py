@@ -1,0 +1,132 @@
+"""Dynamic batching: concurrent prediction requests for one loaded model share forward passes.
+
+Each request thread hands its parsed examples to the model's Batcher and waits. One batching thread per model
+takes waiting requests in arrival order, up to `max_items` examples, and runs them as one call of
+`Predictor.predict_examples`, which sorts the examples by length into batches (so padding stays small) and
+returns the outputs in order; each request gets its own slice back.
+
+When to run: a batch starts as soon as the model is free, unless the last batch was shared by several requests
+(the model is under concurrent load). Then it waits up to `max_wait` seconds after its first request arrived
+for the batch to fill. A lone client so never waits, and concurrent clients get full batches. Requests with
+different decoding options (translation) never share a batch. A request of `max_items` examples or more is a
+batch of its own.
+
+Every forward pass of the model runs on the batching thread, never on a request thread: torch's CPU thread
+pool (OpenMP) belongs to the thread that calls it, so each request thread that called torch would keep a pool
+of its own, and dozens of pools fight over the cores.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger(__name__)
+Run = Callable[..., list[dict[str, Any]]]        # run(examples, **options) -> one output per example
+
+
+@dataclass
+class _Request:
+    examples: Sequence[Any]
+    options: dict[str, Any]
+    key: str                                     # requests share a batch only with equal options
+    arrived: float = field(default_factory=time.monotonic)
+    done: threading.Event = field(default_factory=threading.Event)
+    outputs: list[dict[str, Any]] | None = None
+    error: BaseException | None = None
+
+
+class Batcher:
+    """Gathers the predictions of concurrent callers for one model into shared calls of `run`."""
+
+    def __init__(self, run: Run, *, max_items: int, max_wait: float, name: str = "model"):
+        self._run, self.max_items, self.max_wait, self.name = run, max_items, max_wait, name
+        self._waiting: deque[_Request] = deque()
+        self._changed = threading.Condition()
+        self._shared_last = False                # did the last batch hold more than one request?
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self.batches = 0                         # counters, for tests and metrics
+        self.requests = 0
+
+    def predict(self, examples: Sequence[Any], **options: Any) -> list[dict[str, Any]]:
+        """Outputs for `examples`, in order, computed in a batch with other callers' examples."""
+        request = _Request(examples, options, json.dumps(options, sort_keys=True, default=str))
+        with self._changed:
+            if self._closed:
+                raise RuntimeError(f"the batcher of {self.name} is closed")
+            self._start()
+            self._waiting.append(request)
+            self._changed.notify()
+        request.done.wait()
+        if request.error is not None:
+            raise request.error
+        return request.outputs
+
+    def close(self) -> None:
+        """Stop the batching thread once the requests already waiting are answered."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify()
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name=f"batcher {self.name}", daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            self._answer(batch)
+
+    def _next_batch(self) -> list[_Request] | None:
+        with self._changed:
+            while not self._waiting:
+                if self._closed:
+                    return None
+                self._changed.wait()
+            if self._shared_last:
+                deadline = self._waiting[0].arrived + self.max_wait
+                while self._items_waiting() < self.max_items and (left := deadline - time.monotonic()) > 0:
+                    self._changed.wait(left)
+            return self._take()
+
+    def _items_waiting(self) -> int:
+        return sum(len(r.examples) for r in self._waiting)
+
+    def _take(self) -> list[_Request]:
+        """The first request, and after it, in arrival order, those with its options that still fit."""
+        first = self._waiting.popleft()
+        batch, items, kept = [first], len(first.examples), deque()
+        while self._waiting:
+            request = self._waiting.popleft()
+            if request.key == first.key and items + len(request.examples) <= self.max_items:
+                batch.append(request)
+                items += len(request.examples)
+            else:
+                kept.append(request)
+        self._waiting = kept
+        self._shared_last = len(batch) > 1
+        return batch
+
+    def _answer(self, batch: list[_Request]) -> None:
+        examples = [example for request in batch for example in request.examples]
+        try:
+            outputs = self._run(examples, **batch[0].options)
+        except BaseException as exc:             # every caller gets the error; the thread serves on
+            logger.exception("batch of %d requests for %s failed", len(batch), self.name)
+            for request in batch:
+                request.error = exc
+                request.done.set()
+            return
+        self.batches += 1
+        self.requests += len(batch)
+        start = 0
+        for request in batch:
+            request.outputs = outputs[start:start + len(request.examples)]
+            start += len(request.examples)
+            request.done.set()

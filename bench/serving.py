@@ -1,0 +1,264 @@
+"""Prediction through the running service, side by side with a bare forward pass and TorchServe (issue 5).
+
+    python -m bench.serving [--data ../shared/datasets] [--seconds 15] [--clients 32] [--no-torchserve]
+
+One run, on this machine: trains the default tagger (the tagging task's defaults) on 2,000 UD English EWT
+sentences through `manage.py train` (version 1: 2 epochs; versions 2 and 3: 1 epoch), then measures, with the
+same load generator (bench/loadgen.py, closed-loop clients on 127.0.0.1, one UD dev sentence a request unless
+said otherwise):
+1. a bare forward pass of the same weights in this process (tensors ready, no HTTP): 1 sentence, and 64;
+2. gunicorn with dynamic batching (the defaults of gunicorn.conf.py and settings): 1 client, 32 clients,
+   and 64 sentences a request;
+3. the first request after a promotion, the model not yet loaded;
+4. peak memory (VmHWM) of the web worker once 3 versions are loaded;
+5. the same server with SERVING_BATCHING=false, 32 clients;
+6. TorchServe serving the same version folder with the same Predictor code (bench/torchserve_handler.py) and
+   its own batching (batchSize = SERVING_BATCH_MAX_ITEMS, maxBatchDelay = SERVING_BATCH_WAIT_MS), 1 worker
+   with the same torch threads: 1 client and 32 clients.
+Prints a JSON line per measurement and a summary of the goals. Needs requirements-bench.txt and Java 17.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import torch
+
+from bench.loadgen import LoadResult, run_load
+from bench.server import ServiceUnderTest, _free_port
+from rnnservice.ml.formats import read_examples
+from rnnservice.ml.predict import Predictor
+
+ROOT = Path(__file__).resolve().parent.parent
+TRAIN_SENTENCES, DEV_SENTENCES = 2000, 300         # the speed of a model does not depend on how well it learned
+BATCH_ITEMS, BATCH_WAIT_MS = 64, 5                   # the settings' defaults, given to TorchServe too
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets")
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of each load run")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--no-torchserve", action="store_true")
+    args = parser.parse_args()
+    ud = args.data / "ud-english-ewt"
+    work = Path(tempfile.mkdtemp(prefix="rnnservice-bench-serving-"))
+    figures: dict[str, object] = {}
+    try:
+        train = _slice(ud / "en_ewt-ud-train.conllu", work / "train.conllu", TRAIN_SENTENCES)
+        dev = _slice(ud / "en_ewt-ud-dev.conllu", work / "dev.conllu", DEV_SENTENCES)
+        sentences = [ex.tokens for ex in read_examples(ud / "en_ewt-ud-dev.conllu", task="tagging")]
+        single = [{"inputs": [{"tokens": tokens}]} for tokens in sentences[:500]]
+        sixty_four = [{"inputs": [{"tokens": t} for t in sentences[i:i + 64]]} for i in range(0, 640, 64)]
+        # One user sends every request here: its prediction rate limit would measure the throttle, not the server.
+        with ServiceUnderTest(home=work / "home", worker_queues=(), gunicorn_threads=16,   # the default
+                              env={"RNNSERVICE_THROTTLE_PREDICT": "off"}, start=False,
+                              log=lambda m: print(f"# {m}", file=sys.stderr, flush=True)) as svc:
+            for epochs, alias in ((2, "production"), (1, None), (1, None)):       # versions 1, 2, 3
+                svc.train_model("pos", "tagging", train, {"training": {"epochs": epochs}}, dev, alias=alias)
+            folder = work / "pos-v1"
+            svc.manage("export_model", "pos@1", str(folder))
+            threads = _server_torch_threads()
+            figures.update(_bare_forward(folder, sentences, threads))
+            url = "/api/models/pos/predict/"
+
+            svc.start_web()
+            figures["batched_1_client"] = _load(svc.url + url, single, 1, args.seconds, svc.headers)
+            figures["batched_32_clients"] = _load(svc.url + url, single, args.clients, args.seconds, svc.headers)
+            figures["batched_64_per_request"] = _load(svc.url + url, sixty_four, 1, args.seconds, svc.headers)
+            figures["first_request_after_promotion_ms"] = _first_after_promotion(svc, url, single[0])
+            figures["web_worker_peak_mb_3_models"] = _peak_with_three_models(svc, url, single[0])
+
+            svc.restart_web(env={"SERVING_BATCHING": "false"})
+            figures["unbatched_32_clients"] = _load(svc.url + url, single, args.clients, args.seconds, svc.headers)
+            svc.stop_web()
+
+            if not args.no_torchserve:
+                with _torchserve(folder, work / "torchserve", threads) as ts_url:
+                    figures["torchserve_1_client"] = _load(ts_url, single, 1, args.seconds, {})
+                    figures["torchserve_32_clients"] = _load(ts_url, single, args.clients, args.seconds, {})
+        _report(figures)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _slice(source: Path, target: Path, sentences: int) -> Path:
+    """The first `sentences` sentences of a CoNLL-U file (blank-line separated), written to `target`."""
+    blocks = source.read_text(encoding="utf-8").split("\n\n")[:sentences]
+    target.write_text("\n\n".join(blocks) + "\n\n", encoding="utf-8")
+    return target
+
+
+def _server_torch_threads() -> int:
+    """The torch threads gunicorn.conf.py gives each web worker with the defaults, for the other two sides."""
+    import runpy
+    return runpy.run_path(str(ROOT / "gunicorn.conf.py"))["torch_threads"]
+
+
+def _bare_forward(folder: Path, sentences: list[list[str]], threads: int) -> dict[str, object]:
+    """Median ms of the model's forward (and CRF/argmax decoding) alone on ready tensors: 1 and 64 sentences."""
+    torch.set_num_threads(threads)
+    predictor = Predictor.load(folder)
+    examples = predictor.examples([{"tokens": t} for t in sentences])
+
+    def batch_of(group):
+        items = [predictor.codec.encode(ex) for ex in group]
+        return {k: v for k, v in predictor.codec.collate(items).items() if k in ("ids", "lengths", "chars")}
+
+    def median_ms(batches, rounds):
+        times = []
+        with torch.inference_mode():
+            for r in range(rounds):
+                batch = batches[r % len(batches)]
+                started = time.perf_counter()
+                predictor.model.predict(**batch)
+                times.append(time.perf_counter() - started)
+        return 1000 * statistics.median(times[len(batches):] or times)
+
+    singles = [batch_of([ex]) for ex in examples[:500]]
+    sixty_fours = [batch_of(examples[i:i + 64]) for i in range(0, 640, 64)]
+    one, many = median_ms(singles, 1000), median_ms(sixty_fours, 60)
+    figures = {"bare_forward_1_sentence_ms": round(one, 3), "bare_forward_64_sentences_ms": round(many, 2),
+               "bare_forward_64_sentences_per_s": round(64 / many * 1000, 1), "torch_threads": threads}
+    print(json.dumps(figures), flush=True)
+    return figures
+
+
+def _load(url: str, bodies: list, clients: int, seconds: float, headers: dict) -> dict[str, object]:
+    result: LoadResult = run_load(url, bodies=bodies, clients=clients, seconds=seconds, headers=headers, warmup=1.0)
+    summary = {"url": url, "clients": clients, "items_per_request": len(bodies[0]["inputs"]), **result.summary()}
+    print(json.dumps(summary), flush=True)
+    return summary
+
+
+def _first_after_promotion(svc: ServiceUnderTest, url: str, body: dict) -> float:
+    """Promote version 2 (never requested yet, so not loaded), then time one request."""
+    svc.manage("promote", "pos", "2", "--alias", "production")
+    started = time.perf_counter()
+    status, answer = svc.request("POST", url, body)
+    took = 1000 * (time.perf_counter() - started)
+    if status != 200 or answer.get("version") != 2:
+        raise SystemExit(f"after promotion: {status} {answer}")
+    print(json.dumps({"first_request_after_promotion_ms": round(took, 1)}), flush=True)
+    return round(took, 1)
+
+
+def _peak_with_three_models(svc: ServiceUnderTest, url: str, body: dict) -> float:
+    for version in (1, 2, 3):
+        status, answer = svc.request("POST", url, {**body, "version": version})
+        if status != 200:
+            raise SystemExit(f"version {version}: {status} {answer}")
+    worker = svc.pids()["web"][1]                    # [master, worker]
+    peak = _status_kb(worker, "VmHWM") / 1024
+    print(json.dumps({"web_worker_peak_mb_3_models": round(peak, 1), "pid": worker}), flush=True)
+    return round(peak, 1)
+
+
+def _status_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+class _torchserve:
+    """TorchServe on 127.0.0.1 serving `folder` as model "pos"; stopped on exit."""
+
+    def __init__(self, folder: Path, work: Path, threads: int):
+        self.folder, self.work, self.threads = folder, work, threads
+
+    def __enter__(self) -> str:
+        store, self.work = self.work / "store", self.work
+        store.mkdir(parents=True)
+        model_config = self.work / "model-config.yaml"
+        model_config.write_text(f"minWorkers: 1\nmaxWorkers: 1\nbatchSize: {BATCH_ITEMS}\n"
+                                f"maxBatchDelay: {BATCH_WAIT_MS}\nresponseTimeout: 60\n")
+        files = ",".join(str(self.folder / name) for name in
+                         ("config.json", "vocab.json", "weights.safetensors", "manifest.json"))
+        subprocess.run([sys.executable, "-m", "model_archiver.model_packaging", "--model-name", "pos",
+                        "--version", "1.0", "--handler", str(ROOT / "bench" / "torchserve_handler.py"),
+                        "--extra-files", files, "--config-file", str(model_config), "--export-path", str(store)],
+                       check=True)
+        port, management, metrics = _free_port(), _free_port(), _free_port()
+        properties = self.work / "config.properties"
+        properties.write_text(f"inference_address=http://127.0.0.1:{port}\n"
+                              f"management_address=http://127.0.0.1:{management}\n"
+                              f"metrics_address=http://127.0.0.1:{metrics}\n"
+                              "default_workers_per_model=1\nenable_envvars_config=false\n"
+                              "disable_system_metrics=true\n")
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "TORCH_THREADS": str(self.threads),
+               "OMP_NUM_THREADS": str(self.threads), "LOG_LOCATION": str(self.work / "logs"),
+               "METRICS_LOCATION": str(self.work / "logs")}
+        self.log = (self.work / "torchserve.out").open("w")
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "torchserve"), "--start", "--foreground", "--ncs",
+             "--disable-token-auth", "--model-store", str(store), "--models", "pos=pos.mar",
+             "--ts-config", str(properties)],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.url = f"http://127.0.0.1:{port}/predictions/pos"
+        self._wait_ready(f"http://127.0.0.1:{port}/ping")
+        return self.url
+
+    def _wait_ready(self, ping: str) -> None:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"torchserve exited: see {self.log.name}")
+            try:
+                with urllib.request.urlopen(ping, timeout=2) as answer:
+                    if json.load(answer).get("status") == "Healthy":
+                        req = urllib.request.Request(self.url, data=b'{"inputs": ["A test ."]}',
+                                                     headers={"Content-Type": "application/json"})
+                        with urllib.request.urlopen(req, timeout=30):
+                            return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise SystemExit("torchserve did not get ready in 180 s")
+
+    def __exit__(self, *exc) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.log.close()
+
+
+def _report(f: dict) -> None:
+    bare1, bare64 = f["bare_forward_1_sentence_ms"], f["bare_forward_64_sentences_per_s"]
+    one, many, off = f["batched_1_client"], f["batched_32_clients"], f["unbatched_32_clients"]
+    per64 = f["batched_64_per_request"]
+    sentences_64 = per64["requests_per_s"] * 64
+    rows = [
+        ("1 sentence, 1 client: p50 - bare forward (ms)", round(one["p50_ms"] - bare1, 2), "<= 2"),
+        ("1 sentence, 1 client: p99 / p50", round(one["p99_ms"] / one["p50_ms"], 2), "< 3"),
+        ("32 clients: batched / unbatched requests per s", round(many["requests_per_s"] / off["requests_per_s"], 2),
+         ">= 3"),
+        ("32 clients: errors", many["errors"] + off["errors"], "0"),
+        ("64 a request: sentences per s / bare batch-64 forward", round(sentences_64 / bare64, 3), ">= 0.7"),
+        ("first request after a promotion (ms)", f["first_request_after_promotion_ms"], "< 1000"),
+        ("web worker peak RSS with 3 models loaded (MiB)", f["web_worker_peak_mb_3_models"], "reported"),
+    ]
+    if "torchserve_32_clients" in f:
+        ts = f["torchserve_32_clients"]
+        rows.append(("32 clients: rnnservice / TorchServe requests per s",
+                     round(many["requests_per_s"] / ts["requests_per_s"], 2), "> 1"))
+        rows.append(("TorchServe 1 client p50 (ms)", f["torchserve_1_client"]["p50_ms"], "reference"))
+    print(json.dumps({"summary": {name: value for name, value, _ in rows}}), flush=True)
+    for name, value, goal in rows:
+        print(f"{name:58} {value!s:>10}   goal {goal}")
+
+
+if __name__ == "__main__":
+    main()
