@@ -36,6 +36,7 @@ import torch
 
 from bench.loadgen import LoadResult, run_load
 from bench.server import ServiceUnderTest, _free_port
+from bench.slices import write_slice
 from rnnservice.ml.formats import read_examples
 from rnnservice.ml.predict import Predictor
 
@@ -55,8 +56,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="rnnservice-bench-serving-"))
     figures: dict[str, object] = {}
     try:
-        train = _slice(ud / "en_ewt-ud-train.conllu", work / "train.conllu", TRAIN_SENTENCES)
-        dev = _slice(ud / "en_ewt-ud-dev.conllu", work / "dev.conllu", DEV_SENTENCES)
+        train = write_slice(ud / "en_ewt-ud-train.conllu", work / "train.conllu", TRAIN_SENTENCES)
+        dev = write_slice(ud / "en_ewt-ud-dev.conllu", work / "dev.conllu", DEV_SENTENCES)
         sentences = [ex.tokens for ex in read_examples(ud / "en_ewt-ud-dev.conllu", task="tagging")]
         single = [{"inputs": [{"tokens": tokens}]} for tokens in sentences[:500]]
         sixty_four = [{"inputs": [{"tokens": t} for t in sentences[i:i + 64]]} for i in range(0, 640, 64)]
@@ -90,13 +91,6 @@ def main() -> None:
         _report(figures)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _slice(source: Path, target: Path, sentences: int) -> Path:
-    """The first `sentences` sentences of a CoNLL-U file (blank-line separated), written to `target`."""
-    blocks = source.read_text(encoding="utf-8").split("\n\n")[:sentences]
-    target.write_text("\n\n".join(blocks) + "\n\n", encoding="utf-8")
-    return target
 
 
 def _server_torch_threads() -> int:

@@ -21,13 +21,14 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench.loadgen import run_load
 from bench.server import ServiceUnderTest
+from bench.slices import write_slice
 
 UD = "ud-english-ewt"
 # The model that answers: small, so that a 2-core machine trains it in seconds.
@@ -159,31 +160,6 @@ def wait_for_job(svc: ServiceUnderTest, job_id: int, done: Callable[[dict[str, A
         if done(job) or time.monotonic() > deadline:
             return job
         time.sleep(1)
-
-
-def conllu_sentences(path: Path) -> Iterator[str]:
-    """Each sentence block of a CoNLL-U file, comments included, with its closing blank line."""
-    block: list[str] = []
-    with path.open(encoding="utf-8") as lines:
-        for line in lines:
-            if line.strip():
-                block.append(line)
-            elif block:
-                yield "".join(block) + "\n"
-                block = []
-    if block:
-        yield "".join(block) + "\n"
-
-
-def write_slice(source: Path, target: Path, count: int, *, skip: int = 0) -> Path:
-    """The sentences skip..skip+count of `source`, written to `target`."""
-    with target.open("w", encoding="utf-8") as out:
-        for number, sentence in enumerate(conllu_sentences(source)):
-            if number >= skip + count:
-                break
-            if number >= skip:
-                out.write(sentence)
-    return target
 
 
 def sentence_texts(path: Path) -> list[str]:

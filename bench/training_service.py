@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from bench.server import ServiceUnderTest
+from bench.slices import write_slice
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SENTENCES = 500
@@ -40,8 +41,8 @@ def main() -> None:
     ud = args.data / "ud-english-ewt"
     work = Path(tempfile.mkdtemp(prefix="rnnservice-bench-training-"))
     try:
-        train = _slice(ud / "en_ewt-ud-train.conllu", work / "train.conllu", args.sentences)
-        dev = _slice(ud / "en_ewt-ud-dev.conllu", work / "dev.conllu", DEV_SENTENCES)
+        train = write_slice(ud / "en_ewt-ud-train.conllu", work / "train.conllu", args.sentences)
+        dev = write_slice(ud / "en_ewt-ud-dev.conllu", work / "dev.conllu", DEV_SENTENCES)
         training = {"epochs": args.epochs, "patience": args.epochs}
         config = work / "config.json"
         config.write_text(json.dumps({"training": training}))
@@ -60,12 +61,6 @@ def main() -> None:
                           "ratio_service_over_core": round(service / core, 3), "goal": "<= 1.05"}), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _slice(source: Path, target: Path, sentences: int) -> Path:
-    blocks = source.read_text(encoding="utf-8").split("\n\n")[:sentences]
-    target.write_text("\n\n".join(blocks) + "\n\n", encoding="utf-8")
-    return target
 
 
 def _core(train: Path, dev: Path, config: Path, out: Path) -> float:

@@ -4,7 +4,6 @@ warmed up, and predicts through its own Batcher (SERVING_BATCHING) so that concu
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -16,15 +15,15 @@ from django.conf import settings
 
 from apps.registry.artifacts import version_fetch, version_unavailable
 from apps.registry.models import ModelVersion
+from apps.registry.verification import Stamp, files_stamp
 from apps.serving.batching import Batcher
-from rnnservice.ml.artifacts import FILES, MANIFEST, load_version
+from rnnservice.ml.artifacts import MANIFEST, load_version
 from rnnservice.ml.errors import ArtifactError
 from rnnservice.ml.pipeline import resolve_device
 from rnnservice.ml.predict import Predictor, decode_options
 
 logger = logging.getLogger(__name__)
 Key = tuple[int, str]                          # (ModelVersion.pk, ModelVersion.sha256)
-Stamp = tuple[tuple[int, int, int], ...] | None
 
 
 @dataclass
@@ -76,13 +75,13 @@ class ModelCache:
             max_bytes: int) -> LoadedModel:
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and entry.stamp is not None and entry.stamp == _stamp(folder):
+            if entry is not None and entry.stamp is not None and entry.stamp == files_stamp(folder):
                 self._entries.move_to_end(key)
                 return entry.model
             stale = self._entries.pop(key, None)
         if stale is not None:
             stale.model.close()
-        stamp = _stamp(folder)                 # before loading: a change during the load shows at the next hit
+        stamp = files_stamp(folder)            # before loading: a change during the load shows at the next hit
         model = load()
         with self._lock:
             replaced = self._entries.pop(key, None)
@@ -151,11 +150,3 @@ def _load(version: ModelVersion) -> Predictor:
         raise version_unavailable(version=version)
     logger.info("model cache: loaded %s version %s", version.model.name, version.number)
     return Predictor(loaded.model, loaded.codec, loaded.config, device=device)
-
-
-def _stamp(folder: Path) -> Stamp:
-    try:
-        stats = [os.stat(folder / name) for name in (*FILES, MANIFEST)]
-    except OSError:
-        return None                            # a missing file: never equal to a loaded entry's stamp
-    return tuple((s.st_size, s.st_mtime_ns, s.st_ino) for s in stats)
