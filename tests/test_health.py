@@ -11,6 +11,7 @@ from apps.registry import verification
 from apps.registry.services import alias_set
 from rnnservice import health
 from rnnservice.celery import app as celery_app
+from tests.trained import corrupt
 
 
 def test_it_answers_healthz_without_a_login(client):
@@ -64,14 +65,6 @@ def unverified():
     verification._verified.clear()
     yield
     verification._verified.clear()
-
-
-def corrupt(path) -> None:
-    with path.open("r+b") as file:
-        file.seek(-1, 2)
-        last = file.read(1)
-        file.seek(-1, 2)
-        file.write(bytes([last[0] ^ 0xFF]))
 
 
 def test_it_names_a_served_version_whose_files_changed_to_staff_and_stays_ready(

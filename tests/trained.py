@@ -61,3 +61,12 @@ def train_tiny(task: str, folder: Path) -> Path:
                                "training": {"epochs": 2, "batch_size": 4}}, task=task)
     train(config, EXAMPLES[task]()).save(folder)
     return folder
+
+
+def corrupt(path: Path) -> None:
+    """Flip the last byte of a file: same size, other content, as a disk error or a tampered artifact leaves it."""
+    with path.open("r+b") as file:
+        file.seek(-1, 2)
+        last = file.read(1)
+        file.seek(-1, 2)
+        file.write(bytes([last[0] ^ 0xFF]))

@@ -11,6 +11,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from rnnservice.ml.artifacts import sha256_file
+from tests.trained import corrupt
 
 URL = "/api/models/{}/predict/"
 INPUTS = {
@@ -183,14 +184,6 @@ def test_it_never_answers_arbitrary_json_with_a_500(api, alice, make_version, in
         make_version(alice, task="translation")
     response = post(api, "de-en", {"inputs": inputs, "options": options})
     assert response.status_code in (200, 400), response.data
-
-
-def corrupt(path) -> None:
-    with path.open("r+b") as file:
-        file.seek(-1, 2)
-        last = file.read(1)
-        file.seek(-1, 2)
-        file.write(bytes([last[0] ^ 0xFF]))
 
 
 def test_it_refuses_a_changed_weights_file_and_still_serves_other_versions(api, alice, make_version, models_store):
