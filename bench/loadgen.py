@@ -58,19 +58,19 @@ class LoadResult:
 
 
 def run_load(url: str, *, bodies: Sequence[Any], clients: int, seconds: float, headers: dict[str, str] | None = None,
-             timeout: float = 30.0, warmup: float = 0.0) -> LoadResult:
+             timeout: float = 30.0, warmup: float = 0.0, method: str = "POST") -> LoadResult:
     """POST JSON bodies to url from `clients` concurrent clients for `seconds` (after `warmup` seconds whose
-    answers are not counted). Blocks until done."""
+    answers are not counted); method="GET" sends no body. Blocks until done."""
     if urlsplit(url).hostname not in LOOPBACK:
         raise ValueError(f"{url}: the load generator only sends to 127.0.0.1, localhost or ::1")
     if not bodies:
         raise ValueError("bodies: give at least one request body")
-    return asyncio.run(_run(url, [json.dumps(b).encode() for b in bodies], clients, seconds, headers or {},
-                            timeout, warmup))
+    encoded = [json.dumps(b).encode() if method == "POST" else None for b in bodies]
+    return asyncio.run(_run(url, encoded, clients, seconds, headers or {}, timeout, warmup, method))
 
 
-async def _run(url: str, bodies: list[bytes], clients: int, seconds: float, headers: dict[str, str],
-               timeout: float, warmup: float) -> LoadResult:
+async def _run(url: str, bodies: list[bytes | None], clients: int, seconds: float, headers: dict[str, str],
+               timeout: float, warmup: float, method: str) -> LoadResult:
     result = LoadResult()
     turn = itertools.count()
     connector = aiohttp.TCPConnector(limit=clients, force_close=False)
@@ -84,7 +84,7 @@ async def _run(url: str, bodies: list[bytes], clients: int, seconds: float, head
         async def client() -> None:
             while (now := time.perf_counter()) < stop_at:
                 body = bodies[next(turn) % len(bodies)]
-                outcome = await _send(session, url, body)
+                outcome = await _send(session, method, url, body)
                 if now < counting_from:
                     continue
                 status, error = outcome
@@ -99,9 +99,9 @@ async def _run(url: str, bodies: list[bytes], clients: int, seconds: float, head
     return result
 
 
-async def _send(session: aiohttp.ClientSession, url: str, body: bytes) -> tuple[int | str, str]:
+async def _send(session: aiohttp.ClientSession, method: str, url: str, body: bytes | None) -> tuple[int | str, str]:
     try:
-        async with session.post(url, data=body) as response:
+        async with session.request(method, url, data=body) as response:
             text = await response.text()
             return response.status, text
     except (TimeoutError, aiohttp.ClientError) as exc:

@@ -8,7 +8,7 @@ same load generator (bench/loadgen.py, closed-loop clients on 127.0.0.1, one UD 
 said otherwise):
 1. a bare forward pass of the same weights in this process (tensors ready, no HTTP): 1 sentence, and 64;
 2. gunicorn with dynamic batching (the defaults of gunicorn.conf.py and settings): 1 client, 32 clients,
-   and 64 sentences a request;
+   and 64 sentences a request; and, as the floor of any request through it, GET /healthz with 32 clients;
 3. the first request after a promotion, the model not yet loaded;
 4. peak memory (VmHWM) of the web worker once 3 versions are loaded;
 5. the same server with SERVING_BATCHING=false, 32 clients;
@@ -76,6 +76,9 @@ def main() -> None:
             svc.start_web()
             figures["batched_1_client"] = _load(svc.url + url, single, 1, args.seconds, svc.headers)
             figures["batched_32_clients"] = _load(svc.url + url, single, args.clients, args.seconds, svc.headers)
+            # The floor of any request through this server: gunicorn, Django's middleware, no DRF, no model.
+            figures["healthz_32_clients"] = _load(svc.url + "/healthz", [{}], args.clients, args.seconds, {},
+                                                  method="GET")
             figures["batched_64_per_request"] = _load(svc.url + url, sixty_four, 1, args.seconds, svc.headers)
             figures["first_request_after_promotion_ms"] = _first_after_promotion(svc, url, single[0])
             figures["web_worker_peak_mb_3_models"] = _peak_with_three_models(svc, url, single[0])
@@ -128,9 +131,11 @@ def _bare_forward(folder: Path, sentences: list[list[str]], threads: int) -> dic
     return figures
 
 
-def _load(url: str, bodies: list, clients: int, seconds: float, headers: dict) -> dict[str, object]:
-    result: LoadResult = run_load(url, bodies=bodies, clients=clients, seconds=seconds, headers=headers, warmup=1.0)
-    summary = {"url": url, "clients": clients, "items_per_request": len(bodies[0]["inputs"]), **result.summary()}
+def _load(url: str, bodies: list, clients: int, seconds: float, headers: dict, method: str = "POST") -> dict:
+    result: LoadResult = run_load(url, bodies=bodies, clients=clients, seconds=seconds, headers=headers, warmup=1.0,
+                                  method=method)
+    summary = {"url": url, "clients": clients, "items_per_request": len(bodies[0].get("inputs", ())),
+               **result.summary()}
     print(json.dumps(summary), flush=True)
     return summary
 
@@ -249,6 +254,8 @@ def _report(f: dict) -> None:
         rows.append(("32 clients: rnnservice / TorchServe requests per s",
                      round(many["requests_per_s"] / ts["requests_per_s"], 2), "> 1"))
         rows.append(("TorchServe 1 client p50 (ms)", f["torchserve_1_client"]["p50_ms"], "reference"))
+        rows.append(("32 clients: GET /healthz on our server / TorchServe predict",
+                     round(f["healthz_32_clients"]["requests_per_s"] / ts["requests_per_s"], 2), "reference"))
     print(json.dumps({"summary": {name: value for name, value, _ in rows}}), flush=True)
     for name, value, goal in rows:
         print(f"{name:58} {value!s:>10}   goal {goal}")

@@ -89,7 +89,7 @@ def _is_staff(request: HttpRequest) -> bool:
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return bool(user.is_staff)
-    from rest_framework.authentication import TokenAuthentication
+    from rnnservice.authentication import TokenAuthentication
 
     try:
         found = TokenAuthentication().authenticate(request)

@@ -1,8 +1,10 @@
 """Reads of the registry: which models a user may see, their versions, and which version answers a request."""
 from __future__ import annotations
 
+import functools
 import re
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Max, Prefetch, QuerySet
 from django.http import Http404
@@ -17,6 +19,7 @@ from apps.registry.models import (
 )
 from rnnservice.api import visible_to
 from rnnservice.errors import ServiceError
+from rnnservice.queries import PreparedQuery
 
 _REFERENCE = re.compile(rf"(?P<name>{MODEL_NAME_PATTERN})(?:@(?P<version>[0-9]+)|:(?P<alias>{ALIAS_NAME_PATTERN}))?")
 
@@ -93,18 +96,55 @@ def version_resolve(*, model: RegisteredModel, version: int | None = None,
 
 def version_to_serve(*, user: AbstractBaseUser | AnonymousUser, name: str, version: int | None = None,
                      alias: str | None = None) -> ModelVersion:
-    """version_resolve's choice among the versions of the model `name` that `user` may see, with its model: one
-    small query in the usual case, since prediction asks this on every request (the query compiler costs more
-    than the query). When there is none, the two-step lookup says why (Http404 from model_get_visible or
-    version_resolve)."""
-    versions = visible_to(ModelVersion.objects.select_related("model"), user, owner_field="model__owner")
-    versions = versions.filter(model__name=name)
-    if version is not None:
-        found = versions.filter(number=version)[:1]
-    elif alias is not None:
-        found = versions.filter(aliases__name=alias)[:1]
-    else:                                        # production, else the newest
-        found = versions.filter(aliases__name=PRODUCTION)[:1] or versions.order_by("-number")[:1]
-    if found:
-        return found[0]
+    """version_resolve's choice among the versions of the model `name` that `user` may see, with its model (the
+    fields that serving reads; the rest load on access). Prediction asks this on every request, so it is one
+    prepared query in the usual case (two with neither version nor alias, when there is no production alias).
+    When there is none, the two-step lookup says why (Http404 from model_get_visible or version_resolve)."""
+    if user.is_authenticated:
+        values = {"name": name} if user.is_staff else {"name": name, "user": user.pk}
+        if version is not None:
+            choices = [("version", {"version": version})]
+        elif alias is not None:
+            choices = [("alias", {"alias": alias})]
+        else:
+            choices = [("production", {}), ("newest", {})]
+        for by, choice in choices:
+            query = _serving_query(staff=bool(user.is_staff), by=by)
+            rows = query.rows(**values, **choice)
+            if rows:
+                return _served_version(rows[0], query.database)
     return version_resolve(model=model_get_visible(user=user, name=name), version=version, alias=alias)
+
+
+# The fields serving reads, each model's in the order of its fields (as Model.from_db wants them).
+_VERSION_FIELDS = ("id", "model_id", "number", "artifact_path", "sha256")
+_MODEL_FIELDS = ("id", "name", "task", "owner_id")
+_SERVED_FIELDS = (*_VERSION_FIELDS, "model__name", "model__task", "model__owner_id")
+
+
+@functools.cache
+def _serving_query(*, staff: bool, by: str) -> PreparedQuery:
+    """The version chosen `by` version number, alias, the production alias or the newest, among those of a model
+    that a user (staff: any user) may see: visible_to's rule, compiled once."""
+    kinds = {"name": str, **({} if staff else {"user": int}),
+             **{"version": {"version": int}, "alias": {"alias": str}}.get(by, {})}
+
+    def build(*, name: str, user: int | None = None, version: int | None = None,
+              alias: str | None = None) -> QuerySet[ModelVersion]:
+        viewer = get_user_model()(pk=user, is_staff=staff)
+        versions = visible_to(ModelVersion.objects.filter(model__name=name), viewer, owner_field="model__owner")
+        if by == "version":
+            versions = versions.filter(number=version)
+        elif by == "alias":
+            versions = versions.filter(aliases__name=alias)
+        elif by == "production":
+            versions = versions.filter(aliases__name=PRODUCTION)
+        return versions.order_by("-number")[:1]
+
+    return PreparedQuery(build, _SERVED_FIELDS, **kinds)
+
+
+def _served_version(row: list, database: str) -> ModelVersion:
+    version = ModelVersion.from_db(database, list(_VERSION_FIELDS), row[:len(_VERSION_FIELDS)])
+    version.model = RegisteredModel.from_db(database, list(_MODEL_FIELDS), [row[1], *row[len(_VERSION_FIELDS):]])
+    return version

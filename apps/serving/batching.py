@@ -58,18 +58,22 @@ class Batcher:
         """Outputs for `examples`, in order, computed in a batch with other callers' examples."""
         request = _Request(examples, options, json.dumps(options, sort_keys=True, default=str))
         with self._changed:
-            if self._closed:
-                raise RuntimeError(f"the batcher of {self.name} is closed")
-            self._start()
-            self._waiting.append(request)
-            self._changed.notify()
+            closed = self._closed
+            if not closed:
+                self._start()
+                self._waiting.append(request)
+                self._changed.notify()
+        if closed:
+            # A caller that got this model from the cache just before the cache dropped it: answered on its own
+            # thread (rare), not refused.
+            return self._run(examples, **options)
         request.done.wait()
         if request.error is not None:
             raise request.error
         return request.outputs
 
     def close(self) -> None:
-        """Stop the batching thread once the requests already waiting are answered."""
+        """Stop the batching thread once the requests already waiting are answered; later callers run alone."""
         with self._changed:
             self._closed = True
             self._changed.notify()

@@ -7,6 +7,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,15 +61,18 @@ class ModelCache:
     stat calls, no hashing). When they changed, the entry is dropped and loaded again, and the load verifies
     every byte, so a changed artifact is refused in every process rather than served from memory by some.
 
-    Loading happens outside the lock, so that a slow load does not hold up requests for other models; two
-    requests that miss the same key at once both load it, and the second result is the one kept.
+    Loading happens outside the lock, so that a slow load does not hold up requests for other models. Requests
+    that miss the same key while it loads wait for that one load (a cold worker under load would otherwise load a
+    model once per waiting request), and share its result or its error.
 
     Bounds: at most `size` models, and at most `max_bytes` of weights in all; the least recently used go first,
-    but the model just loaded always stays, even alone over `max_bytes`.
+    but the model just loaded always stays, even alone over `max_bytes`. A dropped model's batcher answers what
+    it holds, and a caller that got the model just before still gets an answer.
     """
 
     def __init__(self) -> None:
         self._entries: OrderedDict[Key, _Entry] = OrderedDict()
+        self._loading: dict[Key, Future[LoadedModel]] = {}
         self._lock = threading.Lock()
 
     def get(self, key: Key, *, folder: Path, load: Callable[[], LoadedModel], size: int,
@@ -79,11 +83,26 @@ class ModelCache:
                 self._entries.move_to_end(key)
                 return entry.model
             stale = self._entries.pop(key, None)
+            loading = self._loading.get(key)
+            if loading is None:
+                loading = self._loading[key] = Future()
+                loads_here = True
+            else:
+                loads_here = False
         if stale is not None:
             stale.model.close()
-        stamp = files_stamp(folder)            # before loading: a change during the load shows at the next hit
-        model = load()
+        if not loads_here:
+            return loading.result()            # the model another request is loading, or its error
+        try:
+            stamp = files_stamp(folder)        # before loading: a change during the load shows at the next hit
+            model = load()
+        except BaseException as exc:
+            with self._lock:
+                del self._loading[key]
+            loading.set_exception(exc)
+            raise
         with self._lock:
+            del self._loading[key]
             replaced = self._entries.pop(key, None)
             self._entries[key] = _Entry(model, stamp)
             dropped = [replaced] if replaced is not None else []
@@ -92,6 +111,7 @@ class ModelCache:
                 dropped.append(old)
                 logger.info("model cache: dropped version id %s to stay within SERVING_CACHE_SIZE=%s and "
                             "SERVING_CACHE_BYTES=%s", old_key[0], size, max_bytes)
+        loading.set_result(model)
         for old in dropped:
             old.model.close()                  # its batcher answers the requests it holds, then stops
         return model

@@ -23,10 +23,11 @@ class Codec:
 
     task = ""
 
-    def encode(self, example: Any, *, max_length: int | None = None) -> dict[str, Tensor]:
+    def encode(self, example: Any, *, max_length: int | None = None) -> dict[str, Any]:
+        """One example's ids: tensors, or lists that collate turns into one tensor for the batch."""
         raise NotImplementedError
 
-    def collate(self, items: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
+    def collate(self, items: Sequence[dict[str, Any]]) -> dict[str, Tensor]:
         raise NotImplementedError
 
     def to_dict(self) -> dict[str, Any]:
@@ -63,7 +64,8 @@ class TaggingCodec(Codec):
         item = {"ids": torch.tensor(self.words.encode(self.tokenizer.normalize(t) for t in tokens))}
         if self.chars is not None:
             # <bos> and <eos> around each word let the CNN see prefixes and suffixes as such ("-ly", "un-").
-            item["chars"] = [torch.tensor([BOS_ID, *self.chars.encode(t[:MAX_WORD_CHARS]), EOS_ID]) for t in tokens]
+            # Lists, not a tensor per word: collate makes one tensor of the batch's words (a tensor costs microseconds).
+            item["chars"] = [[BOS_ID, *self.chars.encode(t[:MAX_WORD_CHARS]), EOS_ID] for t in tokens]
         if getattr(example, "tags", None) is not None:
             item["tags"] = torch.tensor(self.tags.encode(example.tags[:max_length]))
         return item
@@ -72,7 +74,8 @@ class TaggingCodec(Codec):
         batch = {"ids": _pad([i["ids"] for i in items]), "lengths": _lengths(items)}       # (B, T), (B,)
         if self.chars is not None:
             words = [w for i in items for w in i["chars"]]
-            flat = _pad(words)                                                            # (words, L)
+            width = max(map(len, words))
+            flat = torch.tensor([w + [PAD_ID] * (width - len(w)) for w in words])      # (words, L)
             chars = torch.zeros(*batch["ids"].shape, flat.size(1), dtype=torch.long)      # (B, T, L)
             chars[torch.arange(batch["ids"].size(1)) < batch["lengths"][:, None]] = flat
             batch["chars"] = chars

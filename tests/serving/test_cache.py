@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
+from apps.serving import cache
 from apps.serving.cache import model_get
 from rnnservice.errors import ArtifactUnavailable
 
@@ -63,3 +66,58 @@ def test_it_reloads_after_a_touch_and_serves_when_the_bytes_are_the_same(alice, 
     again = model_get(version=version)
     assert again is not first                      # looked at again, and verified again
     assert model_get(version=version) is again
+
+
+def _gated_loads(monkeypatch, fail: bool = False) -> tuple[threading.Event, list[int]]:
+    """Hold every load of a model until the returned event is set; count the loads."""
+    gate, loads, real = threading.Event(), [], cache._loaded
+
+    def gated(version):
+        loads.append(version.pk)
+        assert gate.wait(30)
+        if fail:
+            raise OSError("disk gone")
+        return real(version)
+    monkeypatch.setattr(cache, "_loaded", gated)
+    return gate, loads
+
+
+def _misses_at_once(version, gate: threading.Event, monkeypatch, requests: int = 6) -> list:
+    """`requests` threads miss the same version at once; once all but the loading one wait for its load, the load
+    may finish. Returns each thread's model or exception."""
+    waiting = []
+
+    class CountedFuture(Future):
+        def result(self, timeout=None):
+            waiting.append(1)
+            return super().result(timeout)
+    monkeypatch.setattr(cache, "Future", CountedFuture)
+    with ThreadPoolExecutor(requests) as pool:
+        futures = [pool.submit(model_get, version=version) for _ in range(requests)]
+        while len(waiting) < requests - 1:
+            threading.Event().wait(0.001)
+        gate.set()
+        return [f.exception(30) or f.result() for f in futures]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_that_miss_the_same_version_at_once_share_one_load(alice, make_version, empty_model_cache,
+                                                                   monkeypatch):
+    version = make_version(alice)
+    gate, loads = _gated_loads(monkeypatch)
+    results = _misses_at_once(version, gate, monkeypatch)
+    assert loads == [version.pk]                                   # one load, not one per waiting request
+    assert all(result is results[0] for result in results)
+    assert not results[0].batcher._closed                          # nobody got a model dropped meanwhile
+    assert results[0].predict(["great fun ."])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_load_fails_every_waiting_request_and_the_next_request_loads_again(alice, make_version,
+                                                                                   empty_model_cache, monkeypatch):
+    version = make_version(alice)
+    gate, loads = _gated_loads(monkeypatch, fail=True)
+    results = _misses_at_once(version, gate, monkeypatch, requests=4)
+    assert loads == [version.pk] and all(isinstance(r, OSError) for r in results)
+    monkeypatch.undo()
+    assert model_get(version=version).predict(["great fun ."])     # nothing left pending
