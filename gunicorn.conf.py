@@ -5,6 +5,8 @@ makes gunicorn's own lines JSON; PROMETHEUS_MULTIPROC_DIR is emptied at start (r
 import os
 import shutil
 
+MAX_CPU_WORKERS = 8
+
 
 def _env_int(name: str, default: int) -> int:
     """An int from the environment; unset or empty (as docker-compose passes `${NAME:-}`) keeps the default."""
@@ -21,15 +23,15 @@ def _gpu_box() -> bool:
 def _defaults() -> tuple[int, int]:
     """(workers, torch threads per worker). A GPU box: one worker, so that every request for a model reaches
     the one process that batches them on the GPU (each worker would hold its own copy of every model in GPU
-    memory too). A CPU box: a worker for each 4 cores, and each worker's share of the cores split between its
-    Python (HTTP, Django, JSON: one core) and its torch threads (the rest, at least one), so that threads never
-    outnumber the cores: an OpenMP thread that waits for a busy core makes a forward pass several times slower
-    (on 2 cores, 1 torch thread served 35% more requests than 2; bench/RESULTS.md). Dynamic batching
-    (SERVING_BATCHING) fills each worker's forward passes."""
+    memory too). A CPU box: a worker per core, up to MAX_CPU_WORKERS, and the cores left over as torch threads
+    (at least one each). A worker's Python (HTTP, Django, DRF, JSON) runs under one GIL and is what limits a
+    worker, not its forward passes, which dynamic batching (SERVING_BATCHING) shares: on 2 cores, 2 workers of
+    1 torch thread served 76% more requests than 1 worker (bench/RESULTS.md). Each worker holds its own cache
+    of models (SERVING_CACHE_SIZE), hence the cap; GUNICORN_WORKERS sets fewer on a box short of memory."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    workers = 1 if _gpu_box() else max(1, cores // 4)
+    workers = 1 if _gpu_box() else min(cores, MAX_CPU_WORKERS)
     workers = _env_int("GUNICORN_WORKERS", workers)
-    return workers, max(1, cores // workers - 1)
+    return workers, max(1, cores // workers)
 
 
 workers, _torch_threads = _defaults()

@@ -10,11 +10,11 @@ said otherwise):
 2. gunicorn with dynamic batching (the defaults of gunicorn.conf.py and settings): 1 client, 32 clients,
    and 64 sentences a request; and, as the floor of any request through it, GET /healthz with 32 clients;
 3. the first request after a promotion, the model not yet loaded;
-4. peak memory (VmHWM) of the web worker once 3 versions are loaded;
+4. peak memory (VmHWM) of a web worker once 3 versions are loaded (gunicorn restarted with one worker);
 5. the same server with SERVING_BATCHING=false, 32 clients;
 6. TorchServe serving the same version folder with the same Predictor code (bench/torchserve_handler.py) and
-   its own batching (batchSize = SERVING_BATCH_MAX_ITEMS, maxBatchDelay = SERVING_BATCH_WAIT_MS), 1 worker
-   with the same torch threads: 1 client and 32 clients.
+   its own batching (batchSize = SERVING_BATCH_MAX_ITEMS, maxBatchDelay = SERVING_BATCH_WAIT_MS), as many
+   workers as gunicorn has, with the same torch threads: 1 client and 32 clients.
 Prints a JSON line per measurement and a summary of the goals. Needs requirements-bench.txt and Java 17.
 """
 from __future__ import annotations
@@ -69,11 +69,11 @@ def main() -> None:
                 svc.train_model("pos", "tagging", train, {"training": {"epochs": epochs}}, dev, alias=alias)
             folder = work / "pos-v1"
             svc.manage("export_model", "pos@1", str(folder))
-            threads = _server_torch_threads()
+            workers, threads = _server_defaults()
             figures.update(_bare_forward(folder, sentences, threads))
             url = "/api/models/pos/predict/"
 
-            svc.start_web()
+            svc.start_web(workers=workers)
             figures["batched_1_client"] = _load(svc.url + url, single, 1, args.seconds, svc.headers)
             figures["batched_32_clients"] = _load(svc.url + url, single, args.clients, args.seconds, svc.headers)
             # The floor of any request through this server: gunicorn, Django's middleware, no DRF, no model.
@@ -81,14 +81,15 @@ def main() -> None:
                                                   method="GET")
             figures["batched_64_per_request"] = _load(svc.url + url, sixty_four, 1, args.seconds, svc.headers)
             figures["first_request_after_promotion_ms"] = _first_after_promotion(svc, url, single[0])
+            svc.restart_web(workers=1)                 # one worker, so that it surely loads all three versions
             figures["web_worker_peak_mb_3_models"] = _peak_with_three_models(svc, url, single[0])
 
-            svc.restart_web(env={"SERVING_BATCHING": "false"})
+            svc.restart_web(env={"SERVING_BATCHING": "false"}, workers=workers)
             figures["unbatched_32_clients"] = _load(svc.url + url, single, args.clients, args.seconds, svc.headers)
             svc.stop_web()
 
             if not args.no_torchserve:
-                with _torchserve(folder, work / "torchserve", threads) as ts_url:
+                with _torchserve(folder, work / "torchserve", workers, threads) as ts_url:
                     figures["torchserve_1_client"] = _load(ts_url, single, 1, args.seconds, {})
                     figures["torchserve_32_clients"] = _load(ts_url, single, args.clients, args.seconds, {})
         _report(figures)
@@ -96,10 +97,13 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _server_torch_threads() -> int:
-    """The torch threads gunicorn.conf.py gives each web worker with the defaults, for the other two sides."""
+def _server_defaults() -> tuple[int, int]:
+    """The workers and torch threads per worker of gunicorn.conf.py's defaults on this box: TorchServe gets the
+    same, and the bare forward the same threads."""
     import runpy
-    return runpy.run_path(str(ROOT / "gunicorn.conf.py"))["torch_threads"]
+    conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    print(json.dumps({"gunicorn_workers": conf["workers"], "torch_threads": conf["torch_threads"]}), flush=True)
+    return conf["workers"], conf["torch_threads"]
 
 
 def _bare_forward(folder: Path, sentences: list[list[str]], threads: int) -> dict[str, object]:
@@ -171,16 +175,16 @@ def _status_kb(pid: int, field: str) -> int:
 
 
 class _torchserve:
-    """TorchServe on 127.0.0.1 serving `folder` as model "pos"; stopped on exit."""
+    """TorchServe on 127.0.0.1 serving `folder` as model "pos" with `workers` workers; stopped on exit."""
 
-    def __init__(self, folder: Path, work: Path, threads: int):
-        self.folder, self.work, self.threads = folder, work, threads
+    def __init__(self, folder: Path, work: Path, workers: int, threads: int):
+        self.folder, self.work, self.workers, self.threads = folder, work, workers, threads
 
     def __enter__(self) -> str:
         store, self.work = self.work / "store", self.work
         store.mkdir(parents=True)
         model_config = self.work / "model-config.yaml"
-        model_config.write_text(f"minWorkers: 1\nmaxWorkers: 1\nbatchSize: {BATCH_ITEMS}\n"
+        model_config.write_text(f"minWorkers: {self.workers}\nmaxWorkers: {self.workers}\nbatchSize: {BATCH_ITEMS}\n"
                                 f"maxBatchDelay: {BATCH_WAIT_MS}\nresponseTimeout: 60\n")
         files = ",".join(str(self.folder / name) for name in
                          ("config.json", "vocab.json", "weights.safetensors", "manifest.json"))
@@ -193,7 +197,7 @@ class _torchserve:
         properties.write_text(f"inference_address=http://127.0.0.1:{port}\n"
                               f"management_address=http://127.0.0.1:{management}\n"
                               f"metrics_address=http://127.0.0.1:{metrics}\n"
-                              "default_workers_per_model=1\nenable_envvars_config=false\n"
+                              f"default_workers_per_model={self.workers}\nenable_envvars_config=false\n"
                               "disable_system_metrics=true\n")
         env = {**os.environ, "PYTHONPATH": str(ROOT), "TORCH_THREADS": str(self.threads),
                "OMP_NUM_THREADS": str(self.threads), "LOG_LOCATION": str(self.work / "logs"),
