@@ -40,8 +40,9 @@ torch_threads = _env_int("TORCH_THREADS", _torch_threads)
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 # Each worker process keeps its own cache of loaded models (SERVING_CACHE_SIZE), so memory grows with workers;
 # threads share it. A request thread mostly waits for its model's batcher, so a worker takes many of them; more
-# than 16 only add GIL contention (and database connections: DATABASE_CONN_MAX_AGE keeps one per thread).
-threads = _env_int("GUNICORN_THREADS", 16)
+# than 16 only add GIL contention. Each thread keeps a database connection (DATABASE_CONN_MAX_AGE), so with more
+# workers each gets fewer threads: at most 32 in all (PostgreSQL's default max_connections is 100).
+threads = _env_int("GUNICORN_THREADS", max(4, min(16, 32 // workers)))
 # Evaluation runs inside the request (up to SERVING_MAX_EVALUATE_EXAMPLES examples): give it time.
 timeout = _env_int("GUNICORN_TIMEOUT", 120)
 graceful_timeout = 30
