@@ -121,6 +121,9 @@ def test_it_serves_the_demo_with_its_workers_and_stops_everything_on_ctrl_c(run_
     assert "runserver" in commands and "beat" in commands
     assert "-Q default" in commands and "-Q training" in commands
 
+    # The "ready" line comes from a thread that polls /healthz every half second: on a slow box the checks above
+    # can all pass before it has looked.
+    wait_until("the ready line", lambda: "ready: " in log.read_text(errors="replace"))
     process.send_signal(signal.SIGINT)        # what Ctrl-C sends to it (its programs have process groups of their own)
     assert process.wait(timeout=STOP_DEADLINE) == 0, log.read_text(errors="replace")
     deadline = time.monotonic() + 5

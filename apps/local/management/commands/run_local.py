@@ -2,6 +2,7 @@
 data sets, then the web server, a Celery worker per queue and celery beat, all stopped together by Ctrl-C."""
 from __future__ import annotations
 
+import http.client
 import os
 import shlex
 import socket
@@ -150,7 +151,7 @@ def _say_when_ready(supervisor: Supervisor, url: str) -> None:
             urllib.request.urlopen(f"{url}/healthz", timeout=2).close()
         except urllib.error.HTTPError:
             pass                              # it answers, if not with a 200 (a host not in ALLOWED_HOSTS)
-        except OSError:
+        except (OSError, http.client.HTTPException):      # not listening yet, or cut off while it starts
             time.sleep(0.5)
             continue
         supervisor.say(f"ready: {url}/admin/ and {url}/api/docs/")
