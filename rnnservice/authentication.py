@@ -17,19 +17,19 @@ class TokenAuthentication(authentication.TokenAuthentication):
     it runs on every API request, and compiling DRF's lookup cost ten times more than running it."""
 
     def authenticate_credentials(self, key: str) -> tuple[AbstractBaseUser, Token]:
-        query, fields = _token_user()
+        query = _token_user()
         rows = query.rows(key=key)
         if not rows:
             raise AuthenticationFailed("Invalid token.")
-        user = get_user_model().from_db(query.database, fields, rows[0])
+        user = get_user_model().from_db(query.database, list(query.fields), rows[0])
         if not user.is_active:
             raise AuthenticationFailed("User inactive or deleted.")
         return user, Token(key=key, user=user)
 
 
 @functools.cache
-def _token_user() -> tuple[PreparedQuery, list[str]]:
+def _token_user() -> PreparedQuery:
     """The user whose token is `key`: every column but the password hash, which an API request never needs."""
     user_model = get_user_model()
     fields = [field.attname for field in user_model._meta.concrete_fields if field.attname != "password"]
-    return PreparedQuery(lambda key: user_model.objects.filter(auth_token__key=key), fields, key=str), fields
+    return PreparedQuery(lambda key: user_model.objects.filter(auth_token__key=key), fields, key=str)

@@ -103,9 +103,8 @@ class ModelCache:
             raise
         with self._lock:
             del self._loading[key]
-            replaced = self._entries.pop(key, None)
-            self._entries[key] = _Entry(model, stamp)
-            dropped = [replaced] if replaced is not None else []
+            self._entries[key] = _Entry(model, stamp)     # only the loading request inserts this key
+            dropped = []
             while len(self._entries) > 1 and (len(self._entries) > size or self.nbytes() > max_bytes):
                 old_key, old = self._entries.popitem(last=False)
                 dropped.append(old)
