@@ -63,8 +63,29 @@ def main() -> None:
         scored = subprocess.run([sys.executable, "-m", "rnnservice.ml", "evaluate", str(out), paths(dev),
                                  *eval_options], check=True, capture_output=True, text=True)
         summary["evaluate"] = json.loads(scored.stdout.strip().splitlines()[-1])
+    else:
+        summary["dev_texts_labelled_otherwise_in_train"] = _contradicted(args.data / train, args.name)
     summary["total_wall_minutes"] = round((time.perf_counter() - started) / 60, 1)
     print(json.dumps(summary), flush=True)
+
+
+def _contradicted(path: Path, name: str) -> dict:
+    """For a seeded dev split: the dev examples whose text the training part holds under another label only. A
+    model that learned its training data answers those wrong, so 1 - their share bounds the accuracy it can
+    reach. (A deduplicated file can still hold one name under two languages.)"""
+    from rnnservice.ml.config import config_from_dict
+    from rnnservice.ml.data import split_dev
+    from rnnservice.ml.formats import read_examples
+
+    config = config_from_dict(json.loads(Path(f"bench/configs/{name}.json").read_text()), task="classification")
+    key = (lambda text: text.lower()) if config.tokenizer.lowercase else (lambda text: text)  # noqa: E731
+    train, dev = split_dev(read_examples(path, task="classification"), fraction=config.data.dev_fraction,
+                           seed=config.data.split_seed)
+    labels: dict[str, set[str]] = {}
+    for example in train:
+        labels.setdefault(key(example.text), set()).add(example.label)
+    contradicted = sum(1 for ex in dev if key(ex.text) in labels and ex.label not in labels[key(ex.text)])
+    return {"examples": contradicted, "of": len(dev), "accuracy_bound": round(1 - contradicted / len(dev), 4)}
 
 
 if __name__ == "__main__":

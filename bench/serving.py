@@ -6,7 +6,8 @@ One run, on this machine: trains the default tagger (the tagging task's defaults
 sentences through `manage.py train` (version 1: 2 epochs; versions 2 and 3: 1 epoch), then measures, with the
 same load generator (bench/loadgen.py, closed-loop clients on 127.0.0.1, one UD dev sentence a request unless
 said otherwise):
-1. a bare forward pass of the same weights in this process (tensors ready, no HTTP): 1 sentence, and 64;
+1. a bare forward pass of the same weights in this process (tensors ready, no HTTP): 1 sentence, and 64; and
+   the batching ceiling: 640 dev sentences one at a time against the same in batches of 64;
 2. gunicorn with dynamic batching (the defaults of gunicorn.conf.py and settings): 1 client, 32 clients,
    and 64 sentences a request; and, as the floor of any request through it, GET /healthz with 32 clients;
 3. the first request after a promotion, the model not yet loaded;
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -74,24 +76,29 @@ def main() -> None:
             url = "/api/models/pos/predict/"
 
             svc.start_web(workers=workers)
-            figures["batched_1_client"] = _load(svc.url + url, single, 1, args.seconds, svc.headers)
-            figures["batched_32_clients"] = _load(svc.url + url, single, args.clients, args.seconds, svc.headers)
+            web = svc.pids()["web"][0]               # gunicorn's master leads the process group of its workers
+            figures["batched_1_client"] = _load(svc.url + url, single, 1, args.seconds, svc.headers, group=web)
+            figures["batched_32_clients"] = _load(svc.url + url, single, args.clients, args.seconds, svc.headers,
+                                                  group=web)
             # The floor of any request through this server: gunicorn, Django's middleware, no DRF, no model.
             figures["healthz_32_clients"] = _load(svc.url + "/healthz", [{}], args.clients, args.seconds, {},
-                                                  method="GET")
-            figures["batched_64_per_request"] = _load(svc.url + url, sixty_four, 1, args.seconds, svc.headers)
+                                                  method="GET", group=web)
+            figures["batched_64_per_request"] = _load(svc.url + url, sixty_four, 1, args.seconds, svc.headers,
+                                                      group=web)
             figures["first_request_after_promotion_ms"] = _first_after_promotion(svc, url, single[0])
             svc.restart_web(workers=1)                 # one worker, so that it surely loads all three versions
             figures["web_worker_peak_mb_3_models"] = _peak_with_three_models(svc, url, single[0])
 
             svc.restart_web(env={"SERVING_BATCHING": "false"}, workers=workers)
-            figures["unbatched_32_clients"] = _load(svc.url + url, single, args.clients, args.seconds, svc.headers)
+            figures["unbatched_32_clients"] = _load(svc.url + url, single, args.clients, args.seconds, svc.headers,
+                                                    group=svc.pids()["web"][0])
             svc.stop_web()
 
             if not args.no_torchserve:
-                with _torchserve(folder, work / "torchserve", workers, threads) as ts_url:
-                    figures["torchserve_1_client"] = _load(ts_url, single, 1, args.seconds, {})
-                    figures["torchserve_32_clients"] = _load(ts_url, single, args.clients, args.seconds, {})
+                with _torchserve(folder, work / "torchserve", workers, threads) as ts:
+                    figures["torchserve_1_client"] = _load(ts.url, single, 1, args.seconds, {}, group=ts.group)
+                    figures["torchserve_32_clients"] = _load(ts.url, single, args.clients, args.seconds, {},
+                                                             group=ts.group)
         _report(figures)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -107,41 +114,75 @@ def _server_defaults() -> tuple[int, int]:
 
 
 def _bare_forward(folder: Path, sentences: list[list[str]], threads: int) -> dict[str, object]:
-    """Median ms of the model's forward (and CRF/argmax decoding) alone on ready tensors: 1 and 64 sentences."""
+    """The model's forward (and CRF/argmax decoding) alone on ready tensors: the median ms of 1 sentence and of
+    64, and the batching ceiling: the time to tag the same 640 sentences one at a time over the time in batches of
+    64. No server can gain more than that from batching this model on this machine."""
     torch.set_num_threads(threads)
     predictor = Predictor.load(folder)
-    examples = predictor.examples([{"tokens": t} for t in sentences])
+    examples = predictor.examples([{"tokens": t} for t in sentences[:640]])
 
     def batch_of(group):
         items = [predictor.codec.encode(ex) for ex in group]
         return {k: v for k, v in predictor.codec.collate(items).items() if k in ("ids", "lengths", "chars")}
 
-    def median_ms(batches, rounds):
-        times = []
+    def times_ms(batches, rounds):
+        """Each batch's median ms over `rounds` (after one round of warm-up)."""
+        times = [[] for _ in batches]
         with torch.inference_mode():
-            for r in range(rounds):
-                batch = batches[r % len(batches)]
-                started = time.perf_counter()
-                predictor.model.predict(**batch)
-                times.append(time.perf_counter() - started)
-        return 1000 * statistics.median(times[len(batches):] or times)
+            for r in range(rounds + 1):
+                for batch, kept in zip(batches, times, strict=True):
+                    started = time.perf_counter()
+                    predictor.model.predict(**batch)
+                    if r:
+                        kept.append(1000 * (time.perf_counter() - started))
+        return [statistics.median(t) for t in times]
 
-    singles = [batch_of([ex]) for ex in examples[:500]]
-    sixty_fours = [batch_of(examples[i:i + 64]) for i in range(0, 640, 64)]
-    one, many = median_ms(singles, 1000), median_ms(sixty_fours, 60)
+    singles = times_ms([batch_of([ex]) for ex in examples], 3)
+    sixty_fours = times_ms([batch_of(examples[i:i + 64]) for i in range(0, 640, 64)], 5)
+    one, many = statistics.median(singles[:500]), statistics.median(sixty_fours)
     figures = {"bare_forward_1_sentence_ms": round(one, 3), "bare_forward_64_sentences_ms": round(many, 2),
-               "bare_forward_64_sentences_per_s": round(64 / many * 1000, 1), "torch_threads": threads}
+               "bare_forward_64_sentences_per_s": round(64 / many * 1000, 1),
+               "batching_ceiling": round(sum(singles) / sum(sixty_fours), 2), "torch_threads": threads}
     print(json.dumps(figures), flush=True)
     return figures
 
 
-def _load(url: str, bodies: list, clients: int, seconds: float, headers: dict, method: str = "POST") -> dict:
+def _load(url: str, bodies: list, clients: int, seconds: float, headers: dict, method: str = "POST", *,
+          group: int | None = None) -> dict:
+    """One load run. With `group` (the server's process group), also the CPU the server's processes and this
+    client spent per request: the cost of a request apart from waiting and from the other side."""
+    server, client, began = _group_cpu_seconds(group) if group else 0.0, _own_cpu_seconds(), time.perf_counter()
     result: LoadResult = run_load(url, bodies=bodies, clients=clients, seconds=seconds, headers=headers, warmup=1.0,
                                   method=method)
     summary = {"url": url, "clients": clients, "items_per_request": len(bodies[0].get("inputs", ())),
                **result.summary()}
+    if result.ok:           # CPU over the whole run, warm-up included, at the measured rate of requests
+        per_request = 1000 / (time.perf_counter() - began) / summary["requests_per_s"]
+        if group:
+            summary["server_cpu_ms_per_request"] = round((_group_cpu_seconds(group) - server) * per_request, 3)
+        summary["client_cpu_ms_per_request"] = round((_own_cpu_seconds() - client) * per_request, 3)
     print(json.dumps(summary), flush=True)
     return summary
+
+
+def _group_cpu_seconds(group: int) -> float:
+    """User and system CPU seconds of the living processes of a process group."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                # Fields after the command name: state, ppid, pgrp, ..., utime (12th), stime (13th).
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue                         # gone meanwhile
+            if int(fields[2]) == group:
+                ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _first_after_promotion(svc: ServiceUnderTest, url: str, body: dict) -> float:
@@ -180,7 +221,7 @@ class _torchserve:
     def __init__(self, folder: Path, work: Path, workers: int, threads: int):
         self.folder, self.work, self.workers, self.threads = folder, work, workers, threads
 
-    def __enter__(self) -> str:
+    def __enter__(self) -> _torchserve:
         store, self.work = self.work / "store", self.work
         store.mkdir(parents=True)
         model_config = self.work / "model-config.yaml"
@@ -209,8 +250,9 @@ class _torchserve:
              "--ts-config", str(properties)],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.url = f"http://127.0.0.1:{port}/predictions/pos"
+        self.group = self.process.pid              # its own session: the frontend and its Python workers
         self._wait_ready(f"http://127.0.0.1:{port}/ping")
-        return self.url
+        return self
 
     def _wait_ready(self, ping: str) -> None:
         deadline = time.monotonic() + 180
@@ -248,16 +290,22 @@ def _report(f: dict) -> None:
         ("1 sentence, 1 client: p99 / p50", round(one["p99_ms"] / one["p50_ms"], 2), "< 3"),
         ("32 clients: batched / unbatched requests per s", round(many["requests_per_s"] / off["requests_per_s"], 2),
          ">= 3"),
+        ("  ceiling: 640 sentences bare, one at a time / in 64s", f["batching_ceiling"], "reference"),
         ("32 clients: errors", many["errors"] + off["errors"], "0"),
         ("64 a request: sentences per s / bare batch-64 forward", round(sentences_64 / bare64, 3), ">= 0.7"),
         ("first request after a promotion (ms)", f["first_request_after_promotion_ms"], "< 1000"),
         ("web worker peak RSS with 3 models loaded (MiB)", f["web_worker_peak_mb_3_models"], "reported"),
+        ("32 clients: server CPU ms a request, batched / unbatched / healthz",
+         "/".join(str(f[k].get("server_cpu_ms_per_request")) for k in
+                  ("batched_32_clients", "unbatched_32_clients", "healthz_32_clients")), "reference"),
     ]
     if "torchserve_32_clients" in f:
         ts = f["torchserve_32_clients"]
         rows.append(("32 clients: rnnservice / TorchServe requests per s",
                      round(many["requests_per_s"] / ts["requests_per_s"], 2), "> 1"))
         rows.append(("TorchServe 1 client p50 (ms)", f["torchserve_1_client"]["p50_ms"], "reference"))
+        rows.append(("32 clients: TorchServe server CPU ms a request", ts.get("server_cpu_ms_per_request"),
+                     "reference"))
         rows.append(("32 clients: GET /healthz on our server / TorchServe predict",
                      round(f["healthz_32_clients"]["requests_per_s"] / ts["requests_per_s"], 2), "reference"))
     print(json.dumps({"summary": {name: value for name, value, _ in rows}}), flush=True)

@@ -55,6 +55,8 @@ class TrainConfig:
     metric: str = ""               # dev metric for early stopping; "" = the task's default
     max_length: int = 256          # longer training inputs are cut to this many tokens
     eval_beam_size: int = 1        # translation: beam used for the dev score each epoch
+    average_decay: float = 0.0     # > 0: dev scores and the saved model use an exponential moving average of
+                                   # the weights with this decay per step (e.g. 0.999), steadier than the last step
 
 
 @dataclass
@@ -97,7 +99,8 @@ RANGES = {
     "training.weight_decay": (0.0, 10.0), "training.clip": (0.0, 1e6), "training.warmup": (0.0, 1.0),
     "training.patience": (1, 10_000), "training.word_dropout": (0.0, 0.9),
     "training.label_smoothing": (0.0, 0.9), "training.max_length": (1, 100_000),
-    "training.eval_beam_size": (1, 64), "data.dev_fraction": (0.01, 0.9),
+    "training.eval_beam_size": (1, 64), "training.average_decay": (0.0, 0.99999),
+    "data.dev_fraction": (0.01, 0.9),
 }
 # Fields that mean something for one task only; setting them for another task is a mistake worth naming.
 TASK_ONLY = {

@@ -1,4 +1,5 @@
-"""The training loop: AdamW, warm-up + decay, clipping, AMP on CUDA, early stopping, checkpoints, resume."""
+"""The training loop: AdamW, warm-up + decay, clipping, AMP on CUDA, weight averaging, early stopping,
+checkpoints, resume."""
 from __future__ import annotations
 
 import json
@@ -6,7 +7,8 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -63,6 +65,48 @@ def lr_factor(step: int, total: int, cfg: TrainConfig) -> float:
     return 1.0
 
 
+class WeightAverage:
+    """An exponential moving average of a model's parameters, updated after every optimizer step (Polyak
+    averaging, OpenNMT's `average_decay`): the average of the last ~1/(1 - decay) steps usually scores better than
+    the weights of the last step, which carry that step's noise. The decay starts low, (1 + n) / (10 + n) after
+    n steps, as in TensorFlow's ExponentialMovingAverage: an average that started from the random initial
+    weights would remember them for thousands of steps. (torch's AveragedModel reads its step count from a
+    tensor every step, a GPU sync per step; the count here is a Python int.)"""
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.decay, self.steps = decay, 0
+        self.params = [p.detach().clone() for p in model.parameters()]
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.steps += 1
+        rate = 1 - min(self.decay, (1 + self.steps) / (10 + self.steps))
+        torch._foreach_lerp_(self.params, [p.detach() for p in model.parameters()], rate)
+
+    @contextmanager
+    def applied(self, model: nn.Module) -> Iterator[None]:
+        """`model` holds the averaged parameters inside the block, and its own again after it."""
+        live = [p.detach().clone() for p in model.parameters()]
+        _copy(self.params, into=model.parameters())
+        try:
+            yield
+        finally:
+            _copy(live, into=model.parameters())
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {**{str(i): p for i, p in enumerate(self.params)}, "steps": torch.tensor(self.steps)}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        _copy([state[str(i)] for i in range(len(self.params))], into=self.params)
+        self.steps = int(state["steps"])
+
+
+@torch.no_grad()
+def _copy(sources: Iterable[Tensor], *, into: Iterable[Tensor]) -> None:
+    for target, source in zip(into, sources, strict=True):
+        target.copy_(source)
+
+
 def fit(model: nn.Module, train: Callable[[int], Iterable[Batch]], steps_per_epoch: int,
         score: Callable[[nn.Module], dict[str, float]], cfg: TrainConfig, *, metric: str,
         device: torch.device, checkpoint_dir: Path | None = None, on_epoch: EpochHook | None = None,
@@ -70,8 +114,10 @@ def fit(model: nn.Module, train: Callable[[int], Iterable[Batch]], steps_per_epo
     """Train `model` in place; on return it holds the weights of the best dev epoch.
 
     `train(epoch)` yields that epoch's batches (seeded by the caller); `score(model)` returns dev
-    metrics, of which `metric` decides early stopping. With `checkpoint_dir`, a checkpoint is written
-    after every epoch and an existing one is resumed from, so a killed run continues where it was.
+    metrics, of which `metric` decides early stopping. With `cfg.average_decay`, the model holds the moving
+    average of its weights while it is scored, and the best epoch's average is what it keeps. With
+    `checkpoint_dir`, a checkpoint is written after every epoch and an existing one is resumed from, so a
+    killed run continues where it was.
     """
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -79,13 +125,14 @@ def fit(model: nn.Module, train: Callable[[int], Iterable[Batch]], steps_per_epo
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     total_steps = cfg.epochs * steps_per_epoch
+    average = WeightAverage(model, cfg.average_decay) if cfg.average_decay else None
     result, best_state, stale = FitResult(), None, 0
     if checkpoint_dir is not None:
         previous = checkpoint_dir.with_name(checkpoint_dir.name + ".old")
         if not checkpoint_dir.exists() and previous.exists():    # killed between the two renames
             os.replace(previous, checkpoint_dir)
         if (checkpoint_dir / "trainer.json").exists():
-            result, stale, best_state = load_checkpoint(checkpoint_dir, model, opt, device)
+            result, stale, best_state = load_checkpoint(checkpoint_dir, model, opt, device, average)
     start = len(result.history) + 1
     if result.stopped_early or start > cfg.epochs:
         _restore(model, best_state)
@@ -110,24 +157,27 @@ def fit(model: nn.Module, train: Callable[[int], Iterable[Batch]], steps_per_epo
             nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
             scaler.step(opt)
             scaler.update()
+            if average is not None:
+                average.update(model)
             total += loss.detach()                     # no .item() per step: it would sync the GPU
             steps += 1
         trained = time.perf_counter() - began
         model.eval()                                   # dev scores without dropout
-        dev = score(model)
-        value = dev[metric]
-        is_best = value > result.best_score
-        if is_best:
-            result.best_score, result.best_epoch, stale = value, number, 0
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        else:
-            stale += 1
+        with average.applied(model) if average is not None else nullcontext():
+            dev = score(model)
+            value = dev[metric]
+            is_best = value > result.best_score
+            if is_best:
+                result.best_score, result.best_epoch, stale = value, number, 0
+                best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            else:
+                stale += 1
         epoch = Epoch(number, total.item() / max(steps, 1), dev, tokens / max(trained, 1e-9),
                       time.perf_counter() - began, opt.param_groups[0]["lr"], is_best)
         result.history.append(epoch)
         result.stopped_early = stale >= cfg.patience
         if checkpoint_dir is not None:
-            save_checkpoint(checkpoint_dir, model, opt, result, stale, best_state)
+            save_checkpoint(checkpoint_dir, model, opt, result, stale, best_state, average)
         if on_epoch is not None:
             on_epoch(epoch)                            # progress row, cancel check: may raise TrainingStopped
         if result.stopped_early:
@@ -147,7 +197,7 @@ def _tensors(state: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 def save_checkpoint(folder: Path, model: nn.Module, opt: torch.optim.Optimizer, result: FitResult,
-                    stale: int, best_state: dict[str, Tensor] | None) -> None:
+                    stale: int, best_state: dict[str, Tensor] | None, average: WeightAverage | None = None) -> None:
     """Weights, best weights, optimizer state and RNG as safetensors, the rest as JSON; never pickle.
 
     Written to a fresh folder that then replaces the old one, so a kill mid-write leaves the previous
@@ -160,6 +210,8 @@ def save_checkpoint(folder: Path, model: nn.Module, opt: torch.optim.Optimizer, 
     save_file(_tensors(model.state_dict()), tmp / "model.safetensors")
     if best_state is not None:
         save_file(_tensors(best_state), tmp / "best.safetensors")
+    if average is not None:
+        save_file(_tensors(average.state_dict()), tmp / "average.safetensors")
     opt_state = opt.state_dict()
     tensors = {f"{i}.{name}": value for i, slots in opt_state["state"].items()
                for name, value in slots.items() if isinstance(value, Tensor)}
@@ -180,8 +232,8 @@ def save_checkpoint(folder: Path, model: nn.Module, opt: torch.optim.Optimizer, 
     shutil.rmtree(old, ignore_errors=True)
 
 
-def load_checkpoint(folder: Path, model: nn.Module, opt: torch.optim.Optimizer,
-                    device: torch.device) -> tuple[FitResult, int, dict[str, Tensor] | None]:
+def load_checkpoint(folder: Path, model: nn.Module, opt: torch.optim.Optimizer, device: torch.device,
+                    average: WeightAverage | None = None) -> tuple[FitResult, int, dict[str, Tensor] | None]:
     """Restore what save_checkpoint wrote; a damaged checkpoint is an ArtifactError, never a guess."""
     folder = Path(folder)
     try:
@@ -195,6 +247,8 @@ def load_checkpoint(folder: Path, model: nn.Module, opt: torch.optim.Optimizer,
                 index, name = key.split(".", 1)
                 state.setdefault(int(index), {})[name] = value
         opt.load_state_dict({"state": state, "param_groups": trainer["param_groups"]})
+        if average is not None:
+            average.load_state_dict(load_file(folder / "average.safetensors", device=str(device)))
         rng = load_file(folder / "rng.safetensors")
         torch.set_rng_state(rng["cpu"])
         if "cuda" in rng and torch.cuda.is_available():

@@ -84,6 +84,8 @@ def test_it_names_a_field_of_the_wrong_type(section, key, value):
     ("architecture", "num_layers", 0),
     ("tokenizer", "min_freq", 0),
     ("data", "dev_fraction", 0.0),
+    ("training", "average_decay", 1.0),           # an average that never moves
+    ("training", "average_decay", -0.1),
 ])
 def test_it_names_a_field_out_of_range(section, key, value):
     err = error({section: {key: value}})

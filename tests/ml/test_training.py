@@ -208,3 +208,46 @@ def test_it_scores_the_dev_set_with_dropout_off(tiny_config, examples, monkeypat
     assert modes == [False, False]
     # the recorded dev metrics are those of the weights kept, scored as a user would score them
     assert result.metrics == Predictor(result.model, result.codec, result.config).evaluate(dev)
+
+
+def test_averaging_the_weights_leaves_training_itself_unchanged(tiny_config, examples, tmp_path):
+    # The average is scored and kept, but the optimizer steps on the live weights, as without averaging.
+    plain = tiny_config("tagging", training={"epochs": 3})
+    averaged = tiny_config("tagging", training={"epochs": 3, "average_decay": 0.9})
+
+    without = train(plain, examples("tagging"), checkpoint_dir=tmp_path / "plain")
+    with_average = train(averaged, examples("tagging"), checkpoint_dir=tmp_path / "averaged")
+
+    assert_same_weights(load_file(tmp_path / "plain" / "last" / "model.safetensors"),
+                        load_file(tmp_path / "averaged" / "last" / "model.safetensors"))
+    assert [e.train_loss for e in with_average.fit.history] == [e.train_loss for e in without.fit.history]
+    assert not torch.equal(with_average.model.head.weight, without.model.head.weight)
+
+
+def test_it_keeps_and_scores_the_averaged_weights(tiny_config, examples, tmp_path):
+    config = tiny_config("tagging", training={"epochs": 1, "average_decay": 0.9})
+    data = examples("tagging")
+
+    result = train(config, data[:20], data[20:], checkpoint_dir=tmp_path)
+
+    kept, average = weights(result.model), load_file(tmp_path / "last" / "average.safetensors")
+    live = load_file(tmp_path / "last" / "model.safetensors")
+    names = [name for name, _ in result.model.named_parameters()]
+    assert_same_weights({name: kept[name] for name in names}, {name: average[str(i)] for i, name in enumerate(names)})
+    assert not torch.equal(kept["head.weight"], live["head.weight"])
+    assert int(average["steps"]) == 20 // 4                         # one update per optimizer step
+    rescored = Predictor(result.model, result.codec, result.config).evaluate(data[20:])
+    assert rescored == pytest.approx(result.metrics)                # the dev score is the kept weights' score
+
+
+def test_it_resumes_an_averaged_run_to_the_same_weights_as_a_straight_run(tiny_config, examples, tmp_path):
+    config = tiny_config("classification", training={"epochs": 3, "average_decay": 0.8})
+    straight = train(config, examples("classification"), checkpoint_dir=tmp_path / "straight")
+
+    with pytest.raises(TrainingStopped):
+        train(config, examples("classification"), checkpoint_dir=tmp_path / "resumed", on_epoch=stop_after(1))
+    resumed = train(config, examples("classification"), checkpoint_dir=tmp_path / "resumed")
+
+    assert_same_weights(weights(straight.model), weights(resumed.model))
+    assert_same_weights(load_file(tmp_path / "straight" / "last" / "average.safetensors"),
+                        load_file(tmp_path / "resumed" / "last" / "average.safetensors"))
