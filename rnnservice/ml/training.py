@@ -81,6 +81,7 @@ class WeightAverage:
     def update(self, model: nn.Module) -> None:
         self.steps += 1
         rate = 1 - min(self.decay, (1 + self.steps) / (10 + self.steps))
+        # One fused call over all parameters, as torch's own EMA helper (swa_utils.get_ema_multi_avg_fn) makes.
         torch._foreach_lerp_(self.params, [p.detach() for p in model.parameters()], rate)
 
     @contextmanager
