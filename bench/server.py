@@ -290,18 +290,8 @@ class ServiceUnderTest:
     def pids(self) -> dict[str, list[int]]:
         """The pids of each running program: its leader first, then the rest of its process group (gunicorn's
         workers), e.g. {"web": [master, worker], "worker-training": [pid]}."""
-        groups: dict[int, list[int]] = {process.popen.pid: [] for process in self._running.values()}
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    # Fields after the command name, which may hold spaces and parentheses: state, ppid, pgrp, ...
-                    group = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2])
-                except (OSError, IndexError, ValueError):
-                    continue                     # gone meanwhile
-                if group in groups and int(entry.name) != group:
-                    groups[group].append(int(entry.name))
-        return {name: [process.popen.pid, *sorted(groups[process.popen.pid])]
-                for name, process in self._running.items() if process.popen.poll() is None}
+        return {name: group_members(process.popen.pid) for name, process in self._running.items()
+                if process.popen.poll() is None}
 
     def memory_mb(self) -> dict[str, float]:
         """Resident memory of each running program, all its processes together, in MiB."""
@@ -400,6 +390,22 @@ def _signal_groups(processes: Iterable[_Running], number: int) -> None:
             os.killpg(process.popen.pid, number)      # the group's id is its leader's pid (process_group=0)
         except (ProcessLookupError, PermissionError):
             pass                                      # the whole group is gone already
+
+
+def stat_fields(pid: int | str) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name, which may hold spaces and parentheses: state, ppid,
+    pgrp, ..., utime ([11]) and stime ([12]) in clock ticks. None when the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def group_members(group: int) -> list[int]:
+    """The living processes of a process group: its leader (whose pid is the group's id) first, then the rest."""
+    members = [int(entry.name) for entry in Path("/proc").iterdir()
+               if entry.name.isdigit() and (fields := stat_fields(entry.name)) and int(fields[2]) == group]
+    return sorted(members, key=lambda pid: (pid != group, pid))
 
 
 def _free_port() -> int:

@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 
 from bench.loadgen import LoadResult, run_load
-from bench.server import ServiceUnderTest, _free_port
+from bench.server import ServiceUnderTest, _free_port, group_members, stat_fields
 from bench.slices import write_slice
 from rnnservice.ml.formats import read_examples
 from rnnservice.ml.predict import Predictor
@@ -167,16 +167,7 @@ def _load(url: str, bodies: list, clients: int, seconds: float, headers: dict, m
 
 def _group_cpu_seconds(group: int) -> float:
     """User and system CPU seconds of the living processes of a process group."""
-    ticks = 0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                # Fields after the command name: state, ppid, pgrp, ..., utime (12th), stime (13th).
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue                         # gone meanwhile
-            if int(fields[2]) == group:
-                ticks += int(fields[11]) + int(fields[12])
+    ticks = sum(int(fields[11]) + int(fields[12]) for pid in group_members(group) if (fields := stat_fields(pid)))
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
