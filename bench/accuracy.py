@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     parser.add_argument("--epochs", type=int, help="override the config's epochs (a shorter run)")
+    parser.add_argument("--seed", type=int, help="override the config's seed (another draw of the same run)")
     args = parser.parse_args()
     task, train, dev, metric, goal, eval_options = BENCHES[args.name]
     paths = lambda spec: ",".join(str(args.data / p) for p in spec.split(","))   # noqa: E731
@@ -43,6 +44,8 @@ def main() -> None:
         command += ["--dev", paths(dev)]
     if args.epochs:
         command += ["--epochs", str(args.epochs)]
+    if args.seed is not None:
+        command += ["--seed", str(args.seed)]
     started = time.perf_counter()
     epochs, saved = [], {}
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
@@ -53,7 +56,8 @@ def main() -> None:
     if proc.returncode:
         sys.exit(f"training failed with exit status {proc.returncode}")
     wall = time.perf_counter() - started
-    summary = {"benchmark": args.name, "epochs": args.epochs or "config", "metric": metric, "goal": goal,
+    summary = {"benchmark": args.name, "epochs": args.epochs or "config",
+               "seed": "config" if args.seed is None else args.seed, "metric": metric, "goal": goal,
                "dev_" + metric: saved.get("dev_" + metric), "best_epoch": saved["best_epoch"],
                "epochs_run": len(epochs),
                "median_epoch_seconds": round(statistics.median(e["seconds"] for e in epochs), 1),

@@ -73,12 +73,14 @@ def test_it_sets_only_variables_the_code_reads_and_the_ones_production_needs():
         assert not unknown, f"{name} sets {unknown}, which nothing reads"
         assert resolved(environment["DJANGO_DEBUG"]) == "false"
         assert environment["DJANGO_SECRET_KEY"].startswith("${DJANGO_SECRET_KEY:?")      # no default secret
+        assert ":${POSTGRES_PASSWORD:?" in environment["DATABASE_URL"]                  # nor a default password
     assert {"GUNICORN_WORKERS", "GUNICORN_THREADS"} <= set(SERVICES["web"]["environment"])
     assert resolved(SERVICES["worker-gpu"]["environment"]["RNNSERVICE_DEVICE"]) == "cuda"
 
 
 def test_the_database_and_broker_urls_name_the_postgres_and_redis_services():
     postgres = SERVICES["postgres"]["environment"]
+    assert postgres["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
     for name in APP_SERVICES:
         database = urlsplit(resolved(SERVICES[name]["environment"]["DATABASE_URL"]))
         assert (database.scheme, database.hostname, database.port) == ("postgres", "postgres", 5432)
