@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ from rnnservice.throttling import RateLimited
 
 logger = logging.getLogger(__name__)
 DATABASE_RETRY_AFTER = 5       # seconds: what a 503 for an unreachable database tells clients to wait
+DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
+DATABASE_UNAVAILABLE = {"detail": "the database cannot be reached; try again in a few seconds",
+                        "unavailable": "database"}
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -56,15 +60,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
                                    for meta, count in users.items()))
         return Response({"detail": f"it is still used by {used_by}; delete those first"},
                         status=status.HTTP_409_CONFLICT)
-    if isinstance(exc, (OperationalError, InterfaceError)):
+    if isinstance(exc, DATABASE_UNREACHABLE):
         # The database cannot be reached (refused, dropped, timed out; on SQLite, locked past its timeout): the same
         # request may well succeed in a moment, so a 503 that says so, never a 500. The broken connection is
         # closed when the request ends (Django's close_if_unusable_or_obsolete) and the next request opens another.
         request = context.get("request")
         logger.warning("%s: the database cannot be reached: %s",
                        f"{request.method} {request.path}" if request is not None else "a request", exc)
-        return Response({"detail": "the database cannot be reached; try again in a few seconds",
-                         "unavailable": "database"}, status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        return Response(DATABASE_UNAVAILABLE, status=status.HTTP_503_SERVICE_UNAVAILABLE,
                         headers={"Retry-After": str(DATABASE_RETRY_AFTER)})
     return drf_exception_handler(exc, context)
 
@@ -184,7 +187,18 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    """handler500: the clients of /api/ read JSON even from a bug of ours; the traceback goes to the log only."""
+    """handler500: the clients of /api/ read JSON even from a bug of ours; the traceback goes to the log only.
+
+    An unreachable database raised outside DRF's views (the admin's pages, a middleware) is a 503 with Retry-After,
+    as the API answers it: Django calls this handler while it handles the exception, so sys.exc_info() holds it.
+    """
+    if isinstance(sys.exc_info()[1], DATABASE_UNREACHABLE):
+        headers = {"Retry-After": str(DATABASE_RETRY_AFTER)}
+        if request.path.startswith("/api/"):
+            return JsonResponse(DATABASE_UNAVAILABLE, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers)
+        return HttpResponse("<!doctype html><title>Service unavailable</title><h1>Service unavailable</h1>"
+                            f"<p>The database cannot be reached. Try again in {DATABASE_RETRY_AFTER} seconds.</p>",
+                            status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers)
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Internal server error."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     return defaults.server_error(request)

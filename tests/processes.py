@@ -135,8 +135,8 @@ class Http:
         self.base, self.token = base, token
 
     def request(self, method: str, path: str, body: Any = None, *, files: dict[str, Path] | None = None,
-                timeout: float = 30) -> tuple[int, Any, dict[str, str]]:
-        headers = {"Authorization": f"Token {self.token}"} if self.token else {}
+                headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, Any, dict[str, str]]:
+        headers = {**({"Authorization": f"Token {self.token}"} if self.token else {}), **(headers or {})}
         data = None
         if files is not None:            # multipart, as a browser or curl -F sends an upload
             fields = {**(body or {}), **{name: path.open("rb") for name, path in files.items()}}

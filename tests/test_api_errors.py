@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.db import OperationalError
 
 from apps.registry.models import RegisteredModel
 from rnnservice.api import server_error
@@ -89,3 +90,14 @@ def test_a_bug_under_the_api_answers_json_and_elsewhere_a_page(rf):
     api, admin = server_error(rf.get("/api/models/")), server_error(rf.get("/admin/"))
     assert (api.status_code, json.loads(api.content)) == (500, {"detail": "Internal server error."})
     assert admin.status_code == 500 and admin["Content-Type"].startswith("text/html")
+
+
+def test_an_unreachable_database_outside_the_api_views_is_a_503_with_retry_after(rf):
+    # Django calls handler500 inside its `except`; an admin page or a middleware that loses the database lands here.
+    try:
+        raise OperationalError("connection to server at 127.0.0.1, port 5432 failed: Connection refused")
+    except OperationalError:
+        api, admin = server_error(rf.get("/api/models/")), server_error(rf.get("/admin/"))
+    assert (api.status_code, json.loads(api.content)["unavailable"], api["Retry-After"]) == (503, "database", "5")
+    assert (admin.status_code, admin["Retry-After"]) == (503, "5") and admin["Content-Type"].startswith("text/html")
+    assert b"The database cannot be reached" in admin.content

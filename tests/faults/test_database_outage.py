@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.conf import settings
+from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
 
 from apps.registry.models import ModelVersion
@@ -64,6 +66,9 @@ def test_it_answers_503_while_the_database_is_unreachable_and_recovers_without_a
     wait_until(lambda: TrainingJob.objects.filter(pk=job["id"], status="running").exclude(epochs=[]).exists(),
                "the job's first epoch", processes)
 
+    session = SessionStore()
+    session.create()                      # a browser's admin session, in the database
+
     proxy.cut()
     assert TrainingJob.objects.get(pk=job["id"]).status == "running", "it ended too soon: make epochs slower"
     status, body, headers = http.get("/api/training-jobs/")
@@ -74,6 +79,10 @@ def test_it_answers_503_while_the_database_is_unreachable_and_recovers_without_a
     assert (status, body["unavailable"]) == (503, "database")
     status, body, _ = http.get("/readyz")
     assert (status, body["failed"], body["checks"]["database"]) == (503, ["database"], "failed")
+    # An admin page (outside DRF: its session is read from the database) is a 503 page too, not a 500.
+    status, page, headers = http.get("/admin/", headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={session}"})
+    assert (status, headers["Content-Type"].split(";")[0], int(headers["Retry-After"]) > 0) == (503, "text/html", True)
+    assert "The database cannot be reached" in page
     # Held until the training worker has felt it as long as this case needs, and for a few seconds at least.
     wait_until(lambda: felt in processes.log("trainer"), f"{felt!r} in the training worker's log", processes)
     time.sleep(2)
