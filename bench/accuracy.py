@@ -12,6 +12,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,7 +38,9 @@ def main() -> None:
     args = parser.parse_args()
     task, train, dev, metric, goal, eval_options = BENCHES[args.name]
     paths = lambda spec: ",".join(str(args.data / p) for p in spec.split(","))   # noqa: E731
-    out = args.out / f"{args.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    # A folder of its own, made here: two runs started in the same second must not write one version.
+    out = Path(tempfile.mkdtemp(prefix=f"{args.name}-{time.strftime('%Y%m%d-%H%M%S')}-", dir=args.out))
     command = [sys.executable, "-m", "rnnservice.ml", "train", "--task", task, "--train", paths(train),
                "--config", f"bench/configs/{args.name}.json", "--device", "cpu", "--out", str(out)]
     if dev:
