@@ -3,23 +3,26 @@ each machine's working copy; this module only moves files between the two, throu
 (STORAGES["models"], django-storages' S3 backend)."""
 from __future__ import annotations
 
+import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 
-from rnnservice.ml.artifacts import FILES, MANIFEST
+from rnnservice.ml.artifacts import FILES, MANIFEST, sha256_file
 from rnnservice.ml.errors import ArtifactError
 
 logger = logging.getLogger(__name__)
 BUCKET = "models"                  # the STORAGES alias that MODELS_STORE_URL sets
 CHUNK = 1 << 20
 # What a bucket that cannot be read raises: a missing object, a refused or unreachable endpoint.
-_BUCKET_ERRORS = (OSError, BotoCoreError, ClientError)
+BUCKET_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
 def bucket_configured() -> bool:
@@ -45,6 +48,70 @@ def bucket_download(artifact_path: str, target: Path) -> None:
                 shutil.copyfileobj(source, out, CHUNK)
         except FileNotFoundError as exc:
             raise ArtifactError(f"{name} is missing from the artifact bucket") from exc
-        except _BUCKET_ERRORS as exc:
+        except BUCKET_ERRORS as exc:
             logger.error("%s/%s cannot be read from the artifact bucket", artifact_path, name, exc_info=True)
             raise ArtifactError(f"{name} cannot be read from the artifact bucket ({type(exc).__name__})") from exc
+
+
+# Training checkpoints (MODELS_STORE/checkpoints/job-<id>/ on the worker's disk) are copied under the same prefix in
+# the bucket, so that a job whose worker died resumes on any machine. The files go first and checkpoint.json, the
+# sha256 of each, last: a copy is trusted only when every file matches it. A writer that is still uploading (an
+# attempt that lost its database but not its bucket) leaves a copy that does not match, which is not resumed.
+CHECKPOINT_MANIFEST = "checkpoint.json"
+
+
+def bucket_checkpoint_upload(folder: Path, prefix: str) -> None:
+    """Copy every file under `folder` to <prefix>/<relative path>, then <prefix>/checkpoint.json. Raises what the
+    storage raises."""
+    bucket = storages[BUCKET]
+    files = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        name = path.relative_to(folder).as_posix()
+        with open(path, "rb") as source:
+            bucket.save(f"{prefix}/{name}", File(source))
+        files[name] = sha256_file(path)
+    bucket.save(f"{prefix}/{CHECKPOINT_MANIFEST}", ContentFile(json.dumps({"files": files}).encode()))
+
+
+def bucket_checkpoint_download(prefix: str, target: Path) -> bool:
+    """Replace `target` with the bucket's copy under <prefix>/: True when there was a whole one; False, leaving
+    `target` as it was, when there is none or a file does not match checkpoint.json. Raises what the storage raises
+    for a bucket that cannot be read."""
+    bucket = storages[BUCKET]
+    try:
+        with bucket.open(f"{prefix}/{CHECKPOINT_MANIFEST}", "rb") as source:
+            files = json.loads(source.read())["files"]
+    except FileNotFoundError:
+        return False
+    partial = target.with_name(target.name + ".download")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        for name, sha256 in files.items():
+            path = partial / name
+            if not path.resolve().is_relative_to(partial.resolve()):
+                raise ArtifactError(f"{name}: not a path inside the checkpoint")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with bucket.open(f"{prefix}/{name}", "rb") as source, open(path, "wb") as out:
+                shutil.copyfileobj(source, out, CHUNK)
+            if sha256_file(path) != sha256:
+                raise ArtifactError(f"{name} does not match {CHECKPOINT_MANIFEST}")
+    except (FileNotFoundError, ArtifactError) as exc:
+        logger.warning("the checkpoint under %s in the artifact bucket is not whole (%s): not resumed", prefix, exc)
+        shutil.rmtree(partial, ignore_errors=True)
+        return False
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(partial, target)
+    return True
+
+
+def bucket_checkpoint_delete(prefix: str) -> None:
+    """Delete every object under <prefix>/. Raises what the storage raises."""
+    bucket = storages[BUCKET]
+    folders, files = bucket.listdir(prefix)
+    for name in files:
+        bucket.delete(f"{prefix}/{name}")
+    for name in folders:
+        bucket_checkpoint_delete(f"{prefix}/{name}")

@@ -26,6 +26,13 @@ from apps.datasets.models import Dataset
 from apps.datasets.selectors import dataset_list
 from apps.registry.models import MODEL_NAME_PATTERN, ModelVersion, RegisteredModel
 from apps.registry.services import version_create
+from apps.registry.store import (
+    BUCKET_ERRORS,
+    bucket_checkpoint_delete,
+    bucket_checkpoint_download,
+    bucket_checkpoint_upload,
+    bucket_configured,
+)
 from apps.training.models import TrainingJob
 from apps.training.tasks import train_model as train_model_task
 from rnnservice.errors import ServiceError
@@ -49,6 +56,45 @@ T = TypeVar("T")
 def checkpoint_dir(job: TrainingJob) -> Path:
     """Where a job's checkpoint lives between attempts: train() resumes from it when it exists."""
     return Path(settings.MODELS_STORE) / CHECKPOINTS / f"job-{job.pk}"
+
+
+def _checkpoint_key(job: TrainingJob) -> str:
+    return f"{CHECKPOINTS}/job-{job.pk}"          # in the artifact bucket, as under MODELS_STORE
+
+
+def _checkpoint_fetch(job: TrainingJob) -> None:
+    """With an artifact bucket, a later attempt takes the bucket's copy of the job's checkpoint, so that it resumes
+    where the last one stopped on whichever machine it runs (each epoch's copy is uploaded as soon as it is
+    written). With no bucket, no whole copy in it, or a bucket that cannot be read, the local checkpoint is used."""
+    if not bucket_configured() or job.attempts == 1:        # a first attempt has nothing to resume
+        return
+    try:
+        if bucket_checkpoint_download(_checkpoint_key(job), checkpoint_dir(job)):
+            logger.info("training job %s: checkpoint taken from the artifact bucket", job.pk)
+    except BUCKET_ERRORS as exc:
+        logger.warning("training job %s: the checkpoint in the artifact bucket cannot be read (%s); the local "
+                       "one is used if there is one", job.pk, exc)
+
+
+def _checkpoint_push(job: TrainingJob) -> None:
+    """After an epoch: the job's checkpoint to the artifact bucket (when there is one). A failed upload costs only
+    the epochs since the last good one if the job must resume elsewhere: training goes on."""
+    if not bucket_configured():
+        return
+    try:
+        bucket_checkpoint_upload(checkpoint_dir(job), _checkpoint_key(job))
+    except BUCKET_ERRORS as exc:
+        logger.warning("training job %s: checkpoint not copied to the artifact bucket: %s", job.pk, exc)
+
+
+def checkpoint_remove(job: TrainingJob) -> None:
+    """A job finished for good: nothing will resume it. Its checkpoint goes, from the disk and the bucket."""
+    shutil.rmtree(checkpoint_dir(job), ignore_errors=True)
+    if bucket_configured():
+        try:
+            bucket_checkpoint_delete(_checkpoint_key(job))
+        except BUCKET_ERRORS as exc:
+            logger.warning("training job %s: its checkpoint stays in the artifact bucket: %s", job.pk, exc)
 
 
 @transaction.atomic
@@ -133,7 +179,7 @@ def job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
             return None
     else:
         logger.info("training job %s succeeded: %s version %s", job.pk, job.model_name, version.number)
-    shutil.rmtree(checkpoint_dir(job), ignore_errors=True)       # finished for good: nothing will resume it
+    checkpoint_remove(job)                                       # finished for good: nothing will resume it
     return TrainingJob.objects.select_related("version__model").get(pk=job.pk)
 
 
@@ -158,7 +204,7 @@ def job_start(*, job_id: int, worker: str) -> TrainingJob | None:
         if job.cancel_requested:              # asked while its last worker was dying: nothing left to stop
             if as_read.update(status=Status.CANCELLED, finished=now,
                               log_tail=_tail(job.log_tail, "cancelled: its worker stopped")):
-                shutil.rmtree(checkpoint_dir(job), ignore_errors=True)
+                checkpoint_remove(job)
                 observe_job_finished(status=Status.CANCELLED, started=job.started)
                 return None
             continue
@@ -188,7 +234,7 @@ def job_cancel(*, job: TrainingJob) -> TrainingJob:
             locked.status, locked.finished = Status.CANCELLED, timezone.now()
             locked.log_tail = _tail(locked.log_tail, "cancelled while queued")
             # A job sent back to the queue after its worker died still has a checkpoint.
-            transaction.on_commit(lambda: shutil.rmtree(checkpoint_dir(locked), ignore_errors=True))
+            transaction.on_commit(lambda: checkpoint_remove(locked))
             transaction.on_commit(lambda: observe_job_finished(status=Status.CANCELLED, started=locked.started))
         locked.save(update_fields=["cancel_requested", "status", "finished", "log_tail"])
     return locked
@@ -265,7 +311,7 @@ def _requeue(job: TrainingJob, *, restarted: bool) -> bool:
         job.save(update_fields=["status", "sent_at", "log_tail"])
         logger.warning("training job %s sent to the queue again: %s", job.pk, why)
         return True
-    transaction.on_commit(lambda: shutil.rmtree(checkpoint_dir(job), ignore_errors=True))
+    transaction.on_commit(lambda: checkpoint_remove(job))
     return False
 
 
@@ -363,8 +409,14 @@ def _train(job: TrainingJob, *, on_epoch: _Progress) -> TrainResult:
     if not _retrying(lambda: on_epoch.rows().update(device=str(device)), what="the device", job_id=job.pk):
         raise _Superseded(f"the job is no longer running attempt {on_epoch.attempt}")
     train_examples, dev_examples = _examples(job.dataset)
+    _checkpoint_fetch(job)
+
+    def after_epoch(epoch: Epoch) -> None:
+        on_epoch(epoch)                        # raises when the attempt must stop: then nothing is uploaded
+        _checkpoint_push(job)
+
     return train(config, train_examples, dev_examples, device=device, checkpoint_dir=checkpoint_dir(job),
-                 on_epoch=on_epoch)
+                 on_epoch=after_epoch)
 
 
 def _examples(dataset: Dataset) -> tuple[list[Example], list[Example] | None]:

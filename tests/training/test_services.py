@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -216,6 +217,53 @@ def test_it_resumes_a_job_whose_worker_died_from_its_checkpoint(transactional_db
     assert job.epochs[3]["attempt"] == 2
     assert "attempt 2 started from its last checkpoint on celery@second" in job.log_tail
     assert ModelVersion.objects.count() == 1
+
+
+def _killed_at_epoch_3_on_its_first_machine(job, monkeypatch) -> list[dict]:
+    """Run the job until its worker dies in epoch 3's report; then the machine is gone, with its disk."""
+    def die_after_epoch_2(epoch):
+        if epoch.epoch == 3:
+            raise WorkerKilled
+    on_epoch_calls(monkeypatch, die_after_epoch_2)
+    with pytest.raises(WorkerKilled):
+        job_run(job_id=job.pk, worker="celery@first")
+    monkeypatch.undo()
+    shutil.rmtree(checkpoint_dir(job))
+    TrainingJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - LONG_AGO)
+    return TrainingJob.objects.get(pk=job.pk).epochs
+
+
+def test_with_a_bucket_a_job_resumes_on_another_machine_from_the_bucket_copy_of_its_checkpoint(
+        transactional_db, s3_bucket, models_store, alice, tagging_data, monkeypatch):
+    job = launch(alice, tagging_data, **tiny_launch(epochs=4, patience=10))
+    first_epochs = _killed_at_epoch_3_on_its_first_machine(job, monkeypatch)
+    copied = s3_bucket.keys(f"models/checkpoints/job-{job.pk}/")
+    assert f"models/checkpoints/job-{job.pk}/checkpoint.json" in copied
+    assert f"models/checkpoints/job-{job.pk}/last/trainer.json" in copied
+
+    job_run(job_id=job.pk, worker="celery@second")
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.version.number) == ("succeeded", 2, 1)
+    assert job.epochs[:2] == first_epochs                  # epoch 2's checkpoint, from the bucket: not trained again
+    assert [row["attempt"] for row in job.epochs[2:]] == [2, 2]   # epoch 3 was never uploaded: trained again
+    assert s3_bucket.keys("models/checkpoints/") == []     # finished: the copy is gone with the local one
+    assert not checkpoint_dir(job).exists()
+
+
+def test_a_bucket_copy_that_does_not_match_its_checkpoint_json_is_not_resumed(
+        transactional_db, s3_bucket, models_store, alice, tagging_data, monkeypatch, caplog):
+    job = launch(alice, tagging_data, **tiny_launch(epochs=3, patience=10))
+    _killed_at_epoch_3_on_its_first_machine(job, monkeypatch)
+    s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=f"models/checkpoints/job-{job.pk}/last/model.safetensors",
+                                Body=b"written by an attempt that was still uploading")
+
+    job_run(job_id=job.pk, worker="celery@second")
+
+    job.refresh_from_db()
+    assert job.status == "succeeded"
+    assert [row["attempt"] for row in job.epochs] == [2, 2, 2]       # trained from its first epoch
+    assert "is not whole (last/model.safetensors does not match checkpoint.json): not resumed" in caplog.text
 
 
 def test_it_cancels_a_queued_job_at_once(transactional_db, alice, tagging_data):
