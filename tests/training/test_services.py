@@ -191,9 +191,8 @@ def test_it_leaves_a_job_alone_that_is_running_on_a_live_worker(transactional_db
     assert not ModelVersion.objects.exists()
 
 
-def test_it_resumes_a_job_whose_worker_died_from_its_checkpoint(transactional_db, alice, tagging_data, monkeypatch):
-    job = launch(alice, tagging_data, **tiny_launch(epochs=4, patience=10))
-
+def killed_in_epoch_3(job, monkeypatch) -> None:
+    """Run the job on celery@first until its worker dies in epoch 3's report, after that epoch's checkpoint."""
     def die_after_epoch_2(epoch):
         if epoch.epoch == 3:
             raise WorkerKilled
@@ -201,6 +200,11 @@ def test_it_resumes_a_job_whose_worker_died_from_its_checkpoint(transactional_db
     with pytest.raises(WorkerKilled):
         job_run(job_id=job.pk, worker="celery@first")
     monkeypatch.undo()
+
+
+def test_it_resumes_a_job_whose_worker_died_from_its_checkpoint(transactional_db, alice, tagging_data, monkeypatch):
+    job = launch(alice, tagging_data, **tiny_launch(epochs=4, patience=10))
+    killed_in_epoch_3(job, monkeypatch)
     job.refresh_from_db()
     assert (job.status, job.attempts, [row["epoch"] for row in job.epochs]) == ("running", 1, [1, 2])
     assert (checkpoint_dir(job) / "last" / "trainer.json").is_file()     # epoch 3's checkpoint, not its row
@@ -220,14 +224,8 @@ def test_it_resumes_a_job_whose_worker_died_from_its_checkpoint(transactional_db
 
 
 def _killed_at_epoch_3_on_its_first_machine(job, monkeypatch) -> list[dict]:
-    """Run the job until its worker dies in epoch 3's report; then the machine is gone, with its disk."""
-    def die_after_epoch_2(epoch):
-        if epoch.epoch == 3:
-            raise WorkerKilled
-    on_epoch_calls(monkeypatch, die_after_epoch_2)
-    with pytest.raises(WorkerKilled):
-        job_run(job_id=job.pk, worker="celery@first")
-    monkeypatch.undo()
+    """killed_in_epoch_3, and then the machine is gone with its disk. The epochs recorded."""
+    killed_in_epoch_3(job, monkeypatch)
     shutil.rmtree(checkpoint_dir(job))
     TrainingJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - LONG_AGO)
     return TrainingJob.objects.get(pk=job.pk).epochs
