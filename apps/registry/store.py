@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -29,20 +30,22 @@ def bucket_configured() -> bool:
     return BUCKET in settings.STORAGES
 
 
-def bucket_upload(folder: Path, artifact_path: str) -> None:
-    """Upload a version folder's files as <artifact_path>/<file>, the manifest last. Raises what the storage
-    raises (botocore's errors): the caller's registration must fail with it."""
+def bucket_upload(folder: Path, artifact_path: str, *, names: Sequence[str] = (*FILES, MANIFEST)) -> None:
+    """Upload a folder's files (a version's, the manifest last, unless `names` says which) as
+    <artifact_path>/<name>. Raises what the storage raises (botocore's errors): the caller's registration must
+    fail with it."""
     bucket = storages[BUCKET]
-    for name in (*FILES, MANIFEST):
+    for name in names:
         with open(folder / name, "rb") as source:
             bucket.save(f"{artifact_path}/{name}", File(source))
 
 
-def bucket_download(artifact_path: str, target: Path) -> None:
-    """Download the files of <artifact_path>/ into the existing folder `target`. Raises ArtifactError naming the
-    file that is missing from the bucket or could not be read."""
+def bucket_download(artifact_path: str, target: Path, *, names: Sequence[str] = (MANIFEST, *FILES)) -> None:
+    """Download the files of <artifact_path>/ (a version's, unless `names` says which) into the existing folder
+    `target`. Raises ArtifactError naming the file that is missing from the bucket or could not be read."""
     bucket = storages[BUCKET]
-    for name in (MANIFEST, *FILES):
+    for name in names:
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
         try:
             with bucket.open(f"{artifact_path}/{name}", "rb") as source, open(target / name, "wb") as out:
                 shutil.copyfileobj(source, out, CHUNK)
@@ -63,39 +66,33 @@ CHECKPOINT_MANIFEST = "checkpoint.json"
 def bucket_checkpoint_upload(folder: Path, prefix: str) -> None:
     """Copy every file under `folder` to <prefix>/<relative path>, then <prefix>/checkpoint.json. Raises what the
     storage raises."""
-    bucket = storages[BUCKET]
-    files = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        name = path.relative_to(folder).as_posix()
-        with open(path, "rb") as source:
-            bucket.save(f"{prefix}/{name}", File(source))
-        files[name] = sha256_file(path)
-    bucket.save(f"{prefix}/{CHECKPOINT_MANIFEST}", ContentFile(json.dumps({"files": files}).encode()))
+    names = [path.relative_to(folder).as_posix() for path in sorted(folder.rglob("*")) if path.is_file()]
+    bucket_upload(folder, prefix, names=names)
+    files = {name: sha256_file(folder / name) for name in names}
+    storages[BUCKET].save(f"{prefix}/{CHECKPOINT_MANIFEST}", ContentFile(json.dumps({"files": files}).encode()))
 
 
 def bucket_checkpoint_download(prefix: str, target: Path) -> bool:
     """Replace `target` with the bucket's copy under <prefix>/: True when there was a whole one; False, leaving
-    `target` as it was, when there is none or a file does not match checkpoint.json. Raises what the storage raises
-    for a bucket that cannot be read."""
-    bucket = storages[BUCKET]
+    `target` as it was, when there is none or a file is missing, cannot be read or does not match checkpoint.json.
+    Raises what the storage raises for a checkpoint.json that cannot be read."""
     try:
-        with bucket.open(f"{prefix}/{CHECKPOINT_MANIFEST}", "rb") as source:
+        with storages[BUCKET].open(f"{prefix}/{CHECKPOINT_MANIFEST}", "rb") as source:
             files = json.loads(source.read())["files"]
     except FileNotFoundError:
         return False
     partial = target.with_name(target.name + ".download")
     shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
     try:
-        for name, sha256 in files.items():
-            path = partial / name
-            if not path.resolve().is_relative_to(partial.resolve()):
+        for name in files:
+            if not (partial / name).resolve().is_relative_to(partial.resolve()):
                 raise ArtifactError(f"{name}: not a path inside the checkpoint")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with bucket.open(f"{prefix}/{name}", "rb") as source, open(path, "wb") as out:
-                shutil.copyfileobj(source, out, CHUNK)
-            if sha256_file(path) != sha256:
+        bucket_download(prefix, partial, names=list(files))
+        for name, sha256 in files.items():
+            if sha256_file(partial / name) != sha256:
                 raise ArtifactError(f"{name} does not match {CHECKPOINT_MANIFEST}")
-    except (FileNotFoundError, ArtifactError) as exc:
+    except ArtifactError as exc:
         logger.warning("the checkpoint under %s in the artifact bucket is not whole (%s): not resumed", prefix, exc)
         shutil.rmtree(partial, ignore_errors=True)
         return False
