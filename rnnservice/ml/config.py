@@ -31,7 +31,7 @@ class ArchitectureConfig:
     num_layers: int = 2
     bidirectional: bool = True
     dropout: float = 0.3
-    char_dim: int = 0              # tagging: > 0 adds character-CNN word features of this size
+    char_dim: int = 0              # tagging, classification: > 0 adds character-CNN word features
     crf: bool | None = None        # tagging: None = on when the tags are BIO/IOB2
     pooling: str = "max"           # classification: last | mean | max | attention
     decoder_layers: int = 1        # translation
@@ -104,9 +104,9 @@ RANGES = {
 }
 # Fields that mean something for one task only; setting them for another task is a mistake worth naming.
 TASK_ONLY = {
-    "architecture.char_dim": "tagging", "architecture.crf": "tagging", "architecture.pooling": "classification",
-    "architecture.decoder_layers": "translation", "architecture.tie_embeddings": "translation",
-    "training.eval_beam_size": "translation",
+    "architecture.char_dim": ("tagging", "classification"), "architecture.crf": ("tagging",),
+    "architecture.pooling": ("classification",), "architecture.decoder_layers": ("translation",),
+    "architecture.tie_embeddings": ("translation",), "training.eval_beam_size": ("translation",),
 }
 
 DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
@@ -154,9 +154,9 @@ def config_from_dict(data: dict[str, Any] | None = None, *, task: str | None = N
             raise ConfigError(name, f"must be an object, not {type(given).__name__}")
         defaults = {f.name: f.default for f in dataclasses.fields(cls)}
         for key, value in given.items():
-            owner = TASK_ONLY.get(f"{name}.{key}")
-            if owner and owner != task and value != defaults.get(key):   # a full saved config repeats defaults
-                raise ConfigError(f"{name}.{key}", f"applies to {owner} only, not {task}")
+            owners = TASK_ONLY.get(f"{name}.{key}")
+            if owners and task not in owners and value != defaults.get(key):   # a saved config repeats defaults
+                raise ConfigError(f"{name}.{key}", f"applies to {' and '.join(owners)} only, not {task}")
         merged = {**DEFAULTS[task].get(name, {}), **given}
         built[name] = _build(cls, merged, name)
     return RunConfig(task=task, **built)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -42,6 +42,28 @@ def _lengths(items: Sequence[dict[str, Tensor]], key: str = "ids") -> Tensor:
     return torch.tensor([len(item[key]) for item in items], dtype=torch.long)
 
 
+def _char_vocab(config: RunConfig, token_lists: Iterable[Sequence[str]]) -> Vocab | None:
+    """The characters of the training words, when the architecture asks for character features."""
+    if not config.architecture.char_dim:
+        return None
+    return Vocab.build(Counter(c for tokens in token_lists for t in tokens for c in t[:MAX_WORD_CHARS]))
+
+
+def _char_ids(chars: Vocab, tokens: Sequence[str]) -> list[list[int]]:
+    # <bos> and <eos> around each word let the CNN see prefixes and suffixes as such ("-ly", "un-").
+    # Lists, not a tensor per word: collate makes one tensor of the batch's words (a tensor costs microseconds).
+    return [[BOS_ID, *chars.encode(t[:MAX_WORD_CHARS]), EOS_ID] for t in tokens]
+
+
+def _collate_chars(items: Sequence[dict[str, Any]], batch: dict[str, Tensor]) -> Tensor:
+    words = [w for i in items for w in i["chars"]]
+    width = max(map(len, words))
+    flat = torch.tensor([w + [PAD_ID] * (width - len(w)) for w in words])              # (words, L)
+    chars = torch.zeros(*batch["ids"].shape, flat.size(1), dtype=torch.long)          # (B, T, L)
+    chars[torch.arange(batch["ids"].size(1)) < batch["lengths"][:, None]] = flat
+    return chars
+
+
 class TaggingCodec(Codec):
     task = "tagging"
 
@@ -53,19 +75,14 @@ class TaggingCodec(Codec):
         tok = make_tokenizer(config.tokenizer.kind, lowercase=config.tokenizer.lowercase)
         words = Counter(tok.normalize(t) for ex in examples for t in ex.tokens)
         tags = Counter(t for ex in [*examples, *dev] for t in ex.tags)   # a dev-only tag must still be scorable
-        chars = None
-        if config.architecture.char_dim:
-            chars = Vocab.build(Counter(c for ex in examples for t in ex.tokens for c in t[:MAX_WORD_CHARS]))
         return cls(tok, Vocab.build(words, min_freq=config.tokenizer.min_freq, max_size=config.tokenizer.max_vocab),
-                   Vocab.build(tags, specials=False), chars)
+                   Vocab.build(tags, specials=False), _char_vocab(config, (ex.tokens for ex in examples)))
 
     def encode(self, example, *, max_length=None):
         tokens = example.tokens[:max_length]
         item = {"ids": torch.tensor(self.words.encode(self.tokenizer.normalize(t) for t in tokens))}
         if self.chars is not None:
-            # <bos> and <eos> around each word let the CNN see prefixes and suffixes as such ("-ly", "un-").
-            # Lists, not a tensor per word: collate makes one tensor of the batch's words (a tensor costs microseconds).
-            item["chars"] = [[BOS_ID, *self.chars.encode(t[:MAX_WORD_CHARS]), EOS_ID] for t in tokens]
+            item["chars"] = _char_ids(self.chars, tokens)
         if getattr(example, "tags", None) is not None:
             item["tags"] = torch.tensor(self.tags.encode(example.tags[:max_length]))
         return item
@@ -73,12 +90,7 @@ class TaggingCodec(Codec):
     def collate(self, items):
         batch = {"ids": _pad([i["ids"] for i in items]), "lengths": _lengths(items)}       # (B, T), (B,)
         if self.chars is not None:
-            words = [w for i in items for w in i["chars"]]
-            width = max(map(len, words))
-            flat = torch.tensor([w + [PAD_ID] * (width - len(w)) for w in words])      # (words, L)
-            chars = torch.zeros(*batch["ids"].shape, flat.size(1), dtype=torch.long)      # (B, T, L)
-            chars[torch.arange(batch["ids"].size(1)) < batch["lengths"][:, None]] = flat
-            batch["chars"] = chars
+            batch["chars"] = _collate_chars(items, batch)                                 # (B, T, L)
         if "tags" in items[0]:
             batch["tags"] = _pad([i["tags"] for i in items], IGNORE)                      # (B, T)
         return batch
@@ -96,8 +108,8 @@ class TaggingCodec(Codec):
 class ClassificationCodec(Codec):
     task = "classification"
 
-    def __init__(self, tokenizer: Tokenizer, words: Vocab, labels: Vocab):
-        self.tokenizer, self.words, self.labels = tokenizer, words, labels
+    def __init__(self, tokenizer: Tokenizer, words: Vocab, labels: Vocab, chars: Vocab | None = None):
+        self.tokenizer, self.words, self.labels, self.chars = tokenizer, words, labels, chars
 
     def tokens(self, example: ClassificationExample) -> list[str]:
         return example.tokens if example.tokens is not None else self.tokenizer.tokenize(example.text)
@@ -111,29 +123,35 @@ class ClassificationCodec(Codec):
         words = Counter(codec.tokenizer.normalize(t) for ex in examples for t in codec.tokens(ex))
         codec.words = Vocab.build(words, min_freq=config.tokenizer.min_freq, max_size=config.tokenizer.max_vocab)
         codec.labels = Vocab.build(Counter(ex.label for ex in [*examples, *dev]), specials=False)
+        codec.chars = _char_vocab(config, (codec.tokens(ex) for ex in examples))
         return codec
 
     def encode(self, example, *, max_length=None):
         tokens = self.tokens(example)[:max_length] or [""]    # an empty text still gets one (unknown) token
         item = {"ids": torch.tensor(self.words.encode(self.tokenizer.normalize(t) for t in tokens))}
+        if self.chars is not None:
+            item["chars"] = _char_ids(self.chars, tokens)
         if getattr(example, "label", None) is not None:
             item["label"] = torch.tensor(self.labels.id(example.label))
         return item
 
     def collate(self, items):
         batch = {"ids": _pad([i["ids"] for i in items]), "lengths": _lengths(items)}       # (B, T), (B,)
+        if self.chars is not None:
+            batch["chars"] = _collate_chars(items, batch)                                 # (B, T, L)
         if "label" in items[0]:
             batch["labels"] = torch.stack([i["label"] for i in items])                      # (B,)
         return batch
 
     def to_dict(self):
         return {"task": self.task, "tokenizer": self.tokenizer.to_dict(), "words": self.words.to_dict(),
-                "labels": self.labels.to_dict()}
+                "labels": self.labels.to_dict(), "chars": self.chars.to_dict() if self.chars else None}
 
     @classmethod
     def from_dict(cls, data):
+        chars = data.get("chars")    # versions saved before classifiers could have character features lack it
         return cls(tokenizer_from_dict(data["tokenizer"]), Vocab.from_dict(data["words"]),
-                   Vocab.from_dict(data["labels"]))
+                   Vocab.from_dict(data["labels"]), Vocab.from_dict(chars) if chars else None)
 
 
 class TranslationCodec(Codec):

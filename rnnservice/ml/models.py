@@ -144,15 +144,17 @@ def crf_marginals(crf: CRF, emissions: Tensor, mask: Tensor) -> Tensor:
 class Classifier(nn.Module):
     """One label per text: encoder states pooled (last state, mean, max or attention) into a linear layer."""
 
-    def __init__(self, arch: ArchitectureConfig, vocab_size: int, num_labels: int, word_dropout: float = 0.0):
+    def __init__(self, arch: ArchitectureConfig, vocab_size: int, num_labels: int, num_chars: int = 0,
+                 word_dropout: float = 0.0):
         super().__init__()
-        self.encoder = Encoder(arch, vocab_size, word_dropout=word_dropout)
+        self.encoder = Encoder(arch, vocab_size, num_chars, word_dropout)
         self.pooling = arch.pooling
         self.attention = nn.Linear(self.encoder.out_dim, 1) if arch.pooling == "attention" else None
         self.head = nn.Linear(self.encoder.out_dim, num_labels)
 
-    def forward(self, ids: Tensor, lengths: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        states, final = self.encoder(ids, lengths)                               # (B, T, D), (B, D)
+    def forward(self, ids: Tensor, lengths: Tensor, chars: Tensor | None = None,
+                labels: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        states, final = self.encoder(ids, lengths, chars)                        # (B, T, D), (B, D)
         mask = padding_mask(ids).unsqueeze(-1)                                    # (B, T, 1)
         if self.pooling == "last":
             pooled = final
@@ -226,12 +228,12 @@ def build_model(config: RunConfig, sizes: dict[str, Any]) -> nn.Module:
     if config.task == "tagging":
         return Tagger(arch, sizes["words"], sizes["tags"], sizes.get("chars", 0), train.word_dropout)
     if config.task == "classification":
-        return Classifier(arch, sizes["words"], sizes["labels"], train.word_dropout)
+        return Classifier(arch, sizes["words"], sizes["labels"], sizes.get("chars", 0), train.word_dropout)
     return Seq2Seq(arch, sizes["source"], sizes["target"], train.word_dropout, train.label_smoothing)
 
 
 def vocab_sizes(codec: Any) -> dict[str, int]:
     """The sizes build_model needs, read off a codec's vocabularies."""
-    names = {"tagging": ("words", "tags", "chars"), "classification": ("words", "labels"),
+    names = {"tagging": ("words", "tags", "chars"), "classification": ("words", "labels", "chars"),
              "translation": ("source", "target")}[codec.task]
     return {name: len(getattr(codec, name)) for name in names if getattr(codec, name) is not None}

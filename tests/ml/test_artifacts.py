@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 from rnnservice.ml.artifacts import load_version, save_version, verify_version
+from rnnservice.ml.data import codec_from_dict
 from rnnservice.ml.errors import ArtifactError
+from rnnservice.ml.formats import ClassificationExample
+from rnnservice.ml.pipeline import train
 from rnnservice.ml.predict import Predictor
 
 PACKAGE = Path(__file__).parents[2] / "rnnservice"
@@ -49,6 +52,26 @@ def test_it_loads_a_saved_version_that_predicts_the_same(trained, saved, task):
     assert version.config == result.config
     assert version.sha256 == verify_version(saved[task])
     assert version.info["metrics"] == result.metrics and version.info["split"] == result.split
+
+
+def test_it_saves_and_loads_a_classifier_with_character_features(tiny_config, examples, tmp_path):
+    result = train(tiny_config("classification", architecture={"char_dim": 4}), examples("classification"))
+    result.save(tmp_path / "chars")
+
+    version = load_version(tmp_path / "chars")
+
+    assert version.codec.chars is not None and version.model.encoder.chars is not None
+    assert (Predictor(version.model, version.codec, version.config).predict(INPUTS["classification"])
+            == Predictor(result.model, result.codec, result.config).predict(INPUTS["classification"]))
+
+
+def test_it_loads_a_classifier_saved_before_character_features_existed(trained):
+    saved = trained["classification"].codec.to_dict()
+    del saved["chars"]                                       # the vocabularies file of an older version
+
+    codec = codec_from_dict(saved)
+
+    assert codec.chars is None and "chars" not in codec.collate([codec.encode(ClassificationExample("ok", None))])
 
 
 def test_it_writes_exactly_the_four_files(saved):

@@ -116,7 +116,7 @@ def test_it_lists_the_cells_when_the_cell_is_unknown():
 
 
 @pytest.mark.parametrize("task, section, key, value", [
-    ("classification", "architecture", "char_dim", 32),
+    ("translation", "architecture", "char_dim", 32),
     ("translation", "architecture", "crf", True),
     ("tagging", "architecture", "pooling", "attention"),
     ("classification", "architecture", "decoder_layers", 2),

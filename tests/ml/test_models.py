@@ -158,7 +158,7 @@ def test_it_classifies_with_each_pooling_and_ignores_padding(pooling):
     model = Classifier(arch(pooling=pooling, bidirectional=True), VOCAB, num_labels=3).eval()
     ids, lengths = padded_batch([6, 2, 4])
 
-    logits, loss = model(ids, lengths, torch.tensor([0, 2, 1]))
+    logits, loss = model(ids, lengths, labels=torch.tensor([0, 2, 1]))
     alone, _ = model(ids[1:2, :2], lengths[1:2])
 
     assert logits.shape == (3, 3)
@@ -166,6 +166,21 @@ def test_it_classifies_with_each_pooling_and_ignores_padding(pooling):
     torch.testing.assert_close(logits[1], alone[0])
     if pooling == "attention":
         assert model.attention is not None
+
+
+def test_it_gives_a_classifier_character_features_and_still_ignores_padding():
+    torch.manual_seed(0)
+    model = Classifier(arch(char_dim=6, pooling="max"), VOCAB, num_labels=3, num_chars=12).eval()
+    ids, lengths = padded_batch([5, 2])
+    chars = torch.randint(4, 12, (2, 5, 4)).masked_fill((ids == PAD_ID)[..., None], PAD_ID)   # (B, T, L)
+
+    logits, loss = model(ids, lengths, chars, labels=torch.tensor([0, 2]))
+    loss.backward()
+    alone, _ = model(ids[1:2, :2], lengths[1:2], chars[1:2, :2])
+
+    assert model.encoder.chars is not None
+    assert model.encoder.chars.conv.weight.grad is not None   # the character features take part
+    torch.testing.assert_close(logits[1], alone[0])
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
