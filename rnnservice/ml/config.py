@@ -102,7 +102,7 @@ RANGES = {
     "training.eval_beam_size": (1, 64), "training.average_decay": (0.0, 0.99999),
     "data.dev_fraction": (0.01, 0.9),
 }
-# Fields that mean something for one task only; setting them for another task is a mistake worth naming.
+# Fields that mean something for some tasks only; setting them for another task is a mistake worth naming.
 TASK_ONLY = {
     "architecture.char_dim": ("tagging", "classification"), "architecture.crf": ("tagging",),
     "architecture.pooling": ("classification",), "architecture.decoder_layers": ("translation",),
