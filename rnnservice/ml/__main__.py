@@ -10,7 +10,7 @@ from pathlib import Path
 from rnnservice.ml.artifacts import load_version
 from rnnservice.ml.config import CELLS, TASKS, config_from_dict
 from rnnservice.ml.errors import MLError
-from rnnservice.ml.formats import FORMATS
+from rnnservice.ml.formats import FORMATS, input_kind
 from rnnservice.ml.pipeline import load_examples, resolve_device, train
 from rnnservice.ml.predict import Predictor
 
@@ -39,9 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--beam-size", type=int, help="translation: beam size (default 5)")
     e.add_argument("--device", default="cpu")
 
-    p = commands.add_parser("predict", help="one JSON line per input text (stdin lines when none given)")
+    p = commands.add_parser("predict", help="one JSON line per input: TEXT arguments, the lines of --inputs, "
+                                            "else the lines of stdin as texts")
     p.add_argument("model", type=Path, help="model version folder")
     p.add_argument("texts", nargs="*", metavar="TEXT")
+    p.add_argument("--inputs", type=Path, metavar="FILE",
+                   help='one JSON value a line, as one element of the REST "inputs" array: "a text", '
+                        '{"tokens": [...]} or {"values": [[...], ...]}')
     p.add_argument("--beam-size", type=int)
     p.add_argument("--n-best", type=int)
     p.add_argument("--max-length", type=int)
@@ -65,7 +69,8 @@ def run_train(args: argparse.Namespace) -> None:
                                 ("architecture", "cell", args.cell), ("data", "format", args.format)):
         if value is not None:
             data.setdefault(section, {})[key] = value
-    config = config_from_dict(data, task=args.task)
+    data_format = args.format or (data.get("data") or {}).get("format")
+    config = config_from_dict(data, task=args.task, input=input_kind(args.train, task=args.task, format=data_format))
     if args.out.exists() and any(args.out.iterdir()):
         raise MLError(f"--out {args.out}: the folder exists and is not empty; a model version is never overwritten")
     device = resolve_device(args.device)
@@ -92,11 +97,29 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 def run_predict(args: argparse.Namespace) -> None:
     predictor = Predictor.load(args.model, device=resolve_device(args.device))
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if args.inputs and args.texts:
+        raise MLError("give TEXT arguments or --inputs FILE, not both")
+    texts = _read_inputs(args.inputs) if args.inputs else \
+        args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     options = {k: v for k, v in (("beam_size", args.beam_size), ("n_best", args.n_best),
                                  ("max_length", args.max_length)) if v is not None}
     for output in predictor.predict(texts, **options):
         _emit(output)
+
+
+def _read_inputs(path: Path) -> list:
+    """The JSON value on each non-blank line of `path`; a line that is not JSON is an error naming it."""
+    inputs = []
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if line.strip():
+                try:
+                    inputs.append(json.loads(line))
+                except ValueError as exc:
+                    raise MLError(f"--inputs {path}, line {number}: not a JSON value ({exc})") from None
+    if not inputs:
+        raise MLError(f"--inputs {path}: the file holds no inputs")
+    return inputs
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from rnnservice.ml.errors import ConfigError
 
 TASKS = ("tagging", "classification", "translation")
 CELLS = ("rnn", "lstm", "gru")
+INPUTS = ("tokens", "values")     # text (token ids through an embedding) or numeric feature vectors per step
 
 
 @dataclass
@@ -32,6 +33,8 @@ class ArchitectureConfig:
     bidirectional: bool = True
     dropout: float = 0.3
     char_dim: int = 0              # tagging, classification: > 0 adds character-CNN word features
+    input_conv: int = 0            # values: > 0 puts a 1-D convolution of this width before the RNN, else a
+                                   # linear projection of each frame to embed_dim
     crf: bool | None = None        # tagging: None = on when the tags are BIO/IOB2
     pooling: str = "max"           # classification: last | mean | max | attention
     decoder_layers: int = 1        # translation
@@ -62,6 +65,7 @@ class TrainConfig:
 @dataclass
 class DataConfig:
     format: str | None = None      # None: guessed from each file
+    input: str | None = None       # tokens | values (numeric series); None: decided by the training data
     options: dict = field(default_factory=dict)   # format options, e.g. {"tag_field": "xpos"}
     dev_fraction: float = 0.1      # used only when no dev file is given: a seeded split
     split_seed: int = 13
@@ -82,6 +86,7 @@ class RunConfig:
 CHOICES = {
     "task": TASKS,
     "tokenizer.kind": ("words", "chars", "whitespace", "bpe"),
+    "data.input": (None, *INPUTS),
     "architecture.cell": CELLS,
     "architecture.nonlinearity": ("tanh", "relu"),
     "architecture.pooling": ("last", "mean", "max", "attention"),
@@ -94,7 +99,7 @@ RANGES = {
     "tokenizer.bpe_vocab_size": (100, 200_000),
     "architecture.embed_dim": (1, 4096), "architecture.hidden_dim": (1, 8192),
     "architecture.num_layers": (1, 16), "architecture.decoder_layers": (1, 16),
-    "architecture.dropout": (0.0, 0.9), "architecture.char_dim": (0, 1024),
+    "architecture.dropout": (0.0, 0.9), "architecture.char_dim": (0, 1024), "architecture.input_conv": (0, 31),
     "training.epochs": (1, 10_000), "training.batch_size": (1, 65_536), "training.lr": (1e-7, 10.0),
     "training.weight_decay": (0.0, 10.0), "training.clip": (0.0, 1e6), "training.warmup": (0.0, 1.0),
     "training.patience": (1, 10_000), "training.word_dropout": (0.0, 0.9),
@@ -108,6 +113,8 @@ TASK_ONLY = {
     "architecture.pooling": ("classification",), "architecture.decoder_layers": ("translation",),
     "architecture.tie_embeddings": ("translation",), "training.eval_beam_size": ("translation",),
 }
+# Fields that mean something for one input kind only.
+INPUT_ONLY = {"architecture.char_dim": "tokens", "architecture.input_conv": "values"}
 
 DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "tagging": {
@@ -130,18 +137,42 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
                      "max_length": 100},
     },
 }
+# Numeric series (heartbeats, speech frames, sensors): no vocabulary to learn, few examples, long inputs. Smaller
+# recurrent layers over a convolution front end, longer training with more patience, and no cut of long series.
+VALUES_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "classification": {
+        "architecture": {"cell": "lstm", "embed_dim": 64, "hidden_dim": 128, "num_layers": 2, "dropout": 0.2,
+                         "pooling": "mean", "input_conv": 5},
+        "training": {"epochs": 60, "batch_size": 32, "lr": 3e-3, "patience": 15, "max_length": 10_000},
+    },
+    "tagging": {
+        "architecture": {"cell": "lstm", "embed_dim": 64, "hidden_dim": 128, "num_layers": 2, "dropout": 0.2,
+                         "input_conv": 5},
+        "training": {"epochs": 40, "batch_size": 32, "lr": 3e-3, "patience": 10, "max_length": 10_000},
+    },
+}
 DEFAULT_METRIC = {"tagging": "accuracy", "classification": "accuracy", "translation": "bleu"}
 
 
-def config_from_dict(data: dict[str, Any] | None = None, *, task: str | None = None) -> RunConfig:
-    """Validate a plain dict (from JSON, a form or the command line) over the task's defaults.
+def config_from_dict(data: dict[str, Any] | None = None, *, task: str | None = None,
+                     input: str | None = None) -> RunConfig:
+    """Validate a plain dict (from JSON, a form or the command line) over the defaults of the task and input kind.
 
-    Raises ConfigError naming the first bad field: unknown names, wrong types, out-of-range values.
+    `input` ("tokens" or "values") is the kind the data holds, when the caller knows it; `data.input` in the dict
+    wins. Raises ConfigError naming the first bad field: unknown names, wrong types, out-of-range values.
     """
     data = dict(data or {})
     task = data.pop("task", None) or task
     if task not in TASKS:
         raise ConfigError("task", f"must be one of {list(TASKS)}, not {task!r}")
+    given_data = data.get("data")
+    if isinstance(given_data, dict) and given_data.get("input") is not None:
+        input = given_data["input"]
+    if input is not None and input not in INPUTS:
+        raise ConfigError("data.input", f"must be one of {list(INPUTS)}, not {input!r}")
+    if input == "values" and task not in VALUES_DEFAULTS:
+        raise ConfigError("data.input", f"numeric series are for {' and '.join(VALUES_DEFAULTS)}, not {task}")
+    defaults_of_task = VALUES_DEFAULTS[task] if input == "values" else DEFAULTS[task]
     sections = {"tokenizer": TokenizerConfig, "architecture": ArchitectureConfig,
                 "training": TrainConfig, "data": DataConfig}
     unknown = set(data) - set(sections)
@@ -157,7 +188,12 @@ def config_from_dict(data: dict[str, Any] | None = None, *, task: str | None = N
             owners = TASK_ONLY.get(f"{name}.{key}")
             if owners and task not in owners and value != defaults.get(key):   # a saved config repeats defaults
                 raise ConfigError(f"{name}.{key}", f"applies to {' and '.join(owners)} only, not {task}")
-        merged = {**DEFAULTS[task].get(name, {}), **given}
+            kind = INPUT_ONLY.get(f"{name}.{key}")
+            if kind and input is not None and (input == "values") != (kind == "values") and value:
+                raise ConfigError(f"{name}.{key}", f"applies to {kind} input only, not {input}")
+        merged = {**defaults_of_task.get(name, {}), **given}
+        if name == "data" and input is not None:
+            merged["input"] = input
         built[name] = _build(cls, merged, name)
     return RunConfig(task=task, **built)
 

@@ -1,4 +1,5 @@
-"""Examples -> tensors: a codec per task (vocabularies, encode, collate) and length-bucketed batches."""
+"""Examples -> tensors: a codec per task and input kind (vocabularies, encode, collate) and length-bucketed
+batches. The codecs of numeric series live in `series`."""
 from __future__ import annotations
 
 import random
@@ -22,6 +23,14 @@ class Codec:
     """Owns the vocabularies of one task; turns examples into tensors and model outputs back into labels."""
 
     task = ""
+    input = "tokens"      # tokens | values: what the model reads (ids through an embedding, or feature vectors)
+    vocab_name = ""       # the vocabulary of the outputs: tags, labels or target
+
+    def sizes(self) -> dict[str, int]:
+        """What build_model needs to know of the data: vocabulary sizes, or the feature count."""
+        names = {"tagging": ("words", "tags", "chars"), "classification": ("words", "labels", "chars"),
+                 "translation": ("source", "target")}[self.task]
+        return {name: len(getattr(self, name)) for name in names if getattr(self, name) is not None}
 
     def encode(self, example: Any, *, max_length: int | None = None) -> dict[str, Any]:
         """One example's ids: tensors, or lists that collate turns into one tensor for the batch."""
@@ -40,6 +49,11 @@ def _pad(seqs: Sequence[Tensor], value: int = PAD_ID) -> Tensor:
 
 def _lengths(items: Sequence[dict[str, Tensor]], key: str = "ids") -> Tensor:
     return torch.tensor([len(item[key]) for item in items], dtype=torch.long)
+
+
+def item_length(item: dict[str, Any]) -> int:
+    """Steps in one encoded example: its tokens, or its frames."""
+    return len(item["ids"] if "ids" in item else item["values"])
 
 
 def _char_vocab(config: RunConfig, token_lists: Iterable[Sequence[str]]) -> Vocab | None:
@@ -65,7 +79,7 @@ def _collate_chars(items: Sequence[dict[str, Any]], batch: dict[str, Tensor]) ->
 
 
 class TaggingCodec(Codec):
-    task = "tagging"
+    task, vocab_name = "tagging", "tags"
 
     def __init__(self, tokenizer: Tokenizer, words: Vocab, tags: Vocab, chars: Vocab | None):
         self.tokenizer, self.words, self.tags, self.chars = tokenizer, words, tags, chars
@@ -106,7 +120,7 @@ class TaggingCodec(Codec):
 
 
 class ClassificationCodec(Codec):
-    task = "classification"
+    task, vocab_name = "classification", "labels"
 
     def __init__(self, tokenizer: Tokenizer, words: Vocab, labels: Vocab, chars: Vocab | None = None):
         self.tokenizer, self.words, self.labels, self.chars = tokenizer, words, labels, chars
@@ -155,7 +169,7 @@ class ClassificationCodec(Codec):
 
 
 class TranslationCodec(Codec):
-    task = "translation"
+    task, vocab_name = "translation", "target"
 
     def __init__(self, source_tokenizer: Tokenizer, target_tokenizer: Tokenizer, source: Vocab, target: Vocab):
         self.source_tokenizer, self.target_tokenizer = source_tokenizer, target_tokenizer
@@ -210,17 +224,45 @@ class TranslationCodec(Codec):
 CODECS = {c.task: c for c in (TaggingCodec, ClassificationCodec, TranslationCodec)}
 
 
+def codec_class(task: str, input: str | None = "tokens") -> type[Codec]:
+    if input == "values":
+        from rnnservice.ml.series import SERIES_CODECS    # series imports this module
+        return SERIES_CODECS[task]
+    return CODECS[task]
+
+
 def codec_from_dict(data: dict[str, Any]) -> Codec:
-    return CODECS[data["task"]].from_dict(data)
+    return codec_class(data["task"], data.get("input", "tokens")).from_dict(data)
 
 
 def split_dev(examples: list, *, fraction: float, seed: int) -> tuple[list, list]:
-    """A seeded random split: the same seed and data give the same two lists."""
+    """A seeded random split: the same seed and data give the same two lists.
+
+    Examples with a label (classification) are split per label, so that each label keeps its share in both
+    parts (ECG5000 has 2 series of one class in 500: a plain draw often leaves the dev split without it).
+    """
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)
     cut = max(1, round(len(order) * fraction))
+    labels = [getattr(ex, "label", None) for ex in examples]
+    if labels and None not in labels:
+        order = _stratified(order, labels, cut)
     dev, train = sorted(order[:cut]), sorted(order[cut:])
     return [examples[i] for i in train], [examples[i] for i in dev]
+
+
+def _stratified(order: list[int], labels: list[str], cut: int) -> list[int]:
+    """`order` rearranged so that its first `cut` indices hold each label in proportion (largest remainders)."""
+    groups: dict[str, list[int]] = {}
+    for i in order:
+        groups.setdefault(labels[i], []).append(i)
+    share = {label: len(group) * cut / len(order) for label, group in groups.items()}
+    quota = {label: int(s) for label, s in share.items()}
+    by_remainder = sorted(groups, key=lambda label: quota[label] - share[label])    # stable: first-drawn first
+    for label in by_remainder[:cut - sum(quota.values())]:
+        quota[label] += 1
+    chosen = {i for label, group in groups.items() for i in group[:quota[label]]}
+    return [i for i in order if i in chosen] + [i for i in order if i not in chosen]
 
 
 def batches(items: Sequence[dict[str, Tensor]], codec: Codec, *, batch_size: int,
@@ -231,7 +273,7 @@ def batches(items: Sequence[dict[str, Tensor]], codec: Codec, *, batch_size: int
     each epoch differs but lengths stay grouped. `seed` makes the order repeat.
     """
     order = list(range(len(items)))
-    length = [len(item["ids"]) for item in items]
+    length = [item_length(item) for item in items]
     if shuffle:
         rng = random.Random(seed)
         rng.shuffle(order)

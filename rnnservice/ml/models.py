@@ -51,12 +51,37 @@ class CharFeatures(nn.Module):
         return x.max(dim=2).values.clamp(min=-1.0).view(B, T, -1)              # (B, T, C)
 
 
-class Encoder(nn.Module):
-    """Token ids -> one state per token and a summary of the whole input; padding is skipped by packing."""
+class FrameInput(nn.Module):
+    """Numeric frames (B, T, F) -> (B, T, E), in place of an embedding: a linear projection of each frame, or a
+    1-D convolution over time (`input_conv` steps wide) that sees a frame's neighbours, as the convolutional
+    front ends of LSTM-FCN and DeepConvLSTM do. Padded frames are zeros and the convolution pads with zeros, so a
+    series gets the same vectors alone as in a padded batch."""
 
-    def __init__(self, arch: ArchitectureConfig, vocab_size: int, num_chars: int = 0, word_dropout: float = 0.0):
+    def __init__(self, features: int, dim: int, conv_width: int = 0):
         super().__init__()
-        self.embed = embedding(vocab_size, arch.embed_dim)
+        self.conv = nn.Conv1d(features, dim, conv_width, padding="same") if conv_width else None
+        self.proj = None if conv_width else nn.Linear(features, dim)
+
+    def forward(self, values: Tensor) -> Tensor:
+        if self.conv is None:
+            return self.proj(values)
+        return F.gelu(self.conv(values.transpose(1, 2))).transpose(1, 2)
+
+
+def length_mask(lengths: Tensor, steps: int) -> Tensor:
+    """(B, T) True at the steps of each input, False at padding."""
+    return torch.arange(steps, device=lengths.device) < lengths[:, None]
+
+
+class Encoder(nn.Module):
+    """Token ids (or numeric frames) -> one state per step and a summary of the whole input; padding is skipped by
+    packing."""
+
+    def __init__(self, arch: ArchitectureConfig, vocab_size: int, num_chars: int = 0, word_dropout: float = 0.0,
+                 features: int = 0):
+        super().__init__()
+        self.embed = FrameInput(features, arch.embed_dim, arch.input_conv) if features else \
+            embedding(vocab_size, arch.embed_dim)
         self.chars = CharFeatures(num_chars, arch.char_dim) if arch.char_dim and num_chars else None
         input_dim = arch.embed_dim + (arch.char_dim if self.chars else 0)
         self.rnn = make_rnn(arch, input_dim, arch.hidden_dim, arch.num_layers, arch.bidirectional)
@@ -66,7 +91,8 @@ class Encoder(nn.Module):
         self.out_dim = arch.hidden_dim * self.directions
 
     def forward(self, ids: Tensor, lengths: Tensor, chars: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        if self.training and self.word_dropout:
+        """`ids` (B, T) are token ids, or (B, T, F) frames for an encoder of numeric input."""
+        if self.training and self.word_dropout and not ids.is_floating_point():
             drop = (torch.rand(ids.shape, device=ids.device) < self.word_dropout) & (ids != PAD_ID)
             ids = ids.masked_fill(drop, UNK_ID)
         x = self.embed(ids)                                                      # (B, T, E)
@@ -84,19 +110,27 @@ def padding_mask(ids: Tensor) -> Tensor:
     return ids != PAD_ID                                                          # (B, T) True at tokens
 
 
+def _inputs(ids: Tensor | None, values: Tensor | None) -> Tensor:
+    """The one input a model was given: token ids or numeric frames."""
+    if (ids is None) == (values is None):
+        raise ValueError("give token ids or numeric values, exactly one of them")
+    return ids if values is None else values
+
+
 class Tagger(nn.Module):
     """One label per token. Targets at padded positions are -100 and cost nothing."""
 
     def __init__(self, arch: ArchitectureConfig, vocab_size: int, num_tags: int, num_chars: int = 0,
-                 word_dropout: float = 0.0):
+                 word_dropout: float = 0.0, features: int = 0):
         super().__init__()
-        self.encoder = Encoder(arch, vocab_size, num_chars, word_dropout)
+        self.encoder = Encoder(arch, vocab_size, num_chars, word_dropout, features)
         self.head = nn.Linear(self.encoder.out_dim, num_tags)
         self.crf = CRF(num_tags, batch_first=True) if arch.crf else None
 
-    def forward(self, ids: Tensor, lengths: Tensor, chars: Tensor | None = None,
-                tags: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        logits = self.head(self.encoder(ids, lengths, chars)[0])                  # (B, T, C)
+    def forward(self, ids: Tensor | None = None, lengths: Tensor | None = None, chars: Tensor | None = None,
+                tags: Tensor | None = None, values: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Token `ids` (B, T), or numeric `values` (B, T, F), with their `lengths` (B,)."""
+        logits = self.head(self.encoder(_inputs(ids, values), lengths, chars)[0])  # (B, T, C)
         if tags is None:
             return logits, None
         if self.crf is not None:
@@ -106,18 +140,19 @@ class Tagger(nn.Module):
         return logits, F.cross_entropy(logits.flatten(0, 1).float(), tags.flatten(), ignore_index=-100)
 
     @torch.no_grad()
-    def predict(self, ids: Tensor, lengths: Tensor, chars: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def predict(self, ids: Tensor | None = None, lengths: Tensor | None = None, chars: Tensor | None = None,
+                values: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Best tag ids (B, T) and the model's probability of each (B, T); padding is 0."""
-        logits, _ = self(ids, lengths, chars)
-        mask = padding_mask(ids)
+        logits, _ = self(ids, lengths, chars, values=values)
+        mask = length_mask(lengths, logits.size(1))
         if self.crf is None:
             probs = logits.float().softmax(-1)
             scores, best = probs.max(-1)
             return best * mask, scores * mask
         paths = self.crf.decode(logits.float(), mask=mask)
-        best = torch.zeros_like(ids)
+        best = torch.zeros(mask.shape, dtype=torch.long, device=logits.device)
         for row, path in enumerate(paths):
-            best[row, :len(path)] = torch.tensor(path, device=ids.device)
+            best[row, :len(path)] = torch.tensor(path, device=logits.device)
         marginals = crf_marginals(self.crf, logits.float(), mask)                # (B, T, C)
         return best, marginals.gather(-1, best.unsqueeze(-1)).squeeze(-1) * mask
 
@@ -145,17 +180,18 @@ class Classifier(nn.Module):
     """One label per text: encoder states pooled (last state, mean, max or attention) into a linear layer."""
 
     def __init__(self, arch: ArchitectureConfig, vocab_size: int, num_labels: int, num_chars: int = 0,
-                 word_dropout: float = 0.0):
+                 word_dropout: float = 0.0, features: int = 0):
         super().__init__()
-        self.encoder = Encoder(arch, vocab_size, num_chars, word_dropout)
+        self.encoder = Encoder(arch, vocab_size, num_chars, word_dropout, features)
         self.pooling = arch.pooling
         self.attention = nn.Linear(self.encoder.out_dim, 1) if arch.pooling == "attention" else None
         self.head = nn.Linear(self.encoder.out_dim, num_labels)
 
-    def forward(self, ids: Tensor, lengths: Tensor, chars: Tensor | None = None,
-                labels: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        states, final = self.encoder(ids, lengths, chars)                        # (B, T, D), (B, D)
-        mask = padding_mask(ids).unsqueeze(-1)                                    # (B, T, 1)
+    def forward(self, ids: Tensor | None = None, lengths: Tensor | None = None, chars: Tensor | None = None,
+                labels: Tensor | None = None, values: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Token `ids` (B, T), or numeric `values` (B, T, F), with their `lengths` (B,)."""
+        states, final = self.encoder(_inputs(ids, values), lengths, chars)      # (B, T, D), (B, D)
+        mask = length_mask(lengths, states.size(1)).unsqueeze(-1)                 # (B, T, 1)
         if self.pooling == "last":
             pooled = final
         elif self.pooling == "mean":
@@ -225,15 +261,14 @@ class Seq2Seq(nn.Module):
 def build_model(config: RunConfig, sizes: dict[str, Any]) -> nn.Module:
     """The model for `config.task`; `sizes` are the vocabulary sizes the codec learned."""
     arch, train = config.architecture, config.training
+    inputs = (sizes.get("words", 0), sizes.get("chars", 0), train.word_dropout)
     if config.task == "tagging":
-        return Tagger(arch, sizes["words"], sizes["tags"], sizes.get("chars", 0), train.word_dropout)
+        return Tagger(arch, inputs[0], sizes["tags"], *inputs[1:], features=sizes.get("features", 0))
     if config.task == "classification":
-        return Classifier(arch, sizes["words"], sizes["labels"], sizes.get("chars", 0), train.word_dropout)
+        return Classifier(arch, inputs[0], sizes["labels"], *inputs[1:], features=sizes.get("features", 0))
     return Seq2Seq(arch, sizes["source"], sizes["target"], train.word_dropout, train.label_smoothing)
 
 
 def vocab_sizes(codec: Any) -> dict[str, int]:
-    """The sizes build_model needs, read off a codec's vocabularies."""
-    names = {"tagging": ("words", "tags", "chars"), "classification": ("words", "labels", "chars"),
-             "translation": ("source", "target")}[codec.task]
-    return {name: len(getattr(codec, name)) for name in names if getattr(codec, name) is not None}
+    """The sizes build_model needs: the codec's vocabulary sizes, or its feature count."""
+    return codec.sizes()

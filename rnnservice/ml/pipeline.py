@@ -15,9 +15,10 @@ from torch import nn
 
 from rnnservice.ml.artifacts import save_version
 from rnnservice.ml.config import DEFAULT_METRIC, RunConfig, config_from_dict
-from rnnservice.ml.data import CODECS, Codec, batches, codec_from_dict, split_dev
+from rnnservice.ml.data import Codec, batches, codec_class, codec_from_dict, split_dev
 from rnnservice.ml.errors import ConfigError, MLError
 from rnnservice.ml.formats import read_examples
+from rnnservice.ml.formats.numeric import SeriesExample
 from rnnservice.ml.metrics import is_bio
 from rnnservice.ml.models import build_model, vocab_sizes
 from rnnservice.ml.predict import Predictor
@@ -43,9 +44,7 @@ class TrainResult:
 
 
 def _labels(codec: Codec) -> list[str]:
-    if codec.task == "tagging":
-        return codec.tags.itos
-    return codec.labels.itos if codec.task == "classification" else []
+    return [] if codec.task == "translation" else getattr(codec, codec.vocab_name).itos
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -85,6 +84,7 @@ def train(config: RunConfig, train_examples: Sequence, dev_examples: Sequence | 
                                                  seed=config.data.split_seed)
         split = {"dev": "split", "dev_fraction": config.data.dev_fraction, "split_seed": config.data.split_seed}
     split.update(train_examples=len(train_examples), dev_examples=len(dev_examples))
+    config = _with_input(config, train_examples)
     bio = config.task == "tagging" and is_bio([t for ex in train_examples for t in ex.tags])
     if config.task == "tagging" and config.architecture.crf is None:
         config = dataclasses.replace(config, architecture=dataclasses.replace(config.architecture, crf=bio))
@@ -111,10 +111,20 @@ def train(config: RunConfig, train_examples: Sequence, dev_examples: Sequence | 
     return TrainResult(model, codec, config, result, metrics, {**split, "metric": metric})
 
 
+def _with_input(config: RunConfig, examples: Sequence) -> RunConfig:
+    """`data.input` made concrete from the examples; a config written for the other kind is an error."""
+    found = "values" if isinstance(examples[0], SeriesExample) else "tokens"
+    if config.data.input not in (None, found):
+        raise ConfigError("data.input", f"is {config.data.input!r} but the training data holds "
+                                        f"{'numeric series' if found == 'values' else 'text'}")
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, input=found))
+
+
 def _codec(config: RunConfig, examples: Sequence, dev: Sequence, checkpoint_dir: str | Path | None) -> Codec:
     """Vocabularies are learned once per run and kept beside the checkpoint, so a resumed run reuses them."""
+    fit = codec_class(config.task, config.data.input).fit
     if checkpoint_dir is None:
-        return CODECS[config.task].fit(examples, config, dev)
+        return fit(examples, config, dev)
     folder = Path(checkpoint_dir)
     saved = folder / "run.json"
     if saved.exists():
@@ -122,7 +132,7 @@ def _codec(config: RunConfig, examples: Sequence, dev: Sequence, checkpoint_dir:
         if run["config"] != config.to_dict():
             raise MLError(f"{folder} holds a checkpoint of another configuration; use a new checkpoint folder")
         return codec_from_dict(run["codec"])
-    codec = CODECS[config.task].fit(examples, config, dev)
+    codec = fit(examples, config, dev)
     folder.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps({"config": config.to_dict(), "codec": codec.to_dict()}, ensure_ascii=False))
     return codec

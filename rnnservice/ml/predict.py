@@ -1,4 +1,5 @@
-"""Predictor: raw inputs (a string, or {"tokens": [...]}) -> output dicts, batched. Serving calls only this."""
+"""Predictor: raw inputs (a string, {"tokens": [...]}, or {"values": [[...], ...]} for numeric series) -> output
+dicts, batched. Serving calls only this."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -6,14 +7,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import math
+
+import numpy as np
 import torch
 from torch import nn
 
 from rnnservice.ml.config import RunConfig
-from rnnservice.ml.data import Codec
+from rnnservice.ml.data import Codec, item_length
 from rnnservice.ml.decoding import beam_decode, greedy_decode
 from rnnservice.ml.errors import MLError
 from rnnservice.ml.formats import ClassificationExample, TaggingExample, TranslationExample
+from rnnservice.ml.formats.numeric import SeriesExample
 from rnnservice.ml.metrics import classification_metrics, tagging_metrics, translation_metrics
 
 
@@ -56,6 +61,19 @@ def decode_options(task: str, options: dict[str, Any]) -> DecodeOptions | None:
     return opts
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _is_float32(value: Any) -> bool:
+    """A JSON number that is finite as a float32 (1e999 parses as inf, 1e39 overflows float32)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value) and abs(value) <= FLOAT32_MAX
+    except OverflowError:           # an int too large for a float
+        return False
+
+
 class Predictor:
     """A loaded model with its codec and config, on one device, ready for batched inference."""
 
@@ -72,9 +90,13 @@ class Predictor:
         version = load_version(folder, device=device)
         return cls(version.model, version.codec, version.config, device=device)
 
+    @property
+    def input(self) -> str:
+        """tokens | values: what the model reads."""
+        return self.codec.input
+
     def labels(self) -> list[str]:
-        vocab = {"tagging": "tags", "classification": "labels", "translation": "target"}[self.task]
-        return list(getattr(self.codec, vocab).itos)
+        return list(getattr(self.codec, self.codec.vocab_name).itos)
 
     def nbytes(self) -> int:
         """The memory the model's weights and buffers take, in bytes."""
@@ -83,6 +105,9 @@ class Predictor:
 
     def warm_up(self) -> None:
         """One tiny prediction, so that torch's lazy set-up (kernels, allocator) is not paid by a first request."""
+        if self.input == "values":
+            self.predict([{"values": [[0.0] * self.codec.features] * 2}])
+            return
         self.predict(["warm up"], **({"beam_size": 2, "length_cap": 4} if self.task == "translation" else {}))
 
     def predict(self, inputs: Sequence[Any], **options: Any) -> list[dict[str, Any]]:
@@ -90,9 +115,33 @@ class Predictor:
         return self.predict_examples(self.examples(inputs), **options)
 
     def examples(self, inputs: Sequence[Any]) -> list[Any]:
-        """Raw inputs (strings or {"tokens": [...]}) as examples of the task, for predict_examples. Raises
-        InputError naming the first input of the wrong shape."""
-        return [self._example(i, raw) for i, raw in enumerate(inputs)]
+        """Raw inputs (strings or {"tokens": [...]}; {"values": ...} for a model of numeric series) as examples of
+        the task, for predict_examples. Raises InputError naming the first input of the wrong shape."""
+        parse = self._series if self.input == "values" else self._example
+        return [parse(i, raw) for i, raw in enumerate(inputs)]
+
+    def _series(self, index: int, raw: Any) -> SeriesExample:
+        features = self.codec.features
+        shape = '{"values": [[' + ", ".join(["number"] * min(features, 2)) + (", ..." if features > 2 else "") + \
+            "], ...]}" + (' or {"values": [number, ...]}' if features == 1 else "")
+        if not isinstance(raw, dict) or set(raw) != {"values"} or not isinstance(raw["values"], list) \
+                or not raw["values"]:
+            raise InputError(index, f"expected {shape}: a numeric series of frames")
+        frames = raw["values"]
+        if features == 1 and not isinstance(frames[0], list):
+            frames = [[v] for v in frames]                      # one channel may be a flat list of numbers
+        for t, frame in enumerate(frames):
+            if not isinstance(frame, list):
+                raise InputError(index, f"values[{t}]: expected a frame of {features} numbers, not "
+                                        f"{type(frame).__name__}")
+            if len(frame) != features:
+                raise InputError(index, f"values[{t}]: the model takes {features} features per frame, this frame "
+                                        f"has {len(frame)}")
+            for f, v in enumerate(frame):
+                if not _is_float32(v):
+                    shown = repr(v) if len(repr(v)) < 40 else repr(v)[:37] + "..."
+                    raise InputError(index, f"values[{t}][{f}]: expected a finite number, not {shown}")
+        return SeriesExample(np.asarray(frames, dtype=np.float32))
 
     def _example(self, index: int, raw: Any) -> Any:
         if isinstance(raw, dict):
@@ -114,13 +163,13 @@ class Predictor:
     @torch.inference_mode()
     def predict_examples(self, examples: Sequence[Any], **options: Any) -> list[dict[str, Any]]:
         items = [self.codec.encode(ex) for ex in examples]
-        order = sorted(range(len(items)), key=lambda i: len(items[i]["ids"]))   # similar lengths together
+        order = sorted(range(len(items)), key=lambda i: item_length(items[i]))  # similar lengths together
         outputs: list[dict[str, Any]] = [{} for _ in items]
         decode = decode_options(self.task, options)
         for start in range(0, len(order), self.batch_size):
             group = order[start:start + self.batch_size]
             batch = {k: v.to(self.device) for k, v in self.codec.collate([items[i] for i in group]).items()
-                     if k in ("ids", "lengths", "chars")}
+                     if k in ("ids", "values", "lengths", "chars")}
             for i, out in zip(group, self._run(batch, [examples[i] for i in group], decode), strict=True):
                 outputs[i] = out
         return outputs
@@ -128,7 +177,10 @@ class Predictor:
     def _run(self, batch: dict, examples: Sequence[Any], decode: DecodeOptions | None) -> list[dict]:
         if self.task == "tagging":
             best, scores = self.model.predict(**batch)                                  # (B, T), (B, T)
-            tags, probs = best.tolist(), scores.float().tolist()
+            tags, probs, lengths = best.tolist(), scores.float().tolist(), batch["lengths"].tolist()
+            if self.input == "values":      # one tag per frame; the frames themselves are not echoed back
+                return [{"tags": self.codec.tags.decode(tags[r][:n]), "scores": [round(p, 6) for p in probs[r][:n]]}
+                        for r, n in enumerate(lengths)]
             return [{"tokens": list(ex.tokens), "tags": self.codec.tags.decode(tags[r][:len(ex.tokens)]),
                      "scores": [round(p, 6) for p in probs[r][:len(ex.tokens)]]} for r, ex in enumerate(examples)]
         if self.task == "classification":
