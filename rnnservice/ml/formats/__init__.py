@@ -1,4 +1,5 @@
-"""Data-file parsers: CoNLL-U, CoNLL columns, CSV/TSV, JSONL, parallel TSV and aligned files -> examples."""
+"""Data-file parsers: CoNLL-U, CoNLL columns, CSV/TSV, JSONL, parallel TSV and aligned files -> examples;
+the numeric series formats (UCR, .ts, JSONL with "values", .npz) are in `numeric`."""
 from __future__ import annotations
 
 import csv
@@ -11,9 +12,21 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from rnnservice.ml.errors import FormatError
+from rnnservice.ml.formats.numeric import (
+    MAX_FRAMES,
+    SeriesExample,
+    SeriesFile,
+    looks_like_ucr,
+    read_json_series,
+    read_npz,
+    read_ts,
+    read_ucr,
+)
 
 TASKS = ("tagging", "classification", "translation")
-FORMATS = ("conllu", "columns", "csv", "tsv", "jsonl", "parallel")
+FORMATS = ("conllu", "columns", "csv", "tsv", "jsonl", "parallel", "ucr", "ts", "npz")
+NUMERIC_FORMATS = ("ucr", "ts", "npz")      # always series; jsonl holds series when its first object has "values"
+BINARY_FORMATS = ("npz",)                   # read by their own reader from the path, never as text lines
 MAX_LINE_CHARS = 100_000
 
 
@@ -39,16 +52,18 @@ class TranslationExample:
     line: int = field(default=0, compare=False)
 
 
-Example = TaggingExample | ClassificationExample | TranslationExample
+Example = TaggingExample | ClassificationExample | TranslationExample | SeriesExample
 
 # What each format can hold, and the options it takes besides known_labels and max_line_chars.
 FORMAT_TASKS = {"conllu": ("tagging",), "columns": ("tagging",), "csv": ("classification", "translation"),
-                "tsv": ("classification", "translation"), "jsonl": TASKS, "parallel": ("translation",)}
+                "tsv": ("classification", "translation"), "jsonl": TASKS, "parallel": ("translation",),
+                "ucr": ("classification",), "ts": ("classification",), "npz": ("classification", "tagging")}
 TABLE_OPTIONS = {"classification": ("text_column", "label_column"), "translation": ("source_column", "target_column")}
 FORMAT_OPTIONS = {"conllu": ("tag_field",), "columns": ("tag_column",), "csv": (), "tsv": (), "jsonl": (),
-                  "parallel": ()}
+                  "parallel": (), "ucr": (), "ts": (), "npz": ()}
 EXTENSIONS = {".conllu": "conllu", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv",
-              ".txt": "columns", ".conll": "columns", ".iob": "columns", ".bio": "columns"}
+              ".txt": "columns", ".conll": "columns", ".iob": "columns", ".bio": "columns", ".ts": "ts", ".npz": "npz"}
+_UCR_SUFFIXES = (".tsv", ".csv", ".txt")     # and files of unknown extension: tables whose every field is a number
 CONLLU_TAG_COLUMNS = {"upos": 3, "xpos": 4}
 _WORD_ID = re.compile(r"[0-9]+")                      # [0-9], not \d: int() would take Arabic-Indic digits too
 _UNTAGGED_ID = re.compile(r"[0-9]+-[0-9]+|[0-9]+\.[0-9]+")   # multiword token ranges and empty nodes
@@ -58,10 +73,11 @@ _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", int: "a num
 
 
 def read_examples(path: str, *, task: str, format: str | None = None, known_labels: Collection[str] | None = None,
-                  max_line_chars: int = MAX_LINE_CHARS, **options: Any) -> list[Example]:
+                  max_line_chars: int = MAX_LINE_CHARS, max_frames: int = MAX_FRAMES, **options: Any) -> list[Example]:
     """Parse a data file (or "src,tgt" for two aligned translation files) into examples.
 
     `known_labels` (evaluation time) makes a label or tag the model never saw in training an error.
+    `max_frames` caps the length of a numeric series.
     Raises FormatError(path, line, problem) for every problem; line 0 means the call, not the file.
     """
     path = str(path)
@@ -71,6 +87,8 @@ def read_examples(path: str, *, task: str, format: str | None = None, known_labe
         raise FormatError(path, 0, f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
     if known_labels is not None and task == "translation":
         raise FormatError(path, 0, "known_labels is for tagging and classification; translation has no labels")
+    if not isinstance(max_frames, int) or isinstance(max_frames, bool) or max_frames < 1:
+        raise FormatError(path, 0, f"max_frames must be a positive whole number, not {max_frames!r}")
     aligned = _aligned_paths(path) if format in (None, "parallel") else None
     fmt = "parallel" if aligned else format or guess_format(path, task=task)
     if task not in FORMAT_TASKS[fmt]:
@@ -80,11 +98,13 @@ def read_examples(path: str, *, task: str, format: str | None = None, known_labe
         if name not in allowed:
             raise FormatError(path, 0, f"format {fmt!r} with task {task!r} does not take the option {name!r}; "
                                        f"it takes {', '.join(allowed) or 'no options'}")
+    known = None if known_labels is None else frozenset(known_labels)
     if aligned:
         examples: list[Example] = _read_aligned(*aligned, max_line_chars=max_line_chars)
+    elif fmt in BINARY_FORMATS:
+        examples = READERS[fmt](path, task, known=known, max_frames=max_frames, **options)
     else:
-        known = None if known_labels is None else frozenset(known_labels)
-        source = _Source(path, _read_lines(path, max_line_chars), known)
+        source = _Source(path, _read_lines(path, max_line_chars), known, max_frames)
         examples = READERS[fmt](source, task, **options)
     if not examples:
         raise FormatError(path, 1, f"no examples: nothing in the file is a {task} example in {fmt} format")
@@ -99,7 +119,10 @@ def guess_format(path: str, *, task: str | None = None) -> str:
     path = str(path)
     if _aligned_paths(path):
         return "parallel"
-    by_extension = EXTENSIONS.get(Path(path).suffix.lower())
+    suffix = Path(path).suffix.lower()
+    by_extension = EXTENSIONS.get(suffix)
+    if (by_extension is None or suffix in _UCR_SUFFIXES) and _holds_numbers_only(path):
+        return "ucr"
     if by_extension and not (by_extension == "tsv" and task == "translation"):
         return by_extension
     sample = _sample(path)
@@ -128,12 +151,46 @@ def guess_format(path: str, *, task: str | None = None) -> str:
                                f"match none of the formats; use format= one of {', '.join(FORMATS)}")
 
 
+def input_kind(path: str, *, task: str, format: str | None = None) -> str:
+    """"values" for a file of numeric series (ucr, ts, npz, or JSONL whose first object has "values"), else
+    "tokens"; read from the first object only, to pick model defaults before the file is read."""
+    fmt = "parallel" if format in (None, "parallel") and _aligned_paths(str(path)) else \
+        format or guess_format(path, task=task)
+    if fmt in NUMERIC_FORMATS:
+        return "values"
+    if fmt == "jsonl":
+        return "values" if "values" in _first_json_object(str(path)) else "tokens"
+    return "tokens"
+
+
+def _holds_numbers_only(path: str) -> bool:
+    """The sampled first lines are a UCR table: numbers only, no header. False when they cannot be read."""
+    try:
+        return looks_like_ucr(_sample(path))
+    except FormatError:
+        return False
+
+
+def _first_json_object(path: str, limit: int = 1 << 22) -> dict:
+    """The first non-blank line of a JSONL file as an object; {} when it is none (its reader says why)."""
+    try:
+        with open(path, "rb") as file:
+            for raw in iter(lambda: file.readline(limit), b""):
+                if raw.strip():
+                    obj = json.loads(raw.removeprefix(_BOM))
+                    return obj if isinstance(obj, dict) else {}
+    except (OSError, ValueError, RecursionError):
+        pass
+    return {}
+
+
 @dataclass
 class _Source:
     """One file's lines, its path for errors, and the labels a trained model knows (None: any label goes)."""
     path: str
     lines: list[str]
     known: frozenset[str] | None = None
+    max_frames: int = MAX_FRAMES           # the longest numeric series a reader of series takes
 
     def __post_init__(self) -> None:
         if not any(line.strip() for line in self.lines):
@@ -367,7 +424,9 @@ def _read_parallel(src: _Source, task: str) -> list[Example]:
 
 
 def _read_jsonl(src: _Source, task: str) -> list[Example]:
+    """Texts, or numeric series when the first object has "values" (then all must; a mix is an error)."""
     examples: list[Example] = []
+    first, series = 0, None
     for number, line in enumerate(src.lines, 1):
         if not line.strip():
             continue
@@ -379,7 +438,14 @@ def _read_jsonl(src: _Source, task: str) -> list[Example]:
             src.fail(number, f"invalid JSON: {exc or 'nested too deeply'}")
         if not isinstance(obj, dict):
             src.fail(number, f"expected a JSON object, got {_JSON_TYPES.get(type(obj), 'something else')}")
-        examples.append(_JSON_READERS[task](src, number, obj))
+        if not first:
+            first, series = number, SeriesFile(src.path, src.known, src.max_frames) if "values" in obj else None
+        elif ("values" in obj) != (series is not None):
+            kinds = ("has no 'values'", "a series") if series else ("has 'values'", "a text example")
+            src.fail(number, f"this object {kinds[0]}, but the first object (line {first}) is {kinds[1]}; "
+                             "a file holds numeric series or texts, not both")
+        examples.append(read_json_series(series, task, number, obj) if series else
+                        _JSON_READERS[task](src, number, obj))
     return examples
 
 
@@ -436,4 +502,5 @@ def _json_label(src: _Source, number: int, value: Any) -> str:
 
 _JSON_READERS = {"tagging": _json_tagging, "classification": _json_classification, "translation": _json_translation}
 READERS = {"conllu": _read_conllu, "columns": _read_columns, "csv": partial(_read_table, delimiter=","),
-           "tsv": partial(_read_table, delimiter="\t"), "jsonl": _read_jsonl, "parallel": _read_parallel}
+           "tsv": partial(_read_table, delimiter="\t"), "jsonl": _read_jsonl, "parallel": _read_parallel,
+           "ucr": read_ucr, "ts": read_ts, "npz": read_npz}

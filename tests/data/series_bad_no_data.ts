@@ -1,0 +1,2 @@
+@problemName Bad
+@classLabel true a b
