@@ -53,11 +53,11 @@ class DatasetAddForm(forms.ModelForm):
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
-    list_display = ("name", "owner", "task", "format", "status", "created")
-    list_filter = ("status", "task")
+    list_display = ("name", "owner", "task", "format", "input", "status", "created")
+    list_filter = ("status", "task", "input")
     search_fields = ("name", "owner__username")
     list_select_related = ("owner",)
-    fields = ("name", "owner", "task", "format", "status", "error_display", "files_display",
+    fields = ("name", "owner", "task", "format", "input", "status", "error_display", "files_display",
               "statistics_display", "created", "updated")
     readonly_fields = fields
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from rnnservice.ml.config import TASKS
+from rnnservice.ml.config import INPUTS, TASKS
 from rnnservice.ml.formats import FORMATS
 
 SPLITS = ("train", "dev", "test")
@@ -31,6 +31,9 @@ class Dataset(models.Model):
     task = models.CharField(max_length=20, choices=[(task, task) for task in TASKS])
     format = models.CharField(max_length=20, choices=[(fmt, fmt) for fmt in FORMATS], null=True, blank=True,
                               help_text="Given at upload, or guessed from the training file during validation.")
+    input = models.CharField(max_length=10, choices=[(kind, kind) for kind in INPUTS], blank=True, default="",
+                             help_text="What the files hold, found by validation: tokens (text) or values (numeric "
+                                       "series). Training picks the model's defaults by it.")
     train = models.FileField(upload_to=dataset_file_path, max_length=255)
     train_target = models.FileField(upload_to=dataset_file_path, max_length=255, blank=True)
     dev = models.FileField(upload_to=dataset_file_path, max_length=255, blank=True)

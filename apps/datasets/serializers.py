@@ -31,6 +31,6 @@ class DatasetOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Dataset
-        fields = ["id", "name", "owner", "task", "format", "status", "error", "error_file", "error_line",
+        fields = ["id", "name", "owner", "task", "format", "input", "status", "error", "error_file", "error_line",
                   "statistics", "sha256", "created", "updated"]
         read_only_fields = fields

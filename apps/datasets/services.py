@@ -26,9 +26,11 @@ from rnnservice.errors import ServiceError
 from rnnservice.ml.config import TASKS, DataConfig
 from rnnservice.ml.errors import FormatError
 from rnnservice.ml.formats import FORMAT_TASKS, FORMATS, guess_format, read_examples
+from rnnservice.ml.formats.numeric import SeriesExample
 
 logger = logging.getLogger(__name__)
 _PLAIN_SUFFIX = re.compile(r"\.[a-z0-9]{1,10}")
+_HOLDS = {"tokens": "text", "values": "numeric series"}
 
 
 def dataset_create(*, owner: AbstractBaseUser, name: str, task: str, format: str | None = None, train: File,
@@ -38,14 +40,16 @@ def dataset_create(*, owner: AbstractBaseUser, name: str, task: str, format: str
     """Store the files of a new, pending dataset and queue its validation once the row is committed.
 
     Raises ServiceError for a name the owner already uses, a format that cannot hold the task, target files
-    where they do not belong, or a file that is not plain UTF-8 text (compressed, binary); LimitExceeded for a
-    file over the size, line or line length limit (uploads.py). Nothing is stored when it raises. With
+    where they do not belong, or a file that is not plain UTF-8 text (compressed, binary), except for format npz
+    (given, or a training file named .npz): then every file must be a zip archive; LimitExceeded for a file over
+    the size, line or line length limit (uploads.py). Nothing is stored when it raises. With
     `queue_validation=False` the caller runs dataset_validate itself.
     """
     given = zip(FILE_FIELDS, (train, train_target, dev, dev_target, test, test_target), strict=True)
     uploads = {field: file for field, file in given if file is not None}
     _check_request(owner=owner, name=name, task=task, format=format, fields=set(uploads))
-    digests = {field: upload_sha256(field, upload) for field, upload in uploads.items()}
+    archive = format == "npz" or (format is None and _plain_suffix(train.name) == ".npz")
+    digests = {field: upload_sha256(field, upload, archive=archive) for field, upload in uploads.items()}
     saved: list[tuple[Storage, str]] = []
     try:
         with transaction.atomic():
@@ -81,8 +85,9 @@ def dataset_validate(*, dataset_id: int) -> Dataset | None:
         return dataset
     try:
         with dataset_paths(dataset) as paths:
-            format, statistics = _read_splits(dataset, paths)
-        result: dict[str, Any] = {"status": Dataset.Status.VALID, "format": format, "statistics": statistics}
+            format, input, statistics = _read_splits(dataset, paths)
+        result: dict[str, Any] = {"status": Dataset.Status.VALID, "format": format, "input": input,
+                                  "statistics": statistics}
     except _FileProblem as problem:
         result = {"status": Dataset.Status.INVALID, "format": problem.format, "error": problem.problem,
                   "error_file": problem.field, "error_line": problem.line}
@@ -179,11 +184,11 @@ class _FileProblem(Exception):
         self.field, self.line, self.problem, self.format = field, line, problem, format
 
 
-def _read_splits(dataset: Dataset, files: dict[str, str]) -> tuple[str, dict[str, Any]]:
-    """(format, statistics) of the dataset's files, given as local paths by field (dataset_paths); every split is
-    read in the format of the training file."""
+def _read_splits(dataset: Dataset, files: dict[str, str]) -> tuple[str, str, dict[str, Any]]:
+    """(format, input kind, statistics) of the dataset's files, given as local paths by field (dataset_paths); every
+    split is read in the format of the training file, and must hold what it holds (text or numeric series)."""
     fields_by_path = {path: field for field, path in files.items()}
-    format, splits = dataset.format, {}
+    format, input, splits = dataset.format, None, {}
     for split in SPLITS:
         if split not in files:
             continue
@@ -191,19 +196,24 @@ def _read_splits(dataset: Dataset, files: dict[str, str]) -> tuple[str, dict[str
         path = ",".join(files[field] for field in (split, f"{split}_target") if field in files)
         try:
             format = format or guess_format(path, task=dataset.task)
-            splits[split] = split_statistics(read_examples(path, task=dataset.task, format=format))
+            examples = read_examples(path, task=dataset.task, format=format)
         except FormatError as exc:
             problem = exc.problem
             # The server's folders are no business of users; longest first, as "train" begins "train_target".
             for stored_path, field in sorted(fields_by_path.items(), key=lambda item: -len(item[0])):
                 problem = problem.replace(stored_path, field)
             raise _FileProblem(fields_by_path.get(exc.path, split), exc.line or None, problem, format) from exc
+        found = "values" if isinstance(examples[0], SeriesExample) else "tokens"
+        if input not in (None, found):
+            raise _FileProblem(split, None, f"the file holds {_HOLDS[found]}, but the train file holds "
+                                            f"{_HOLDS[input]}; every file of a dataset holds the same", format)
+        input, splits[split] = found, split_statistics(examples)
     if "dev" in files:
-        return format, {"splits": splits, "dev_split": {"dev": "given"}}
+        return format, input, {"splits": splits, "dev_split": {"dev": "given"}}
     # No dev file: training splits one off the training examples, seeded (the job's config may change these).
     if splits["train"]["examples"] < 2:
         raise _FileProblem("train", None, "there is 1 example; with no dev file, training needs at least 2 "
                                           "to split a dev set off", format)
     data = DataConfig()
-    return format, {"splits": splits,
+    return format, input, {"splits": splits,
                     "dev_split": {"dev": "split", "dev_fraction": data.dev_fraction, "split_seed": data.split_seed}}

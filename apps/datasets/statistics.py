@@ -1,4 +1,5 @@
-"""Statistics of parsed examples: counts, tokens, label counts and length percentiles. Plain Python, no Django."""
+"""Statistics of parsed examples: counts, tokens, label counts and length percentiles; for numeric series, frames,
+features and each feature's mean and standard deviation. Plain Python and NumPy, no Django."""
 from __future__ import annotations
 
 import math
@@ -6,7 +7,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from rnnservice.ml.formats import ClassificationExample, Example, TaggingExample, TranslationExample
+from rnnservice.ml.formats.numeric import SeriesExample
 from rnnservice.ml.text import WordTokenizer
 
 PERCENTILES = (50, 90, 99)
@@ -17,7 +21,10 @@ _words = WordTokenizer()
 
 def split_statistics(examples: Sequence[Example]) -> dict[str, Any]:
     """{"examples", "tokens", "length": {"p50", "p90", "p99", "max"}} plus "labels" (tagging, classification)
-    or "target_tokens" and "target_length" (translation), for the examples of one split."""
+    or "target_tokens" and "target_length" (translation), for the examples of one split; series_statistics for
+    numeric series."""
+    if examples and isinstance(examples[0], SeriesExample):
+        return series_statistics(examples)
     lengths = [_length(example) for example in examples]
     stats: dict[str, Any] = {"examples": len(examples), "tokens": sum(lengths), "length": length_summary(lengths)}
     labels: Counter[str] = Counter()
@@ -34,6 +41,28 @@ def split_statistics(examples: Sequence[Example]) -> dict[str, Any]:
     else:
         stats["labels"] = dict(labels.most_common())
     return stats
+
+
+def series_statistics(examples: Sequence[SeriesExample]) -> dict[str, Any]:
+    """{"examples", "frames", "length" (in frames), "features", "mean", "std" (one a feature, over every frame of
+    the split), "labels"} of numeric series; "labels" counts the tags of every frame for tagging."""
+    lengths = [len(example.values) for example in examples]
+    # Two passes, one series at a time in float64: no copy of the whole split, and no loss of precision from
+    # summing squares of values far from zero.
+    total = sum(example.values.sum(axis=0, dtype=np.float64) for example in examples)       # (F,)
+    mean = total / sum(lengths)
+    squares = sum(np.square(example.values - mean, dtype=np.float64).sum(axis=0) for example in examples)
+    labels: Counter[str] = Counter()
+    for example in examples:
+        labels.update(example.tags if example.tags is not None else [example.label])
+    return {"examples": len(examples), "frames": sum(lengths), "length": length_summary(lengths),
+            "features": len(mean), "mean": _rounded(mean), "std": _rounded(np.sqrt(squares / sum(lengths))),
+            "labels": dict(labels.most_common())}
+
+
+def _rounded(values: np.ndarray) -> list[float]:
+    """Six significant digits: enough to read, and the JSON stays short for many features."""
+    return [float(f"{value:.6g}") for value in values.tolist()]
 
 
 def length_summary(lengths: Sequence[int]) -> dict[str, int]:

@@ -1,10 +1,12 @@
 """What an uploaded data file must be before a byte of it is stored: uncompressed UTF-8 text within the upload
-limits. Each problem is a 400 that names the file field, and the setting or the line where it has one."""
+limits, or for the binary format (npz) a zip archive whose arrays unpack within them. Each problem is a 400 that
+names the file field, and the setting or the line where it has one."""
 from __future__ import annotations
 
 import codecs
 import hashlib
 import re
+import zipfile
 
 from django.conf import settings
 from django.core.files import File
@@ -18,19 +20,41 @@ COMPRESSED = {re.compile(rb"\x1f\x8b"): "gzip", re.compile(rb"PK\x03\x04"): "zip
               re.compile(rb"\x28\xb5\x2f\xfd"): "zstd", re.compile(rb"7z\xbc\xaf\x27\x1c"): "7z"}
 
 
-def upload_sha256(field: str, upload: File) -> str:
+def upload_sha256(field: str, upload: File, *, archive: bool = False) -> str:
     """The file's sha256, read once in chunks. Raises LimitExceeded over RNNSERVICE_MAX_UPLOAD_BYTES, _LINES or
-    _LINE_CHARS, and ServiceError for a compressed file, a NUL byte (a binary file) or bytes that are not UTF-8."""
+    _LINE_CHARS, and ServiceError for a compressed file, a NUL byte (a binary file) or bytes that are not UTF-8.
+    An `archive` (format npz) is not text: it must be a zip file whose members unpack within
+    RNNSERVICE_MAX_UPLOAD_BYTES; its contents are the parser's to check."""
     maximum = settings.RNNSERVICE_MAX_UPLOAD_BYTES
     if upload.size > maximum:
         raise LimitExceeded("RNNSERVICE_MAX_UPLOAD_BYTES", upload.size, maximum,
                             what=f"the {field} file's size in bytes", field=field)
-    digest, text = hashlib.sha256(), _TextScan(field)
+    if archive:
+        _check_archive(field, upload)
+    digest, text = hashlib.sha256(), None if archive else _TextScan(field)
     for chunk in upload.chunks():
         digest.update(chunk)
-        text.feed(chunk)
-    text.finish()
+        if text is not None:
+            text.feed(chunk)
+    if text is not None:
+        text.finish()
     return digest.hexdigest()
+
+
+def _check_archive(field: str, upload: File) -> None:
+    """A small archive must not unpack into gigabytes (np.load reads each array in full): the sizes its members
+    record are bounded like a file's size. They cannot lie, as zipfile reads a member no further than that size."""
+    try:
+        upload.seek(0)
+        with zipfile.ZipFile(upload) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError):
+        raise ServiceError(f"the {field} file is not a NumPy .npz archive (a zip file of arrays); save one with "
+                           "np.savez(path, X=..., y=...)", field=field) from None
+    maximum = settings.RNNSERVICE_MAX_UPLOAD_BYTES
+    if unpacked > maximum:
+        raise LimitExceeded("RNNSERVICE_MAX_UPLOAD_BYTES", unpacked, maximum,
+                            what=f"the {field} archive's size in bytes once unpacked", field=field)
 
 
 class _TextScan:
@@ -86,5 +110,7 @@ class _TextScan:
     def _refuse_compressed(self, head: bytes) -> None:
         for magic, kind in COMPRESSED.items():
             if magic.match(head):
+                hint = " (a NumPy .npz archive is read as format npz: name the file .npz or give that format)" \
+                    if kind == "zip" else ""
                 raise ServiceError(f"the {self.field} file is {kind}-compressed; compressed uploads are not accepted: "
-                                   "upload the file itself", field=self.field)
+                                   f"upload the file itself{hint}", field=self.field)

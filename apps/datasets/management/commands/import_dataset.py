@@ -56,7 +56,8 @@ class Command(BaseCommand):
         self.report(dataset)
 
     def report(self, dataset: Dataset) -> None:
-        head = f'dataset {dataset.pk} "{dataset.name}" ({dataset.task}, {dataset.format or "format not found"})'
+        series = ", numeric series" if dataset.input == "values" else ""
+        head = f'dataset {dataset.pk} "{dataset.name}" ({dataset.task}, {dataset.format or "format not found"}{series})'
         if dataset.status != Dataset.Status.VALID:
             line = f", line {dataset.error_line}" if dataset.error_line else ""
             raise CommandError(f"{head} is invalid: {dataset.error_file}{line}: {dataset.error}")
@@ -68,8 +69,12 @@ class Command(BaseCommand):
             length = ", ".join(f"{key} {stats['length'][key]}" for key in LENGTH_KEYS)
             extra = (f"; {len(stats['labels'])} labels" if "labels" in stats
                      else f"; {stats['target_tokens']} target tokens")
-            self.stdout.write(f"{split}: {stats['examples']} examples, {stats['tokens']} tokens; "
-                              f"length {length}{extra}")
+            if dataset.input == "values":
+                self.stdout.write(f"{split}: {stats['examples']} series of {stats['features']} features, "
+                                  f"{stats['frames']} frames; length {length}{extra}")
+            else:
+                self.stdout.write(f"{split}: {stats['examples']} examples, {stats['tokens']} tokens; "
+                                  f"length {length}{extra}")
         dev = dataset.statistics["dev_split"]
         if dev["dev"] == "split":
             self.stdout.write(f"dev: none uploaded; training splits {dev['dev_fraction']:.0%} of train off "
