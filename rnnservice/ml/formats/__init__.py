@@ -154,6 +154,8 @@ def guess_format(path: str, *, task: str | None = None) -> str:
 def input_kind(path: str, *, task: str, format: str | None = None) -> str:
     """"values" for a file of numeric series (ucr, ts, npz, or JSONL whose first object has "values"), else
     "tokens"; read from the first object only, to pick model defaults before the file is read."""
+    if format is not None and format not in FORMATS:
+        raise FormatError(str(path), 0, f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
     fmt = "parallel" if format in (None, "parallel") and _aligned_paths(str(path)) else \
         format or guess_format(path, task=task)
     if fmt in NUMERIC_FORMATS:
