@@ -115,7 +115,8 @@ def job_launch(*, owner: AbstractBaseUser, dataset: Dataset, model_name: str, to
     sections = {"tokenizer": tokenizer or {}, "architecture": architecture or {}, "training": training or {},
                 "data": {"format": dataset.format}}     # the data section is the dataset's, never the client's
     try:
-        config = config_from_dict(sections, task=dataset.task)
+        # The input kind validation found (text or numeric series) picks the defaults the sections go over.
+        config = config_from_dict(sections, task=dataset.task, input=dataset.input or None)
     except ConfigError as exc:
         raise ServiceError(str(exc), field=exc.field) from exc
     # queue=False: the caller claims it at once; sent_at keeps the stale check from sending it meanwhile.
