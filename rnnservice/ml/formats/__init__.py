@@ -54,7 +54,7 @@ class TranslationExample:
 
 Example = TaggingExample | ClassificationExample | TranslationExample | SeriesExample
 
-# What each format can hold, and the options it takes besides known_labels and max_line_chars.
+# What each format can hold, and the options it takes besides known_labels, max_line_chars and max_frames.
 FORMAT_TASKS = {"conllu": ("tagging",), "columns": ("tagging",), "csv": ("classification", "translation"),
                 "tsv": ("classification", "translation"), "jsonl": TASKS, "parallel": ("translation",),
                 "ucr": ("classification",), "ts": ("classification",), "npz": ("classification", "tagging")}
