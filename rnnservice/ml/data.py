@@ -226,7 +226,7 @@ CODECS = {c.task: c for c in (TaggingCodec, ClassificationCodec, TranslationCode
 
 def codec_class(task: str, input: str | None = "tokens") -> type[Codec]:
     if input == "values":
-        from rnnservice.ml.series import SERIES_CODECS    # series imports this module
+        from rnnservice.ml.series import SERIES_CODECS  # series imports this module
         return SERIES_CODECS[task]
     return CODECS[task]
 

@@ -102,8 +102,12 @@ def train(config: RunConfig, train_examples: Sequence, dev_examples: Sequence | 
 
     predictor = Predictor(model, codec, config, device=device)
     options = {"beam_size": cfg.eval_beam_size} if config.task == "translation" else {}
+    def dev_score(_model: nn.Module) -> tuple[dict[str, float], float | None]:
+        outputs = predictor.predict_examples(dev_examples, **options)
+        return predictor.score(dev_examples, outputs), Predictor.log_loss(dev_examples, outputs)
+
     result = fit(model, epoch_batches, math.ceil(len(items) / cfg.batch_size),
-                 lambda _: predictor.evaluate(dev_examples, **options), cfg, metric=metric, device=device,
+                 dev_score, cfg, metric=metric, device=device,
                  checkpoint_dir=Path(checkpoint_dir) / "last" if checkpoint_dir else None, on_epoch=on_epoch,
                  progress=progress)
     model.eval()

@@ -2,12 +2,11 @@
 dicts, batched. Serving calls only this."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import math
 
 import numpy as np
 import torch
@@ -214,7 +213,19 @@ class Predictor:
 
     def evaluate(self, examples: Sequence[Any], **options: Any) -> dict[str, float]:
         """Score gold examples: accuracy and macro-F1 (+ entity F1 for BIO tags), or BLEU and chrF."""
-        outputs = self.predict_examples(examples, **options)
+        return self.score(examples, self.predict_examples(examples, **options))
+
+    @staticmethod
+    def log_loss(examples: Sequence[Any], outputs: Sequence[dict[str, Any]]) -> float | None:
+        """Mean negative log-probability of the gold labels (classification), None for the other tasks. Training
+        uses it to choose between epochs of equal dev accuracy, which small dev splits often have."""
+        if not outputs or "probabilities" not in outputs[0]:
+            return None
+        return sum(-math.log(max(out["probabilities"].get(ex.label, 0.0), 1e-6))
+                   for ex, out in zip(examples, outputs, strict=True)) / len(outputs)
+
+    def score(self, examples: Sequence[Any], outputs: Sequence[dict[str, Any]]) -> dict[str, float]:
+        """The metrics of `outputs` (from predict_examples) against the gold `examples`."""
         if self.task == "tagging":
             return tagging_metrics([ex.tags for ex in examples], [o["tags"] for o in outputs])
         if self.task == "classification":

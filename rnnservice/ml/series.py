@@ -66,7 +66,8 @@ class SeriesCodec(Codec):
         widths = {ex.values.shape[1] for ex in [*examples, *dev]}
         if len(widths) > 1:
             raise MLError(f"the training and dev series have different feature counts: {sorted(widths)}")
-        return cls(Normalizer.fit([ex.values for ex in examples]), Vocab.build(cls._gold(examples, dev), specials=False))
+        outputs = Vocab.build(cls._gold(examples, dev), specials=False)
+        return cls(Normalizer.fit([ex.values for ex in examples]), outputs)
 
     @staticmethod
     def _gold(examples: Sequence[SeriesExample], dev: Sequence[SeriesExample]) -> Counter:

@@ -32,10 +32,13 @@ class Epoch:
     seconds: float                # the whole epoch, dev scoring included
     lr: float
     is_best: bool = False
+    dev_loss: float | None = None  # classification: mean -log p(gold label) on dev; breaks ties of the metric
 
     def to_dict(self) -> dict:
         row = {"epoch": self.epoch, "train_loss": round(self.train_loss, 5)}
         row.update({f"dev_{k}": round(v, 5) for k, v in self.dev.items()})
+        if self.dev_loss is not None:
+            row["dev_loss"] = round(self.dev_loss, 5)
         row.update(tokens_per_s=round(self.tokens_per_s, 1), seconds=round(self.seconds, 2), lr=self.lr,
                    is_best=self.is_best)
         return row
@@ -47,6 +50,12 @@ class FitResult:
     best_epoch: int = 0
     best_score: float = float("-inf")
     stopped_early: bool = False
+    best_loss: float | None = None       # the dev loss of the best epoch, when the scorer gives one
+
+
+# A tie of the dev metric counts as better when the dev loss falls by more than this: on a dev split of 4 to 50
+# examples, accuracy stalls at the first epoch that reaches its best, long before the model is trained.
+TIE_LOSS_DELTA = 1e-3
 
 
 EpochHook = Callable[[Epoch], None]          # may raise TrainingStopped to end the run (cancel)
@@ -109,16 +118,17 @@ def _copy(sources: Iterable[Tensor], *, into: Iterable[Tensor]) -> None:
 
 
 def fit(model: nn.Module, train: Callable[[int], Iterable[Batch]], steps_per_epoch: int,
-        score: Callable[[nn.Module], dict[str, float]], cfg: TrainConfig, *, metric: str,
+        score: Callable[[nn.Module], dict[str, float] | tuple[dict[str, float], float | None]], cfg: TrainConfig,
+        *, metric: str,
         device: torch.device, checkpoint_dir: Path | None = None, on_epoch: EpochHook | None = None,
         progress: bool = False) -> FitResult:
     """Train `model` in place; on return it holds the weights of the best dev epoch.
 
-    `train(epoch)` yields that epoch's batches (seeded by the caller); `score(model)` returns dev
-    metrics, of which `metric` decides early stopping. With `cfg.average_decay`, the model holds the moving
-    average of its weights while it is scored, and the best epoch's average is what it keeps. With
-    `checkpoint_dir`, a checkpoint is written after every epoch and an existing one is resumed from, so a
-    killed run continues where it was.
+    `train(epoch)` yields that epoch's batches (seeded by the caller); `score(model)` returns dev metrics, of
+    which `metric` decides early stopping, or (metrics, dev loss): a lower loss then breaks a tie. With
+    `cfg.average_decay`, the model holds the moving average of its weights while it is scored, and the best
+    epoch's average is what it keeps. With `checkpoint_dir`, a checkpoint is written after every epoch and an
+    existing one is resumed from, so a killed run continues where it was.
     """
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -165,16 +175,19 @@ def fit(model: nn.Module, train: Callable[[int], Iterable[Batch]], steps_per_epo
         trained = time.perf_counter() - began
         model.eval()                                   # dev scores without dropout
         with average.applied(model) if average is not None else nullcontext():
-            dev = score(model)
+            scored = score(model)
+            dev, dev_loss = scored if isinstance(scored, tuple) else (scored, None)
             value = dev[metric]
-            is_best = value > result.best_score
+            is_best = value > result.best_score or (
+                value == result.best_score and dev_loss is not None and result.best_loss is not None
+                and dev_loss < result.best_loss - TIE_LOSS_DELTA)
             if is_best:
-                result.best_score, result.best_epoch, stale = value, number, 0
+                result.best_score, result.best_epoch, result.best_loss, stale = value, number, dev_loss, 0
                 best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             else:
                 stale += 1
         epoch = Epoch(number, total.item() / max(steps, 1), dev, tokens / max(trained, 1e-9),
-                      time.perf_counter() - began, opt.param_groups[0]["lr"], is_best)
+                      time.perf_counter() - began, opt.param_groups[0]["lr"], is_best, dev_loss)
         result.history.append(epoch)
         result.stopped_early = stale >= cfg.patience
         if checkpoint_dir is not None:
@@ -222,7 +235,8 @@ def save_checkpoint(folder: Path, model: nn.Module, opt: torch.optim.Optimizer, 
         rng["cuda"] = torch.cuda.get_rng_state()
     save_file(rng, tmp / "rng.safetensors")
     trainer = {"history": [asdict(e) for e in result.history], "best_epoch": result.best_epoch,
-               "best_score": result.best_score, "stopped_early": result.stopped_early, "stale": stale,
+               "best_score": result.best_score, "best_loss": result.best_loss,
+               "stopped_early": result.stopped_early, "stale": stale,
                "param_groups": opt_state["param_groups"]}
     (tmp / "trainer.json").write_text(json.dumps(trainer))
     old = folder.with_name(folder.name + ".old")
@@ -257,5 +271,6 @@ def load_checkpoint(folder: Path, model: nn.Module, opt: torch.optim.Optimizer, 
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ArtifactError(f"checkpoint {folder} cannot be resumed: {exc}") from exc
     history = [Epoch(**e) for e in trainer["history"]]
-    result = FitResult(history, trainer["best_epoch"], trainer["best_score"], trainer["stopped_early"])
+    result = FitResult(history, trainer["best_epoch"], trainer["best_score"], trainer["stopped_early"],
+                       trainer.get("best_loss"))     # checkpoints written before ties were broken lack it
     return result, trainer["stale"], best

@@ -12,7 +12,7 @@ from rnnservice.ml.data import split_dev
 from rnnservice.ml.errors import MLError, TrainingStopped
 from rnnservice.ml.pipeline import train
 from rnnservice.ml.predict import Predictor
-from rnnservice.ml.training import Epoch, lr_factor
+from rnnservice.ml.training import Epoch, fit, lr_factor
 
 
 def weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -137,6 +137,29 @@ def test_it_stops_early_when_the_dev_score_does_not_improve(tiny_config, example
     assert [e.is_best for e in result.fit.history] == [True, False]
 
 
+def test_a_tie_of_the_dev_metric_goes_to_the_epoch_with_the_lower_dev_loss():
+    # Small dev splits stall at their best accuracy from an early epoch on; the dev loss still tells a model that
+    # learned more from one that has just crossed the line.
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(2, 2)
+
+        def forward(self, x, lengths):
+            return None, self.linear(x).sum()
+
+    model = Model()
+    batch = {"lengths": torch.tensor([1]), "x": torch.ones(1, 2)}
+    scores = iter([({"accuracy": 1.0}, 0.5), ({"accuracy": 1.0}, 0.3), ({"accuracy": 1.0}, 0.2995),
+                   ({"accuracy": 0.9}, 0.1)])
+    result = fit(model, lambda epoch: [batch], 1, lambda m: next(scores), TrainConfig(epochs=4, patience=5),
+                 metric="accuracy", device=torch.device("cpu"))
+
+    assert [e.is_best for e in result.history] == [True, True, False, False]   # 0.2995: within the tie margin
+    assert result.best_epoch == 2 and result.best_loss == 0.3
+    assert result.history[1].to_dict()["dev_loss"] == 0.3
+
+
 def test_it_keeps_the_weights_of_the_best_epoch(tiny_config, examples, tmp_path):
     config = tiny_config("classification", training={"epochs": 6, "patience": 1, "lr": 1e-7})
 
@@ -195,13 +218,13 @@ def test_it_refuses_an_empty_training_set(tiny_config):
 def test_it_scores_the_dev_set_with_dropout_off(tiny_config, examples, monkeypatch):
     config = tiny_config("tagging", architecture={"dropout": 0.5}, training={"epochs": 2, "word_dropout": 0.5})
     modes = []
-    evaluate = Predictor.evaluate
+    score = Predictor.score
 
-    def evaluate_and_record_mode(self, dev, **options):        # calls through: only records the mode
+    def score_and_record_mode(self, dev, outputs):               # calls through: only records the mode
         modes.append(self.model.training)
-        return evaluate(self, dev, **options)
+        return score(self, dev, outputs)
 
-    monkeypatch.setattr(Predictor, "evaluate", evaluate_and_record_mode)
+    monkeypatch.setattr(Predictor, "score", score_and_record_mode)
     dev = examples("tagging")[:8]
     result = train(config, examples("tagging"), dev)
 
