@@ -235,6 +235,7 @@ SERVING_BATCH_MAX_ITEMS = env_int("SERVING_BATCH_MAX_ITEMS", 64, minimum=1)
 SERVING_BATCH_WAIT_MS = env_int("SERVING_BATCH_WAIT_MS", 5, minimum=0)
 SERVING_MAX_ITEMS = env_int("SERVING_MAX_ITEMS", 64, minimum=1)                   # inputs per request
 SERVING_MAX_TOKENS = env_int("SERVING_MAX_TOKENS", 512, minimum=1)                # per input, in the model's tokens
+SERVING_MAX_FRAMES = env_int("SERVING_MAX_FRAMES", 10_000, minimum=1)             # per numeric series input
 SERVING_MAX_BEAM = env_int("SERVING_MAX_BEAM", 10, minimum=1)                     # translation: beam_size
 SERVING_MAX_OUTPUT_LENGTH = env_int("SERVING_MAX_OUTPUT_LENGTH", 256, minimum=1)  # translation: output tokens
 SERVING_MAX_EVALUATE_EXAMPLES = env_int("SERVING_MAX_EVALUATE_EXAMPLES", 10_000, minimum=1)

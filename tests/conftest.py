@@ -18,7 +18,7 @@ from apps.registry.models import ModelVersion
 from apps.registry.services import version_create
 from rnnservice.settings import s3_storage
 from tests.factories import UserFactory
-from tests.trained import EXAMPLES, TASK_NAMES, train_tiny
+from tests.trained import EXAMPLES, SERIES_EXAMPLES, SERIES_NAMES, TASK_NAMES, train_tiny, train_tiny_series
 
 
 @pytest.fixture(autouse=True)
@@ -77,17 +77,28 @@ def tiny_model_dirs(tmp_path_factory) -> dict[str, Path]:
     return {task: train_tiny(task, root / task) for task in EXAMPLES}
 
 
+@pytest.fixture(scope="session")
+def tiny_series_dirs(tmp_path_factory) -> dict[str, Path]:
+    """One tiny model of numeric series per task that has them (classification, tagging); copy before use."""
+    root = tmp_path_factory.mktemp("tiny-series-models")
+    return {task: train_tiny_series(task, root / task) for task in SERIES_EXAMPLES}
+
+
 @pytest.fixture
-def make_version(models_store, tiny_model_dirs, tmp_path) -> Callable[..., ModelVersion]:
-    """make_version(owner, name=None, task="classification", dataset=None, metrics=None) -> a ModelVersion that
-    version_create registered from a fresh copy of the tiny model of `task` (named after the task by default)."""
+def make_version(request, models_store, tiny_model_dirs, tmp_path) -> Callable[..., ModelVersion]:
+    """make_version(owner, name=None, task="classification", dataset=None, metrics=None, series=False) -> a
+    ModelVersion that version_create registered from a fresh copy of the tiny model of `task` (of numeric series
+    with series=True), named after the task by default."""
     copies = itertools.count(1)
 
-    def register(owner, name: str | None = None, task: str = "classification", **kwargs) -> ModelVersion:
+    def register(owner, name: str | None = None, task: str = "classification", series: bool = False,
+                 **kwargs) -> ModelVersion:
         source = tmp_path / "incoming" / str(next(copies))
-        shutil.copytree(tiny_model_dirs[task], source)
-        return version_create(owner=owner, model_name=name or TASK_NAMES[task], task=task, source_dir=source,
-                              **kwargs)
+        # The series models are trained only by the tests that ask for one.
+        dirs = request.getfixturevalue("tiny_series_dirs") if series else tiny_model_dirs
+        shutil.copytree(dirs[task], source)
+        default_name = (SERIES_NAMES if series else TASK_NAMES)[task]
+        return version_create(owner=owner, model_name=name or default_name, task=task, source_dir=source, **kwargs)
     return register
 
 

@@ -1,12 +1,15 @@
 """Tiny real models for the registry and serving tests: made-up examples per task, trained with the core."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from rnnservice.ml.config import config_from_dict
 from rnnservice.ml.formats import ClassificationExample, TaggingExample, TranslationExample
+from rnnservice.ml.formats.numeric import SeriesExample
 from rnnservice.ml.pipeline import train
 
 TASK_NAMES = {"tagging": "ner", "classification": "sentiment", "translation": "de-en"}
@@ -52,6 +55,33 @@ TINY_BY_TASK = {"tagging": {"architecture": {"char_dim": 4}},
                 "translation": {"tokenizer": {"kind": "bpe", "bpe_vocab_size": 100}}}
 
 
+def series_classification_examples(count: int = 12) -> list[SeriesExample]:
+    """Two channels of 8 to 20 frames: a sine ("sine") or a square wave ("square") on the first, noise on the
+    second; the labels of tests/data/series_multi.ts are not these, so that file is a file of unseen labels."""
+    rng = np.random.default_rng(0)
+    examples = []
+    for i in range(count):
+        t = np.linspace(0, 2 * math.pi, int(rng.integers(8, 21)))
+        wave = np.sin(t) if i % 2 == 0 else np.sign(np.sin(t))
+        values = np.stack([wave, rng.normal(0, 0.1, len(t))], axis=1).astype(np.float32)   # (T, 2)
+        examples.append(SeriesExample(values, label="sine" if i % 2 == 0 else "square"))
+    return examples
+
+
+def series_tagging_examples(count: int = 8) -> list[SeriesExample]:
+    """One channel; a frame is tagged "beat" above 0.5, else "rest", as in tests/data/series_tagging.jsonl."""
+    rng = np.random.default_rng(1)
+    examples = []
+    for _ in range(count):
+        values = rng.random((int(rng.integers(3, 12)), 1)).astype(np.float32)             # (T, 1)
+        examples.append(SeriesExample(values, tags=["beat" if v > 0.5 else "rest" for v in values[:, 0]]))
+    return examples
+
+
+SERIES_EXAMPLES = {"classification": series_classification_examples, "tagging": series_tagging_examples}
+SERIES_NAMES = {"classification": "heartbeats", "tagging": "beats"}
+
+
 def train_tiny(task: str, folder: Path) -> Path:
     """Train a tiny model of `task` for 2 epochs and save it as a model version folder at `folder`."""
     torch.set_num_threads(1)           # tiny models gain nothing from threads and lose a lot on a busy machine
@@ -70,3 +100,12 @@ def corrupt(path: Path) -> None:
         last = file.read(1)
         file.seek(-1, 2)
         file.write(bytes([last[0] ^ 0xFF]))
+
+
+def train_tiny_series(task: str, folder: Path) -> Path:
+    """Train a tiny model of numeric series (classification or tagging) for 2 epochs and save it at `folder`."""
+    torch.set_num_threads(1)
+    config = config_from_dict({"architecture": {**TINY_ARCHITECTURE, "input_conv": 3},
+                               "training": {"epochs": 2, "batch_size": 4}}, task=task, input="values")
+    train(config, SERIES_EXAMPLES[task]()).save(folder)
+    return folder

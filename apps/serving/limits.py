@@ -22,10 +22,23 @@ def check_items(inputs: Sequence[Any]) -> None:
                             what="the number of inputs", field="inputs")
 
 
+def check_frames(inputs: Sequence[Any]) -> None:
+    """At most SERVING_MAX_FRAMES frames in each numeric series ({"values": [...]}). Counted from the request
+    alone, before the model is loaded or a value is looked at; other inputs and shapes are the Predictor's."""
+    maximum = settings.SERVING_MAX_FRAMES
+    for index, raw in enumerate(inputs):
+        frames = raw.get("values") if isinstance(raw, dict) else None
+        if isinstance(frames, list) and len(frames) > maximum:
+            raise LimitExceeded("SERVING_MAX_FRAMES", len(frames), maximum,
+                                what=f"the number of frames in inputs[{index}]", field="inputs", index=index)
+
+
 def check_tokens(predictor: Predictor, inputs: Sequence[Any]) -> None:
     """At most SERVING_MAX_TOKENS tokens in each input, counted as the model will see them: the given tokens, or
     the text split by the model's own tokenizer (words, characters or subwords). Inputs of the wrong shape are
-    left to the Predictor, which names them."""
+    left to the Predictor, which names them. A model of numeric series has no tokens: check_frames bounds it."""
+    if predictor.input == "values":
+        return
     maximum = settings.SERVING_MAX_TOKENS
     for index, raw in enumerate(inputs):
         count = _token_count(predictor, raw)

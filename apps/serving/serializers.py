@@ -1,6 +1,9 @@
 """Request and response shapes of the prediction and evaluation API."""
 from __future__ import annotations
 
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.serving.services import EVALUATE_SPLITS
@@ -18,17 +21,36 @@ class VersionChoiceInput(serializers.Serializer):
     options = serializers.DictField(required=False, default=dict, help_text=_OPTIONS_HELP)
 
 
+# Described, not typed: a typed oneOf would promise to refuse in the request's form and multipart encodings what
+# they cannot express, and the Predictor refuses each wrong shape with its index anyway. The API-contract work
+# types it fully.
+@extend_schema_field({"description": 'One input: a text (a string, split by the model\'s tokenizer), '
+                                     '{"tokens": ["...", ...]} (already split), or for a model of numeric series '
+                                     '{"values": [[f1, ..., fF], ...]}: one frame of the model\'s F features per '
+                                     'step, or a flat list of numbers when F is 1.'})
+class PredictItemField(serializers.JSONField):
+    """One input. Its shape is checked by the model's Predictor, whose message names the input's index and what
+    the model takes (its feature count, a finite number where a value is not one)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        # Taken as parsed. JSONField's own check (json.dumps, strict) would refuse a number that overflowed to
+        # inf (1e999) as "not valid JSON" without saying where; the Predictor names the input, frame and feature.
+        return data
+
+
 class PredictInput(VersionChoiceInput):
-    inputs = serializers.ListField(child=serializers.JSONField(allow_null=True), min_length=1,
-                                   help_text='Each a string (split by the model\'s tokenizer) or {"tokens": [...]}.')
+    inputs = serializers.ListField(child=PredictItemField(allow_null=True), min_length=1, help_text=(
+        'Each a string (split by the model\'s tokenizer), {"tokens": [...]}, or for a model of numeric series '
+        '{"values": [[f1, ..., fF], ...]} (a flat list of numbers for one feature).'))
 
 
 class PredictOutput(serializers.Serializer):
     model = serializers.CharField()
     version = serializers.IntegerField(help_text="The version that answered.")
     outputs = serializers.ListField(child=serializers.DictField(), help_text=(
-        'One per input. Tagging {"tokens", "tags", "scores"}; classification {"label", "probabilities"}; '
-        'translation {"translation", "tokens", "score"} (+ "n_best" when options.n_best > 1).'))
+        'One per input. Tagging {"tokens", "tags", "scores"} (series: {"tags", "scores"}, one per frame); '
+        'classification {"label", "probabilities"}; translation {"translation", "tokens", "score"} (+ "n_best" '
+        'when options.n_best > 1).'))
 
 
 class EvaluateInput(VersionChoiceInput):

@@ -18,20 +18,24 @@ from rnnservice.errors import ServiceError
 from rnnservice.metrics import count_prediction
 from rnnservice.ml.errors import FormatError
 from rnnservice.ml.formats import FORMAT_OPTIONS, TABLE_OPTIONS, Example, guess_format, read_examples
+from rnnservice.ml.formats.numeric import SeriesExample
 from rnnservice.ml.predict import InputError, Predictor
 
 EVALUATE_SPLITS = ("test", "dev")
+_HOLDS = {"tokens": "text", "values": "numeric series"}
 
 
 def predict(*, chosen: ModelVersion, inputs: Sequence[Any], options: dict[str, Any] | None = None) -> dict[str, Any]:
     """{"model", "version", "outputs"}: one output per input from the version `chosen` (version_to_serve or
     version_resolve picks it), through the model cache and its batcher.
 
-    Raises LimitExceeded (items, tokens per item, beam size, output length), ServiceError naming the index of an
-    input of the wrong shape, MLError for a bad option, and ArtifactUnavailable when the version's stored files
-    are not the ones registered.
+    Raises LimitExceeded (items, tokens or frames per item, beam size, output length), ServiceError naming the
+    index of an input of the wrong shape (for numeric series also a wrong feature count or a value that is not a
+    finite number), MLError for a bad option, and ArtifactUnavailable when the version's stored files are not the
+    ones registered.
     """
     limits.check_items(inputs)
+    limits.check_frames(inputs)                   # before the model is loaded: it needs the request alone
     loaded = model_get(version=chosen)
     predictor = loaded.predictor
     decode = limits.decode_options(predictor.task, dict(options or {}))
@@ -50,15 +54,19 @@ def evaluate_dataset(*, user: AbstractBaseUser | AnonymousUser, model: Registere
     """{"model", "version", "dataset", "split", "examples", "metrics"}: the version's scores on a dataset file.
 
     `split` "test" falls back to the dev file when the dataset has no test file; the answer says which was read.
-    Raises ServiceError for a dataset the user cannot see, one that is not valid or holds another task, a split it
-    has no file for, and (with the file field and line) a label the model never saw; LimitExceeded past
-    SERVING_MAX_EVALUATE_EXAMPLES or a decoding limit; Http404 and ArtifactUnavailable as predict does.
+    Raises ServiceError for a dataset the user cannot see, one that is not valid or holds another task or input
+    kind (text, numeric series) than the model reads, a split it has no file for, and (with the file field and
+    line) a label the model never saw; LimitExceeded past SERVING_MAX_EVALUATE_EXAMPLES or a decoding limit;
+    Http404 and ArtifactUnavailable as predict does.
     """
     chosen = version_resolve(model=model, version=version, alias=alias)
     dataset = _dataset_to_score(user=user, dataset_id=dataset_id, task=model.task)
     used = _split_to_score(dataset, split)
     limits.check_examples(dataset.statistics.get("splits", {}).get(used, {}).get("examples", 0))
     predictor = model_get(version=chosen).predictor
+    if dataset.input and dataset.input != predictor.input:
+        raise ServiceError(f"dataset {dataset.pk} holds {_HOLDS[dataset.input]}; the model reads "
+                           f"{_HOLDS[predictor.input]}", field="dataset")
     with dataset_paths(dataset, (used, f"{used}_target")) as files:
         try:
             # Two aligned files reach the core as one "source,target" path, as in dataset validation.
@@ -77,8 +85,9 @@ def evaluate_dataset(*, user: AbstractBaseUser | AnonymousUser, model: Registere
 def evaluate_file(*, model: RegisteredModel, path: str | Path, format: str | None = None, version: int | None = None,
                   alias: str | None = None, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """{"model", "version", "examples", "metrics"}: the version's scores on a labelled file on this machine (the
-    command line's evaluate). No example limit. Raises FormatError naming the file and line, and what
-    evaluate_dataset raises for the version and options."""
+    command line's evaluate). No example limit. Raises FormatError naming the file and line, ServiceError for
+    text given to a model of numeric series or the other way round, and what evaluate_dataset raises for the
+    version and options."""
     chosen = version_resolve(model=model, version=version, alias=alias)
     predictor = model_get(version=chosen).predictor
     examples = _read(predictor, str(path), format=format)
@@ -120,4 +129,8 @@ def _read(predictor: Predictor, path: str, *, format: str | None) -> list[Exampl
     allowed = FORMAT_OPTIONS[format] + (TABLE_OPTIONS.get(task, ()) if format in ("csv", "tsv") else ())
     options = {name: value for name, value in predictor.config.data.options.items() if name in allowed}
     known = None if task == "translation" else set(predictor.labels())
-    return read_examples(path, task=task, format=format, known_labels=known, **options)
+    examples = read_examples(path, task=task, format=format, known_labels=known, **options)
+    found = "values" if isinstance(examples[0], SeriesExample) else "tokens"
+    if found != predictor.input:
+        raise ServiceError(f"the file holds {_HOLDS[found]}; the model reads {_HOLDS[predictor.input]}")
+    return examples

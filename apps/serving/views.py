@@ -4,6 +4,7 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from apps.registry.selectors import model_get_visible, version_to_serve
@@ -14,10 +15,16 @@ from rnnservice.throttling import PredictRateThrottle
 
 class PredictApi(APIView):
     throttle_classes = (PredictRateThrottle,)
+    # JSON only: a form field cannot hold {"tokens": [...]} or {"values": [...]}, and would read null or false as
+    # the text "null" or "false". The configured JSON parser is kept, whatever bounds it applies.
+    parser_classes = tuple(parser for parser in api_settings.DEFAULT_PARSER_CLASSES
+                           if parser.media_type == "application/json")
 
     @extend_schema(request=PredictInput, responses=PredictOutput, examples=[
         OpenApiExample("texts", request_only=True, value={"inputs": ["a witty and charming movie .", "dull ."]}),
         OpenApiExample("tokens", request_only=True, value={"inputs": [{"tokens": ["EU", "rejects", "Bonn", "call"]}]}),
+        OpenApiExample("series", request_only=True, value={"inputs": [{"values": [[0.1, 1.2], [0.4, 0.9], [0.8, 0.3]]},
+                                                                      {"values": [[0.0, 1.0]]}]}),
     ])
     def post(self, request: Request, name: str) -> Response:
         payload = PredictInput(data=request.data)

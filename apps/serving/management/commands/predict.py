@@ -1,9 +1,12 @@
-"""`manage.py predict MODEL[@VERSION|:ALIAS] TEXT...`: one JSON line per input, through the serving service."""
+"""`manage.py predict MODEL[@VERSION|:ALIAS] TEXT...` or `--inputs FILE`: one JSON line per input, through the
+serving service."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-from django.core.management.base import CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from apps.registry.management.base import ModelCommand
 from apps.registry.selectors import model_reference, version_resolve
@@ -11,21 +14,45 @@ from apps.serving.services import predict
 
 
 class Command(ModelCommand):
-    help = ("Predict with a registered model: one JSON line per TEXT, shaped as the REST API's outputs and naming "
-            "the model and version. Without @VERSION or :ALIAS: the production version, else the newest. The "
-            "serving limits (SERVING_MAX_ITEMS, ...) apply.")
+    help = ("Predict with a registered model: one JSON line per TEXT, or per line of --inputs FILE, shaped as the "
+            "REST API's outputs and naming the model and version. Without @VERSION or :ALIAS: the production "
+            "version, else the newest. The serving limits (SERVING_MAX_ITEMS, ...) apply.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("reference", metavar="MODEL[@VERSION|:ALIAS]")
-        parser.add_argument("texts", metavar="TEXT", nargs="+")
+        parser.add_argument("texts", metavar="TEXT", nargs="*")
+        parser.add_argument("--inputs", type=Path, metavar="FILE",
+                            help='one JSON value a line, as one element of the REST "inputs" array: "a text", '
+                                 '{"tokens": [...]} or {"values": [[...], ...]} (numeric series)')
         parser.add_argument("--beam-size", type=int, help="translation: beam size (default 5)")
         parser.add_argument("--n-best", type=int, help="translation: hypotheses per input")
         parser.add_argument("--max-length", type=int, help="translation: output tokens at most")
 
-    def handle(self, *args: Any, reference: str, texts: list[str], **options: Any) -> None:
+    def handle(self, *args: Any, reference: str, texts: list[str], inputs: Path | None, **options: Any) -> None:
+        if bool(texts) == bool(inputs):
+            raise CommandError("give TEXT arguments or --inputs FILE (one JSON value a line), one of the two")
         model, version, alias = model_reference(reference=reference)
         decode = {name: options[name] for name in ("beam_size", "n_best", "max_length") if options[name] is not None}
         chosen = version_resolve(model=model, version=version, alias=alias)
-        answer = predict(chosen=chosen, inputs=texts, options=decode)
+        answer = predict(chosen=chosen, inputs=_read_inputs(inputs) if inputs else texts, options=decode)
         for output in answer["outputs"]:
             self.emit({"model": answer["model"], "version": answer["version"], **output})
+
+
+def _read_inputs(path: Path) -> list[Any]:
+    """The JSON value on each non-blank line of `path`; a line that is not JSON is an error naming it."""
+    values, number = [], 0
+    try:
+        with path.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):   # noqa: B007 (the error below names the line)
+                if line.strip():
+                    values.append(json.loads(line))
+    except OSError as exc:
+        raise CommandError(f"--inputs {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"--inputs {path}: not UTF-8 text") from None
+    except ValueError as exc:
+        raise CommandError(f"--inputs {path}, line {number}: not a JSON value ({exc})") from None
+    if not values:
+        raise CommandError(f"--inputs {path}: the file holds no inputs")
+    return values
