@@ -201,6 +201,23 @@ def test_the_batcher_gives_each_series_of_a_mixed_batch_what_it_gets_alone(tiny_
     assert batcher.requests == len(requests)
 
 
+def test_a_batch_of_series_is_cut_into_forward_passes_of_similar_lengths(tiny_series_dirs, monkeypatch):
+    predictor = Predictor.load(tiny_series_dirs["classification"])
+    predictor.batch_size = 2
+    passes: list[list[int]] = []
+    forward = predictor.model.forward
+
+    def recorded(**batch):
+        passes.append(batch["lengths"].tolist())
+        return forward(**batch)
+    monkeypatch.setattr(predictor.model, "forward", recorded)
+    batcher = Batcher(predictor.predict_examples, max_items=64, max_wait=0.0)
+    outputs = batcher.predict(predictor.examples([{"values": SINE[:n]} for n in (12, 1, 11, 2, 3, 10)]))
+    batcher.close()
+    assert len(outputs) == 6
+    assert sorted(sorted(lengths) for lengths in passes) == [[1, 2], [3, 10], [11, 12]]
+
+
 def test_predict_takes_json_only_since_a_form_cannot_hold_a_series(api, heartbeats):
     response = api.post(PREDICT.format("heartbeats"), {"inputs": "null"}, format="multipart")
     assert response.status_code == 415
