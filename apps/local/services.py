@@ -37,6 +37,8 @@ DEMO_DATASETS = (
     DemoDataset("demo-sentiment", "classification", "tsv",
                 {"train": "sentiment-train.tsv", "dev": "sentiment-dev.tsv"}),
     DemoDataset("demo-de-en", "translation", "parallel", {"train": "de-en-train.tsv", "dev": "de-en-dev.tsv"}),
+    # Numeric series (demo/make_waves.py wrote them): sine, square and sawtooth waves of 60 steps.
+    DemoDataset("demo-waves", "classification", "ucr", {"train": "waves-train.tsv", "dev": "waves-dev.tsv"}),
 )
 
 

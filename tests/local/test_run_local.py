@@ -113,7 +113,8 @@ def test_it_serves_the_demo_with_its_workers_and_stops_everything_on_ctrl_c(run_
     def demo_datasets() -> dict[str, str]:
         return {d["name"]: d["status"] for d in call(url + "/api/datasets/", token=token)[1]["results"]}
     wait_until("the demo data sets validated by the worker", lambda: "pending" not in demo_datasets().values())
-    assert demo_datasets() == {"demo-ner": "valid", "demo-sentiment": "valid", "demo-de-en": "valid"}
+    assert demo_datasets() == {"demo-ner": "valid", "demo-sentiment": "valid", "demo-de-en": "valid",
+                               "demo-waves": "valid"}
 
     running = processes_with_home(home)
     commands = " ".join(running.values())
