@@ -1,4 +1,5 @@
-"""Our training loop and Predictor against plain PyTorch on the same model and batches, in one run.
+"""Our training loop and Predictor against plain PyTorch on the same model and batches, in one run; and our loop
+on batches of one length (what training uses) against the batches of similar lengths it used before.
 
     python -m bench.throughput [--data ../shared/datasets] [--sentences 3000] [--rounds 5]
 
@@ -67,18 +68,23 @@ def main() -> None:
     codec = TaggingCodec.fit(examples, config)
     items = [codec.encode(ex) for ex in examples]
     data = [b for _, b in batches(items, codec, batch_size=config.training.batch_size, shuffle=True, seed=1)]
+    mixed = [b for _, b in batches(items, codec, batch_size=config.training.batch_size, shuffle=True, seed=1,
+                                   exact_lengths=False)]
     torch.manual_seed(0)
     model = build_model(config, vocab_sizes(codec))
     initial = {k: v.clone() for k, v in model.state_dict().items()}
 
-    ours, plain = [], []
-    for round_ in range(args.rounds):          # alternate, so that machine noise hits both alike
+    ours, plain, ours_mixed = [], [], []
+    for round_ in range(args.rounds):          # alternate, so that machine noise hits all alike
         model.load_state_dict(initial)
         plain.append(plain_epoch(model, data, config.training.lr, config.training.clip))
         model.load_state_dict(initial)
         ours.append(our_epoch(model, data, config.training))
+        model.load_state_dict(initial)
+        ours_mixed.append(our_epoch(model, mixed, config.training))
         print(json.dumps({"round": round_ + 1, "plain_tokens_per_s": round(plain[-1]),
-                          "ours_tokens_per_s": round(ours[-1])}), flush=True)
+                          "ours_tokens_per_s": round(ours[-1]), "ours_mixed_lengths_tokens_per_s":
+                          round(ours_mixed[-1])}), flush=True)
 
     model.load_state_dict(initial)
     predictor = Predictor(model, codec, config)
@@ -104,6 +110,9 @@ def main() -> None:
         "train_plain_tokens_per_s": round(statistics.median(plain)),
         "train_ours_tokens_per_s": round(statistics.median(ours)),
         "train_ratio": round(statistics.median(ours) / statistics.median(plain), 3),
+        "batches_one_length": len(data), "batches_mixed_lengths": len(mixed),
+        "train_mixed_lengths_tokens_per_s": round(statistics.median(ours_mixed)),
+        "one_length_vs_mixed_ratio": round(statistics.median(ours) / statistics.median(ours_mixed), 3),
         "predict_1": predict[1], "predict_64": predict[64],
     }
     print(json.dumps(summary), flush=True)

@@ -265,25 +265,49 @@ def _stratified(order: list[int], labels: list[str], cut: int) -> list[int]:
     return [i for i in order if i in chosen] + [i for i in order if i not in chosen]
 
 
-def batches(items: Sequence[dict[str, Tensor]], codec: Codec, *, batch_size: int,
-            shuffle: bool = False, seed: int = 0) -> Iterator[tuple[list[int], dict[str, Tensor]]]:
-    """Batches of examples of similar length (little padding), each with the indices it holds.
+def batches(items: Sequence[dict[str, Tensor]], codec: Codec, *, batch_size: int, shuffle: bool = False,
+            seed: int = 0, exact_lengths: bool = True) -> Iterator[tuple[list[int], dict[str, Tensor]]]:
+    """Batches of examples of one length where there are enough of them, each with the indices it holds.
 
-    Shuffled runs sort inside random pools of 50 batches, then shuffle the batch order, so that
-    each epoch differs but lengths stay grouped. `seed` makes the order repeat.
+    Examples of one length go together in full batches: no padding, and the RNN runs without packing, which on a
+    CPU trains 2 to 2.5 times faster than packed batches of varying lengths. What is left of each length (fewer
+    than `batch_size`) goes into batches of similar lengths, as all examples did before (`exact_lengths=False`,
+    kept for the benchmark that compares the two). Shuffled runs draw each length's batches and the leftovers'
+    pools at random and shuffle the batch order, so that each epoch differs; `seed` makes the order repeat. The
+    number of batches depends on the lengths only (batch_count), so the learning-rate schedule knows it.
     """
-    order = list(range(len(items)))
-    length = [item_length(item) for item in items]
-    if shuffle:
-        rng = random.Random(seed)
-        rng.shuffle(order)
-        pool = batch_size * 50
-        order = [i for start in range(0, len(order), pool)
-                 for i in sorted(order[start:start + pool], key=length.__getitem__)]
-        groups = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-        rng.shuffle(groups)
-    else:
-        order.sort(key=length.__getitem__)
-        groups = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    for group in groups:
+    for group in _groups([item_length(item) for item in items], batch_size,
+                         random.Random(seed) if shuffle else None, exact_lengths):
         yield group, codec.collate([items[i] for i in group])
+
+
+def batch_count(items: Sequence[dict[str, Tensor]], batch_size: int, exact_lengths: bool = True) -> int:
+    return sum(1 for _ in _groups([item_length(item) for item in items], batch_size, None, exact_lengths))
+
+
+def _groups(length: list[int], batch_size: int, rng: random.Random | None, exact_lengths: bool) -> list[list[int]]:
+    order = list(range(len(length)))
+    if rng is not None:
+        rng.shuffle(order)
+    groups, rest = [], order
+    if exact_lengths:
+        by_length: dict[int, list[int]] = {}
+        for i in order:
+            by_length.setdefault(length[i], []).append(i)
+        rest = []
+        for _, same in sorted(by_length.items()):
+            full = len(same) - len(same) % batch_size
+            groups += [same[i:i + batch_size] for i in range(0, full, batch_size)]
+            rest += same[full:]
+        if rng is not None:
+            rng.shuffle(rest)
+    if rng is not None:   # similar lengths inside random pools of 50 batches
+        pool = batch_size * 50
+        rest = [i for start in range(0, len(rest), pool)
+                for i in sorted(rest[start:start + pool], key=length.__getitem__)]
+    else:
+        rest = sorted(rest, key=length.__getitem__)
+    groups += [rest[i:i + batch_size] for i in range(0, len(rest), batch_size)]
+    if rng is not None:
+        rng.shuffle(groups)
+    return groups

@@ -98,9 +98,13 @@ class Encoder(nn.Module):
         x = self.embed(ids)                                                      # (B, T, E)
         if self.chars is not None:
             x = torch.cat([x, self.chars(chars)], dim=-1)                        # (B, T, E+C)
-        packed = pack_padded_sequence(self.drop(x), lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, state = self.rnn(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=ids.size(1))  # (B, T, D*H)
+        lengths = lengths.cpu()
+        if lengths.min() == lengths.max() == ids.size(1):       # no padding: packing would only cost time
+            out, state = self.rnn(self.drop(x))
+        else:
+            packed = pack_padded_sequence(self.drop(x), lengths, batch_first=True, enforce_sorted=False)
+            out, state = self.rnn(packed)
+            out, _ = pad_packed_sequence(out, batch_first=True, total_length=ids.size(1))  # (B, T, D*H)
         h = state[0] if isinstance(state, tuple) else state                     # (L*D, B, H)
         final = torch.cat(list(h[-self.directions:]), dim=-1)                   # (B, D*H): last layer
         return self.drop(out), final

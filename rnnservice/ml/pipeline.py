@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from torch import nn
 
 from rnnservice.ml.artifacts import save_version
 from rnnservice.ml.config import DEFAULT_METRIC, RunConfig, config_from_dict
-from rnnservice.ml.data import Codec, batches, codec_class, codec_from_dict, split_dev
+from rnnservice.ml.data import Codec, batch_count, batches, codec_class, codec_from_dict, split_dev
 from rnnservice.ml.errors import ConfigError, MLError
 from rnnservice.ml.formats import read_examples
 from rnnservice.ml.formats.numeric import SeriesExample
@@ -106,7 +105,7 @@ def train(config: RunConfig, train_examples: Sequence, dev_examples: Sequence | 
         outputs = predictor.predict_examples(dev_examples, **options)
         return predictor.score(dev_examples, outputs), Predictor.log_loss(dev_examples, outputs)
 
-    result = fit(model, epoch_batches, math.ceil(len(items) / cfg.batch_size),
+    result = fit(model, epoch_batches, batch_count(items, cfg.batch_size),
                  dev_score, cfg, metric=metric, device=device,
                  checkpoint_dir=Path(checkpoint_dir) / "last" if checkpoint_dir else None, on_epoch=on_epoch,
                  progress=progress)

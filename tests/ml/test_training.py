@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from rnnservice.ml.config import TrainConfig
-from rnnservice.ml.data import split_dev
+from rnnservice.ml.data import batch_count, batches, split_dev
 from rnnservice.ml.errors import MLError, TrainingStopped
 from rnnservice.ml.pipeline import train
 from rnnservice.ml.predict import Predictor
@@ -274,3 +274,20 @@ def test_it_resumes_an_averaged_run_to_the_same_weights_as_a_straight_run(tiny_c
     assert_same_weights(weights(straight.model), weights(resumed.model))
     assert_same_weights(load_file(tmp_path / "straight" / "last" / "average.safetensors"),
                         load_file(tmp_path / "resumed" / "last" / "average.safetensors"))
+
+
+def test_batches_hold_one_length_where_there_are_enough_and_the_leftovers_of_each_length_together():
+    class Codec:
+        def collate(self, items):
+            return {"lengths": torch.tensor([len(i["ids"]) for i in items])}
+
+    lengths = [3] * 9 + [5] * 4 + [7] * 2 + [9]
+    items = [{"ids": [0] * n} for n in lengths]
+    for shuffle in (False, True):
+        got = [batch["lengths"].tolist() for _, batch in batches(items, Codec(), batch_size=4, shuffle=shuffle)]
+        exact = sorted(b for b in got if len(set(b)) == 1 and len(b) == 4)
+        assert exact == [[3] * 4, [3] * 4, [5] * 4]                  # every full batch of one length
+        assert sorted(n for b in got if b not in exact for n in b) == [3, 7, 7, 9]   # leftovers, together
+        assert len(got) == batch_count(items, 4) == 4
+    again = [g for g, _ in batches(items, Codec(), batch_size=4, shuffle=True, seed=3)]
+    assert again == [g for g, _ in batches(items, Codec(), batch_size=4, shuffle=True, seed=3)]
