@@ -35,6 +35,8 @@ class ArchitectureConfig:
     char_dim: int = 0              # tagging, classification: > 0 adds character-CNN word features
     input_conv: int = 0            # values: > 0 puts a 1-D convolution of this width before the RNN, else a
                                    # linear projection of each frame to embed_dim
+    input_noise: float = 0.0       # values: the standard deviation of Gaussian noise added to the normalised frames
+                                   # in training, a regulariser for data sets of a few hundred series
     crf: bool | None = None        # tagging: None = on when the tags are BIO/IOB2
     pooling: str = "max"           # classification: last | mean | max | attention
     decoder_layers: int = 1        # translation
@@ -100,6 +102,7 @@ RANGES = {
     "architecture.embed_dim": (1, 4096), "architecture.hidden_dim": (1, 8192),
     "architecture.num_layers": (1, 16), "architecture.decoder_layers": (1, 16),
     "architecture.dropout": (0.0, 0.9), "architecture.char_dim": (0, 1024), "architecture.input_conv": (0, 31),
+    "architecture.input_noise": (0.0, 10.0),
     "training.epochs": (1, 10_000), "training.batch_size": (1, 65_536), "training.lr": (1e-7, 10.0),
     "training.weight_decay": (0.0, 10.0), "training.clip": (0.0, 1e6), "training.warmup": (0.0, 1.0),
     "training.patience": (1, 10_000), "training.word_dropout": (0.0, 0.9),
@@ -114,7 +117,8 @@ TASK_ONLY = {
     "architecture.tie_embeddings": ("translation",), "training.eval_beam_size": ("translation",),
 }
 # Fields that mean something for one input kind only.
-INPUT_ONLY = {"architecture.char_dim": "tokens", "architecture.input_conv": "values"}
+INPUT_ONLY = {"architecture.char_dim": "tokens", "architecture.input_conv": "values",
+              "architecture.input_noise": "values"}
 
 DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "tagging": {

@@ -57,12 +57,15 @@ class FrameInput(nn.Module):
     front ends of LSTM-FCN and DeepConvLSTM do. Padded frames are zeros and the convolution pads with zeros, so a
     series gets the same vectors alone as in a padded batch."""
 
-    def __init__(self, features: int, dim: int, conv_width: int = 0):
+    def __init__(self, features: int, dim: int, conv_width: int = 0, noise: float = 0.0):
         super().__init__()
         self.conv = nn.Conv1d(features, dim, conv_width, padding="same") if conv_width else None
         self.proj = None if conv_width else nn.Linear(features, dim)
+        self.noise = noise
 
     def forward(self, values: Tensor) -> Tensor:
+        if self.training and self.noise:
+            values = values + self.noise * torch.randn_like(values)
         if self.conv is None:
             return self.proj(values)
         return F.gelu(self.conv(values.transpose(1, 2))).transpose(1, 2)
@@ -80,7 +83,7 @@ class Encoder(nn.Module):
     def __init__(self, arch: ArchitectureConfig, vocab_size: int, num_chars: int = 0, word_dropout: float = 0.0,
                  features: int = 0):
         super().__init__()
-        self.embed = FrameInput(features, arch.embed_dim, arch.input_conv) if features else \
+        self.embed = FrameInput(features, arch.embed_dim, arch.input_conv, arch.input_noise) if features else \
             embedding(vocab_size, arch.embed_dim)
         self.chars = CharFeatures(num_chars, arch.char_dim) if arch.char_dim and num_chars else None
         input_dim = arch.embed_dim + (arch.char_dim if self.chars else 0)

@@ -178,3 +178,18 @@ def test_batches_of_series_group_similar_lengths():
     items = [codec.encode(ex) for ex in waves(16)]
     for _, batch in batches(items, codec, batch_size=4):
         assert batch["values"].shape[0] == len(batch["lengths"]) and batch["values"].shape[2] == 2
+
+
+def test_input_noise_perturbs_training_frames_only():
+    torch.manual_seed(0)
+    config = values_config("classification", input_noise=0.5)
+    codec = SeriesClassificationCodec.fit(waves(), config)
+    model = build_model(config, codec.sizes())
+    batch = codec.collate([codec.encode(ex) for ex in waves(4)])
+    model.eval()
+    assert torch.equal(model(**batch)[0], model(**batch)[0])           # prediction is deterministic
+    model.train()
+    front = model.encoder.embed
+    assert not torch.equal(front(batch["values"]), front(batch["values"]))
+    with pytest.raises(ConfigError, match="architecture.input_noise: applies to values input only"):
+        config_from_dict({"architecture": {"input_noise": 0.1}}, task="classification", input="tokens")
