@@ -9,6 +9,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
 from django.db.models import Model, ProtectedError, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -31,6 +33,9 @@ from rnnservice.throttling import RateLimited
 logger = logging.getLogger(__name__)
 DATABASE_RETRY_AFTER = 5       # seconds: what a 503 for an unreachable database tells clients to wait
 DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
+# What Django refuses by a limit of its own settings, before a view runs: the setting each exception means.
+DJANGO_LIMITS = {RequestDataTooBig: "DATA_UPLOAD_MAX_MEMORY_SIZE", TooManyFieldsSent: "DATA_UPLOAD_MAX_NUMBER_FIELDS",
+                 TooManyFilesSent: "DATA_UPLOAD_MAX_NUMBER_FILES"}
 DATABASE_UNAVAILABLE = {"detail": "the database cannot be reached; try again in a few seconds",
                         "unavailable": "database"}
 
@@ -180,9 +185,14 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """handler400, for what Django refuses before a view runs (a body over DATA_UPLOAD_MAX_MEMORY_SIZE)."""
+    """handler400, for what Django refuses before a view runs (a body over DATA_UPLOAD_MAX_MEMORY_SIZE): under /api/
+    a JSON error that names the setting whose limit the request passed, when it was one."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Bad request."}, status=status.HTTP_400_BAD_REQUEST)
+        limit = next((name for kind, name in DJANGO_LIMITS.items() if isinstance(exception, kind)), None)
+        if limit is None:
+            return JsonResponse({"detail": "Bad request."}, status=status.HTTP_400_BAD_REQUEST)
+        return JsonResponse({"detail": f"{exception}; the limit is {getattr(settings, limit):,} ({limit})",
+                             "limit": limit, "maximum": getattr(settings, limit)}, status=status.HTTP_400_BAD_REQUEST)
     return defaults.bad_request(request, exception)
 
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.parsers import MultiPartParser
 
+from rnnservice.parsers import FormParser, JSONParser
 from rnnservice.throttling import TokenRateThrottle
 
 
@@ -11,4 +13,6 @@ class TokenApi(ObtainAuthToken):
     neither may stand in the way of logging in (a bad token was a 401, a session without CSRF token a 403)."""
 
     authentication_classes = ()
+    # DRF's view names its own parsers: these are the bounded ones (no login is needed to send a body here).
+    parser_classes = (FormParser, MultiPartParser, JSONParser)
     throttle_classes = (TokenRateThrottle,)

@@ -239,6 +239,14 @@ SERVING_MAX_BEAM = env_int("SERVING_MAX_BEAM", 10, minimum=1)                   
 SERVING_MAX_OUTPUT_LENGTH = env_int("SERVING_MAX_OUTPUT_LENGTH", 256, minimum=1)  # translation: output tokens
 SERVING_MAX_EVALUATE_EXAMPLES = env_int("SERVING_MAX_EVALUATE_EXAMPLES", 10_000, minimum=1)
 
+# Request bodies of the API other than uploads (rnnservice/parsers.py): JSON and forms are refused past this many
+# bytes before they are read in full, and JSON nested deeper than this before it is parsed. A prediction input
+# longer than SERVING_MAX_INPUT_CHARS characters is refused before a tokenizer reads it (a 2.4 MB string cost the
+# subword tokenizer 2 s of CPU before SERVING_MAX_TOKENS could refuse it).
+RNNSERVICE_MAX_BODY_BYTES = env_int("RNNSERVICE_MAX_BODY_BYTES", 1024 * 1024, minimum=1)
+RNNSERVICE_MAX_JSON_DEPTH = env_int("RNNSERVICE_MAX_JSON_DEPTH", 32, minimum=1)
+SERVING_MAX_INPUT_CHARS = env_int("SERVING_MAX_INPUT_CHARS", 20_000, minimum=1)
+
 # Request rates (rnnservice/throttling.py): the token endpoint per client address, against password guessing;
 # prediction per user, so that one client cannot take every worker. Over it, a 429 with Retry-After. The counts
 # live in the cache below, shared by every web process when it is Redis.
@@ -266,6 +274,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "rnnservice.api.ApiSchema",
     "EXCEPTION_HANDLER": "rnnservice.api.exception_handler",
     "NUM_PROXIES": RNNSERVICE_NUM_PROXIES,
+    # DRF's, bounded in size and JSON depth (RNNSERVICE_MAX_BODY_BYTES, RNNSERVICE_MAX_JSON_DEPTH).
+    "DEFAULT_PARSER_CLASSES": ["rnnservice.parsers.JSONParser", "rnnservice.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "rnnservice API",
