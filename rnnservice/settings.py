@@ -323,6 +323,13 @@ TRAINING_STALE_SECONDS = env_int("TRAINING_STALE_SECONDS", 60, minimum=1)
 TRAINING_MAX_ATTEMPTS = env_int("TRAINING_MAX_ATTEMPTS", 3, minimum=1)
 # A job's progress row (epochs, log tail) is written after an epoch, at most once every so many seconds.
 TRAINING_PROGRESS_SECONDS = env_int("TRAINING_PROGRESS_SECONDS", 1, minimum=0)
+# What one launch may ask for (apps/training/limits.py): the model's parameters and a training step's memory, as
+# estimated at launch from the config and the dataset's statistics, and the jobs one user has queued or running at
+# once. DATASET_MAX_BYTES_PER_USER caps the data set files one user has stored. Each is a 400 naming it.
+TRAINING_MAX_PARAMETERS = env_int("TRAINING_MAX_PARAMETERS", 200_000_000, minimum=1)
+TRAINING_MAX_MEMORY_BYTES = env_int("TRAINING_MAX_MEMORY_BYTES", 8 * 1024**3, minimum=1)
+TRAINING_MAX_JOBS_PER_USER = env_int("TRAINING_MAX_JOBS_PER_USER", 4, minimum=1)
+DATASET_MAX_BYTES_PER_USER = env_int("DATASET_MAX_BYTES_PER_USER", 2 * 1024**3, minimum=1)
 # A message can be lost on its way: a broker restarted without persistence drops what it held, and one that is
 # down at a launch or an upload is never given it. The same check then sends again a job still queued
 # TRAINING_QUEUED_RESEND_SECONDS after it was sent (at once when it never was), and validation of a dataset

@@ -7,8 +7,10 @@ import hashlib
 import re
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 
+from apps.datasets.models import Dataset
 from rnnservice.errors import LimitExceeded, ServiceError
 
 # The first bytes of compressed files. Uploads are read as they are, never unpacked (no archive bombs): a
@@ -31,6 +33,16 @@ def upload_sha256(field: str, upload: File) -> str:
         text.feed(chunk)
     text.finish()
     return digest.hexdigest()
+
+
+def check_stored_bytes(owner: AbstractBaseUser, uploads: dict[str, File]) -> None:
+    """The owner's stored data set files and these uploads together within DATASET_MAX_BYTES_PER_USER. The sizes
+    are the storage's (a stat on a disk, a HEAD in a bucket), so the count is right however the files came."""
+    stored = sum(stored.size for dataset in Dataset.objects.filter(owner=owner) for stored in dataset.files().values())
+    total, maximum = stored + sum(upload.size for upload in uploads.values()), settings.DATASET_MAX_BYTES_PER_USER
+    if total > maximum:
+        raise LimitExceeded("DATASET_MAX_BYTES_PER_USER", total, maximum,
+                            what="the bytes of your stored data sets, with this upload", stored=stored)
 
 
 class _TextScan:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q, QuerySet
@@ -33,6 +34,7 @@ from apps.registry.store import (
     bucket_checkpoint_upload,
     bucket_configured,
 )
+from apps.training import limits
 from apps.training.models import TrainingJob
 from apps.training.tasks import train_model as train_model_task
 from rnnservice.errors import ServiceError
@@ -103,7 +105,9 @@ def job_launch(*, owner: AbstractBaseUser, dataset: Dataset, model_name: str, to
     """Create a queued job and send train_model to the `training` queue once the row is committed.
 
     Raises ServiceError naming the field: a dataset the owner cannot see or that is not valid, a model name
-    that is malformed or taken by another user or task, a config value the core refuses ("training.epochs").
+    that is malformed or taken by another user or task, a config value the core refuses ("training.epochs"), a
+    metric the data cannot give; LimitExceeded for a model or a step's memory over the limits, or one job more
+    than the owner may have queued or running (apps/training/limits.py).
     With queue=False nothing is sent: the caller runs job_run itself (`manage.py train --sync`).
     """
     if not dataset_list(user=owner).filter(pk=dataset.pk).exists():
@@ -118,6 +122,11 @@ def job_launch(*, owner: AbstractBaseUser, dataset: Dataset, model_name: str, to
         config = config_from_dict(sections, task=dataset.task)
     except ConfigError as exc:
         raise ServiceError(str(exc), field=exc.field) from exc
+    limits.check_metric(config, dataset)
+    limits.check_budget(config, dataset)
+    # The owner's row, locked until the commit: two launches at once count each other's job.
+    get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+    limits.check_active_jobs(owner)
     # queue=False: the caller claims it at once; sent_at keeps the stale check from sending it meanwhile.
     job = TrainingJob.objects.create(owner=owner, dataset=dataset, model_name=model_name, config=config.to_dict(),
                                      sent_at=None if queue else timezone.now())

@@ -119,3 +119,18 @@ def multipart(client_name: str, content: bytes) -> bytes:
                  f"Content-Type: text/tab-separated-values\r\n\r\n".encode("utf-8", "surrogateescape")
                  + content + b"\r\n")
     return b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
+
+
+def test_it_limits_the_bytes_a_user_stores_and_counts_each_users_own(api, api_as, bob, media_root, settings):
+    settings.DATASET_MAX_BYTES_PER_USER = 2 * len(SST) + 10
+    first = api.post(URL, {"name": "one", "task": "classification", "train": SimpleUploadedFile("t.tsv", SST)},
+                     format="multipart")
+    assert first.status_code == 201, first.data
+    stored = files_under(media_root)
+    refused = post_files(api, train=SST, dev=SST)
+    assert refused.status_code == 400, refused.data
+    assert (refused.data["limit"], refused.data["value"], refused.data["stored"]) == (
+        "DATASET_MAX_BYTES_PER_USER", 3 * len(SST), len(SST))
+    assert "DATASET_MAX_BYTES_PER_USER" in refused.data["detail"]
+    assert list(Dataset.objects.values_list("name", flat=True)) == ["one"] and files_under(media_root) == stored
+    assert post_files(api_as(bob), train=SST, dev=SST).status_code == 201          # bob's bytes are his own
