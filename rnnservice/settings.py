@@ -330,6 +330,10 @@ TRAINING_MAX_PARAMETERS = env_int("TRAINING_MAX_PARAMETERS", 200_000_000, minimu
 TRAINING_MAX_MEMORY_BYTES = env_int("TRAINING_MAX_MEMORY_BYTES", 8 * 1024**3, minimum=1)
 TRAINING_MAX_JOBS_PER_USER = env_int("TRAINING_MAX_JOBS_PER_USER", 4, minimum=1)
 DATASET_MAX_BYTES_PER_USER = env_int("DATASET_MAX_BYTES_PER_USER", 2 * 1024**3, minimum=1)
+# The address space a Celery worker may take (RLIMIT_AS, set as it starts); 0: no limit. Past it an allocation fails
+# and the job fails naming it, where the kernel's OOM killer would kill the worker, and then each worker the job is
+# sent to again. For CPU workers: CUDA reserves far more address space than it uses.
+WORKER_MAX_MEMORY_BYTES = env_int("WORKER_MAX_MEMORY_BYTES", 0)
 # A message can be lost on its way: a broker restarted without persistence drops what it held, and one that is
 # down at a launch or an upload is never given it. The same check then sends again a job still queued
 # TRAINING_QUEUED_RESEND_SECONDS after it was sent (at once when it never was), and validation of a dataset

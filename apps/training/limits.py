@@ -3,6 +3,7 @@ from the config and the dataset's statistics (rnnservice/ml/budget.py), the jobs
 once, and a metric the data can give. Each refusal names its setting, or the field at fault."""
 from __future__ import annotations
 
+import torch
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
@@ -13,12 +14,19 @@ from rnnservice.ml.budget import DataShape, Estimate, estimate
 from rnnservice.ml.config import RunConfig
 from rnnservice.ml.metrics import is_bio
 
+# What torch's allocators say when an allocation fails (CPU: "DefaultCPUAllocator: can't allocate memory").
+OUT_OF_MEMORY = ("can't allocate memory", "out of memory")
+
+
+def run_estimate(config: RunConfig, dataset: Dataset) -> Estimate:
+    """The parameters and a step's memory of training `config` on `dataset`, from its training split's statistics."""
+    return estimate(config, DataShape.from_statistics(dataset.statistics.get("splits", {}).get("train", {})))
+
 
 def check_budget(config: RunConfig, dataset: Dataset) -> Estimate:
     """The run's estimate, refused over TRAINING_MAX_PARAMETERS or TRAINING_MAX_MEMORY_BYTES: a model of billions
     of parameters killed the worker that built it, and each worker that tried again."""
-    shape = DataShape.from_statistics(dataset.statistics.get("splits", {}).get("train", {}))
-    cost = estimate(config, shape)
+    cost = run_estimate(config, dataset)
     if cost.parameters > settings.TRAINING_MAX_PARAMETERS:
         raise LimitExceeded("TRAINING_MAX_PARAMETERS", cost.parameters, settings.TRAINING_MAX_PARAMETERS,
                             what="the model's estimated number of parameters", field="architecture",
@@ -28,6 +36,13 @@ def check_budget(config: RunConfig, dataset: Dataset) -> Estimate:
                             what="the estimated memory of a training step, in bytes", field="training",
                             estimate={"parameters": cost.parameters, "memory_bytes": cost.memory_bytes})
     return cost
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """An allocation that failed: Python's, CUDA's (torch.OutOfMemoryError) or torch's CPU allocator's."""
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    return isinstance(exc, RuntimeError) and any(words in str(exc) for words in OUT_OF_MEMORY)
 
 
 def check_active_jobs(owner: AbstractBaseUser) -> None:

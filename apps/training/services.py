@@ -182,7 +182,7 @@ def job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
                        epochs=progress.epochs):
             return None
     except Exception as exc:
-        error = _public(f"{type(exc).__name__}: {exc}")
+        error = _public(_out_of_memory(job, exc) if limits.is_out_of_memory(exc) else f"{type(exc).__name__}: {exc}")
         logger.exception("training job %s failed", job.pk)
         if not _finish(job, Status.FAILED, progress.line(f"failed: {error}"), error=error, epochs=progress.epochs):
             return None
@@ -544,6 +544,16 @@ def _drop_connection() -> None:
         connection.close()
     except DatabaseError:
         pass
+
+
+def _out_of_memory(job: TrainingJob, exc: Exception) -> str:
+    """The reason a job that ran out of memory failed, with what the launch estimated; it is not tried again: the
+    next worker would run out of memory the same way."""
+    cost = limits.run_estimate(config_from_dict(job.config), job.dataset)
+    estimate = (f"the launch estimated {cost.parameters:,} parameters and {cost.memory_bytes:,} bytes a step "
+                f"(TRAINING_MAX_MEMORY_BYTES is {settings.TRAINING_MAX_MEMORY_BYTES:,})")
+    return (f"OutOfMemory: {exc}; {estimate}; lower the batch size, max_length or the model's sizes, or give the "
+            "worker more memory")
 
 
 def _check_model_name(*, owner: AbstractBaseUser, name: str, task: str) -> None:

@@ -1,6 +1,7 @@
-"""Bounded by design (issue 15), against a real gunicorn: bodies past their size, JSON nested past its depth and an
-input past its characters are refused with a 400 that names the setting, before any costly work, and the server
-answers on."""
+"""Bounded by design (issue 15), with real processes: bodies past their size, JSON nested past its depth, an input
+past its characters and a model past its size are refused by gunicorn with a 400 that names the setting, before any
+costly work, and the server answers on; a job that runs out of memory in a worker fails once, naming it, and the
+worker trains on."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,15 @@ import socket
 import urllib.error
 import urllib.request
 
-from tests.processes import Http, free_port, wait_until
+from kombu import Connection
+
+from apps.training.models import TrainingJob
+from apps.training.services import job_launch
+from apps.training.tasks import train_model
+from tests.processes import Http, filesystem_broker, free_port, wait_until
+from tests.training.conftest import TINY_ARCHITECTURE, tiny_launch, valid_dataset
+
+FINISHED = ("succeeded", "failed", "cancelled")
 
 
 def send(base: str, path: str, body: bytes, *, token: str = "", content_type: str = "application/json",
@@ -61,3 +70,44 @@ def test_it_refuses_deep_large_and_long_bodies_with_a_400_naming_the_limit(proce
     status, body, _ = http.post("/api/models/de-en/predict/", {"inputs": ["Ein Hund."]})
     assert (status, body["version"]) == (200, 1), body
     assert http.answers()
+
+
+def test_it_refuses_a_huge_model_at_launch_naming_the_estimate(processes, alice, token):
+    port = free_port()
+    processes.web(port)
+    http = Http(f"http://127.0.0.1:{port}", token)
+    data = valid_dataset(alice, name="tiny ud")
+    wait_until(http.answers, "the web server", processes)
+    status, body, _ = http.post("/api/training-jobs/", {
+        "dataset": data.pk, "model_name": "huge", "architecture": {"embed_dim": 4096, "hidden_dim": 8192,
+                                                                   "num_layers": 16}})
+    assert (status, body["limit"]) == (400, "TRAINING_MAX_PARAMETERS"), body
+    assert body["estimate"]["parameters"] > 10**10 and f"{body['estimate']['parameters']:,}" in body["detail"]
+    assert not TrainingJob.objects.exists()
+    assert "model cache" not in processes.log("web") and http.answers()
+
+
+def test_a_job_out_of_memory_fails_once_naming_it_and_the_worker_trains_on(processes, alice, settings, tmp_path):
+    # Past the launch's limits on purpose (raised here), to meet the worker's own: WORKER_MAX_MEMORY_BYTES.
+    settings.TRAINING_MAX_PARAMETERS, settings.TRAINING_MAX_MEMORY_BYTES = 10**11, 10**13
+    url, options = filesystem_broker(tmp_path / "home")
+    worker = processes.worker("trainer", "training", CELERY_BROKER_URL=url,
+                              WORKER_MAX_MEMORY_BYTES=str(4 * 1024**3))
+    data = valid_dataset(alice, name="tiny ud")
+    # About 8 GiB of parameters: their allocation fails long before any is written, so no memory is really used.
+    huge = job_launch(owner=alice, dataset=data, model_name="huge", queue=False,
+                      architecture={**TINY_ARCHITECTURE, "char_dim": 0, "hidden_dim": 8192, "num_layers": 4})
+    tiny = job_launch(owner=alice, dataset=data, model_name="tiny", queue=False, **tiny_launch())
+    processes.wait_ready("trainer")
+    with Connection(url, transport_options=options) as conn:
+        for job in (huge, tiny):
+            train_model.apply_async((job.pk,), connection=conn)
+    wait_until(lambda: TrainingJob.objects.filter(status__in=FINISHED).count() == 2, "both jobs", processes,
+               deadline=120)
+    huge.refresh_from_db()
+    tiny.refresh_from_db()
+    assert (huge.status, huge.attempts) == ("failed", 1), f"{huge.log_tail}\n{processes.logs()}"
+    assert huge.error.startswith("OutOfMemory: ") and "can't allocate memory" in huge.error
+    assert "the launch estimated" in huge.error and "TRAINING_MAX_MEMORY_BYTES" in huge.error
+    assert (tiny.status, tiny.attempts, tiny.worker) == ("succeeded", 1, huge.worker), tiny.log_tail
+    assert worker.poll() is None
