@@ -36,6 +36,8 @@ DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
 # What Django refuses by a limit of its own settings, before a view runs: the setting each exception means.
 DJANGO_LIMITS = {RequestDataTooBig: "DATA_UPLOAD_MAX_MEMORY_SIZE", TooManyFieldsSent: "DATA_UPLOAD_MAX_NUMBER_FIELDS",
                  TooManyFilesSent: "DATA_UPLOAD_MAX_NUMBER_FILES"}
+# How WhiteNoise's (Django's) manifest storage says a page names a static file that collectstatic did not collect.
+MISSING_STATIC = "Missing staticfiles manifest entry"
 DATABASE_UNAVAILABLE = {"detail": "the database cannot be reached; try again in a few seconds",
                         "unavailable": "database"}
 
@@ -201,6 +203,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
     An unreachable database raised outside DRF's views (the admin's pages, a middleware) is a 503 with Retry-After,
     as the API answers it: Django calls this handler while it handles the exception, so sys.exc_info() holds it.
+    So is a page whose static files were never collected (the admin's, without `collectstatic`), saying so.
     """
     if isinstance(sys.exc_info()[1], DATABASE_UNREACHABLE):
         headers = {"Retry-After": str(DATABASE_RETRY_AFTER)}
@@ -209,6 +212,15 @@ def server_error(request: HttpRequest) -> HttpResponse:
         return HttpResponse("<!doctype html><title>Service unavailable</title><h1>Service unavailable</h1>"
                             f"<p>The database cannot be reached. Try again in {DATABASE_RETRY_AFTER} seconds.</p>",
                             status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers)
+    error = sys.exc_info()[1]
+    if isinstance(error, ValueError) and str(error).startswith(MISSING_STATIC):
+        # A page that names its static files through collectstatic's manifest, on a server where it never ran.
+        logger.error("static files not collected: run `python manage.py collectstatic` (STATIC_ROOT %s)",
+                     settings.STATIC_ROOT)
+        return HttpResponse("<!doctype html><title>Service unavailable</title><h1>Service unavailable</h1><p>The "
+                            "static files (styles, scripts) have not been collected on this server: an operator must "
+                            "run <code>python manage.py collectstatic</code>.</p>",
+                            status=status.HTTP_503_SERVICE_UNAVAILABLE)
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Internal server error."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     return defaults.server_error(request)

@@ -5,9 +5,11 @@ worker trains on."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import urllib.error
 import urllib.request
+from urllib.parse import urlencode
 
 from kombu import Connection
 
@@ -111,3 +113,40 @@ def test_a_job_out_of_memory_fails_once_naming_it_and_the_worker_trains_on(proce
     assert "the launch estimated" in huge.error and "TRAINING_MAX_MEMORY_BYTES" in huge.error
     assert (tiny.status, tiny.attempts, tiny.worker) == ("succeeded", 1, huge.worker), tiny.log_tail
     assert worker.poll() is None
+
+
+def test_the_admin_without_collectstatic_says_so(processes, staff):
+    port = free_port()
+    processes.web(port)                   # DJANGO_DEBUG=false, and no collectstatic into STATIC_ROOT
+    http = Http(f"http://127.0.0.1:{port}")
+    wait_until(http.answers, "the web server", processes)
+    status, page, _ = http.get("/admin/login/")
+    assert status == 503 and "python manage.py collectstatic" in page
+    assert "static files not collected" in processes.log("web") and http.answers()
+
+
+def test_admin_logins_are_rate_limited_per_address(processes, staff):
+    port = free_port()
+    # DJANGO_DEBUG=true: the admin's static files as they are, with no collectstatic (the test above).
+    processes.web(port, RNNSERVICE_THROTTLE_TOKEN="3/min", DJANGO_DEBUG="true")
+    http = Http(f"http://127.0.0.1:{port}")
+    wait_until(http.answers, "the web server", processes)
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    page = opener.open(f"http://127.0.0.1:{port}/admin/login/").read().decode()
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+
+    def attempt(password: str) -> tuple[int, str, dict]:
+        form = urlencode({"username": "sam", "password": password, "csrfmiddlewaretoken": csrf}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/admin/login/", data=form,
+                                         headers={"Referer": f"http://127.0.0.1:{port}/admin/login/"})
+        try:
+            with opener.open(request, timeout=30) as response:
+                return response.status, response.read().decode(), dict(response.headers)
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(), dict(error.headers)
+
+    assert [attempt(f"guess{n}")[0] for n in range(3)] == [200, 200, 200]        # the form again, with its error
+    status, page, headers = attempt("password")                                  # the right one waits its turn
+    assert (status, 1 <= int(headers["Retry-After"]) <= 60) == (429, True)
+    assert "RNNSERVICE_THROTTLE_TOKEN" in page
+    assert http.answers()
