@@ -33,6 +33,11 @@ from rnnservice.throttling import RateLimited
 logger = logging.getLogger(__name__)
 DATABASE_RETRY_AFTER = 5       # seconds: what a 503 for an unreachable database tells clients to wait
 DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
+# The largest row id (a BigAutoField) and version number (a PositiveIntegerField) any database stores. Larger numbers
+# from a client are refused before a query (a 404 for an id in a route, a 400 for a field): SQLite's driver and a
+# prepared query overflow on them, a 500.
+MAX_ID = 2**63 - 1
+MAX_VERSION = 2**31 - 1
 # What Django refuses by a limit of its own settings, before a view runs: the setting each exception means.
 DJANGO_LIMITS = {RequestDataTooBig: "DATA_UPLOAD_MAX_MEMORY_SIZE", TooManyFieldsSent: "DATA_UPLOAD_MAX_NUMBER_FIELDS",
                  TooManyFilesSent: "DATA_UPLOAD_MAX_NUMBER_FILES"}
