@@ -127,10 +127,15 @@ def datasets_resend_pending(*, older_than: timedelta | None = None) -> list[int]
 
 
 def dataset_delete(*, dataset: Dataset) -> None:
-    """Delete the dataset's row, and its files once that is committed: a rolled-back delete keeps them."""
+    """Delete the dataset's row, and its files once that is committed: a rolled-back delete keeps them. Raises
+    ProtectedError (a 409) while training jobs point at it, those being launched on it at this moment included."""
     files = [(stored.storage, stored.name) for stored in dataset.files().values()]
-    dataset.delete()
-    transaction.on_commit(partial(_remove_files, files))
+    with transaction.atomic():
+        # The row locked before the jobs that use it are looked for, as job_launch locks it before adding one: a
+        # launch at the same moment either comes first and is found, or waits and finds the dataset gone.
+        Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+        dataset.delete()
+        transaction.on_commit(partial(_remove_files, files))
 
 
 def _check_request(*, owner: AbstractBaseUser, name: str, task: str, format: str | None, fields: set[str]) -> None:

@@ -37,7 +37,7 @@ from apps.registry.store import (
 from apps.training import limits
 from apps.training.models import TrainingJob
 from apps.training.tasks import train_model as train_model_task
-from rnnservice.errors import ServiceError
+from rnnservice.errors import Conflict, ServiceError
 from rnnservice.metrics import observe_job_finished
 from rnnservice.ml.config import config_from_dict
 from rnnservice.ml.errors import ConfigError, TrainingStopped
@@ -110,6 +110,10 @@ def job_launch(*, owner: AbstractBaseUser, dataset: Dataset, model_name: str, to
     than the owner may have queued or running (apps/training/limits.py).
     With queue=False nothing is sent: the caller runs job_run itself (`manage.py train --sync`).
     """
+    # Locked until the commit, as dataset_delete locks it: a delete at the same moment waits for this job and
+    # refuses, or this launch finds the dataset gone (a 409, not the 500 of a job pointing at a deleted row).
+    if not Dataset.objects.select_for_update().filter(pk=dataset.pk).exists():
+        raise Conflict(f"dataset {dataset.pk} was deleted while the job was being launched", field="dataset")
     if not dataset_list(user=owner).filter(pk=dataset.pk).exists():
         raise ServiceError(f"no dataset with id {dataset.pk}", field="dataset")
     if dataset.status != Dataset.Status.VALID:
