@@ -173,6 +173,7 @@ def job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
     try:
         with _heartbeat(job):
             result = _train(job, on_epoch=progress)
+            _seal(job, progress)
             version = _register(job, result, progress)
     except _Superseded as exc:
         logger.warning("training job %s: attempt %s stops: %s", job.pk, job.attempts, exc)
@@ -235,13 +236,16 @@ def job_start(*, job_id: int, worker: str) -> TrainingJob | None:
 
 def job_cancel(*, job: TrainingJob) -> TrainingJob:
     """Cancel a job: a queued one at once (a message still on its way then does nothing), a running one at
-    the end of its current epoch (cancel_requested); one already past its last epoch, saving its version,
-    finishes as succeeded. Raises ServiceError for a job that has finished."""
+    the end of its current epoch, or at the end of training (cancel_requested). Raises ServiceError for a job
+    that has finished, and Conflict (409) for one that has finished training and is saving its version."""
     with transaction.atomic():
         locked = TrainingJob.objects.select_for_update().get(pk=job.pk)
         if locked.status not in TrainingJob.ACTIVE:
             raise ServiceError(f"job {locked.pk} has finished ({locked.status}); only a queued or running job can "
                                "be cancelled", field="status")
+        if locked.status == Status.RUNNING and locked.progress >= 1.0:
+            raise Conflict(f"job {locked.pk} has finished training and is saving its version: too late to cancel",
+                           field="status")
         locked.cancel_requested = True
         if locked.status == Status.QUEUED:
             locked.status, locked.finished = Status.CANCELLED, timezone.now()
@@ -442,6 +446,21 @@ def _examples(dataset: Dataset) -> tuple[list[Example], list[Example] | None]:
             return read_examples(path, task=dataset.task, format=dataset.format)
 
         return read("train"), read("dev") if "dev" in files else None
+
+
+def _seal(job: TrainingJob, progress: _Progress) -> None:
+    """Training is over: the row says so (progress 1.0, every epoch) unless a cancel was asked first, which then
+    ends the job cancelled (TrainingStopped). One conditional UPDATE decides, against job_cancel's lock: a cancel
+    that came before it wins, one after it is told it is too late; a cancel is never accepted and then ignored."""
+    def write() -> int:
+        return progress.rows().filter(cancel_requested=False).update(
+            progress=1.0, epochs=progress.epochs, log_tail=progress.log, heartbeat_at=timezone.now())
+
+    if _retrying(write, what="the end of training", job_id=job.pk):
+        return
+    if progress.rows().exists():                  # still this attempt's: its cancel was asked
+        raise TrainingStopped("cancel requested")
+    raise _Superseded(f"the job is no longer running attempt {progress.attempt}")
 
 
 def _register(job: TrainingJob, result: TrainResult, progress: _Progress) -> ModelVersion:
