@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import io
 import re
-from itertools import accumulate
 from typing import IO, Any
 
+import numpy as np
 from django.conf import settings
 from django.http import QueryDict
 from rest_framework import parsers
@@ -18,17 +18,18 @@ from rnnservice.errors import LimitExceeded
 
 # A JSON string, escapes included, in one pass of the regex engine (no backtracking alternation per character).
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+# Opening brackets become 1, closing ones -1 (as int8: 255), anything else is dropped.
+_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 _NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
-_STEP = [0] * 256
-_STEP[ord("[")] = _STEP[ord("{")] = 1
-_STEP[ord("]")] = _STEP[ord("}")] = -1
 
 
 def json_depth(body: bytes) -> int:
     """How deeply arrays and objects nest in a JSON text (0 for a scalar), counted without parsing it: the
-    brackets outside strings, summed in C (itertools), so a megabyte of brackets costs milliseconds."""
-    brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
-    return max(accumulate(_STEP[byte] for byte in brackets), default=0)
+    brackets outside strings, as +1 and -1, summed by numpy, so a megabyte of brackets costs milliseconds."""
+    steps = _STRING.sub(b"", body).translate(_STEPS, _NOT_BRACKETS)
+    if not steps:
+        return 0
+    return max(0, int(np.frombuffer(steps, dtype=np.int8).cumsum(dtype=np.int64).max()))
 
 
 def read_body(stream: IO[bytes] | None, parser_context: dict[str, Any] | None) -> bytes:
