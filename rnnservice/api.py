@@ -9,6 +9,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
 from django.db.models import Model, ProtectedError, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -31,6 +33,16 @@ from rnnservice.throttling import RateLimited
 logger = logging.getLogger(__name__)
 DATABASE_RETRY_AFTER = 5       # seconds: what a 503 for an unreachable database tells clients to wait
 DATABASE_UNREACHABLE = (OperationalError, InterfaceError)
+# The largest row id (a BigAutoField) and version number (a PositiveIntegerField) any database stores. Larger numbers
+# from a client are refused before a query (a 404 for an id in a route, a 400 for a field): SQLite's driver and a
+# prepared query overflow on them, a 500.
+MAX_ID = 2**63 - 1
+MAX_VERSION = 2**31 - 1
+# What Django refuses by a limit of its own settings, before a view runs: the setting each exception means.
+DJANGO_LIMITS = {RequestDataTooBig: "DATA_UPLOAD_MAX_MEMORY_SIZE", TooManyFieldsSent: "DATA_UPLOAD_MAX_NUMBER_FIELDS",
+                 TooManyFilesSent: "DATA_UPLOAD_MAX_NUMBER_FILES"}
+# How WhiteNoise's (Django's) manifest storage says a page names a static file that collectstatic did not collect.
+MISSING_STATIC = "Missing staticfiles manifest entry"
 DATABASE_UNAVAILABLE = {"detail": "the database cannot be reached; try again in a few seconds",
                         "unavailable": "database"}
 
@@ -180,9 +192,14 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """handler400, for what Django refuses before a view runs (a body over DATA_UPLOAD_MAX_MEMORY_SIZE)."""
+    """handler400, for what Django refuses before a view runs (a body over DATA_UPLOAD_MAX_MEMORY_SIZE): under /api/
+    a JSON error that names the setting whose limit the request passed, when it was one."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Bad request."}, status=status.HTTP_400_BAD_REQUEST)
+        limit = next((name for kind, name in DJANGO_LIMITS.items() if isinstance(exception, kind)), None)
+        if limit is None:
+            return JsonResponse({"detail": "Bad request."}, status=status.HTTP_400_BAD_REQUEST)
+        return JsonResponse({"detail": f"{exception}; the limit is {getattr(settings, limit):,} ({limit})",
+                             "limit": limit, "maximum": getattr(settings, limit)}, status=status.HTTP_400_BAD_REQUEST)
     return defaults.bad_request(request, exception)
 
 
@@ -191,6 +208,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
     An unreachable database raised outside DRF's views (the admin's pages, a middleware) is a 503 with Retry-After,
     as the API answers it: Django calls this handler while it handles the exception, so sys.exc_info() holds it.
+    So is a page whose static files were never collected (the admin's, without `collectstatic`), saying so.
     """
     if isinstance(sys.exc_info()[1], DATABASE_UNREACHABLE):
         headers = {"Retry-After": str(DATABASE_RETRY_AFTER)}
@@ -199,6 +217,15 @@ def server_error(request: HttpRequest) -> HttpResponse:
         return HttpResponse("<!doctype html><title>Service unavailable</title><h1>Service unavailable</h1>"
                             f"<p>The database cannot be reached. Try again in {DATABASE_RETRY_AFTER} seconds.</p>",
                             status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers)
+    error = sys.exc_info()[1]
+    if isinstance(error, ValueError) and str(error).startswith(MISSING_STATIC):
+        # A page that names its static files through collectstatic's manifest, on a server where it never ran.
+        logger.error("static files not collected: run `python manage.py collectstatic` (STATIC_ROOT %s)",
+                     settings.STATIC_ROOT)
+        return HttpResponse("<!doctype html><title>Service unavailable</title><h1>Service unavailable</h1><p>The "
+                            "static files (styles, scripts) have not been collected on this server: an operator must "
+                            "run <code>python manage.py collectstatic</code>.</p>",
+                            status=status.HTTP_503_SERVICE_UNAVAILABLE)
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Internal server error."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     return defaults.server_error(request)

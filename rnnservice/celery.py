@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging.config
 import os
+import resource
 from typing import Any
 
 from celery import Celery, signals
@@ -33,6 +34,22 @@ def use_django_logging(**kwargs: Any) -> None:
 def reset_worker_metrics(**kwargs: Any) -> None:
     """In the worker's main process, before its pool starts: a fresh multiprocess folder."""
     metrics.clear_multiprocess_dir()
+
+
+@signals.worker_init.connect
+def limit_worker_memory(**kwargs: Any) -> None:
+    """WORKER_MAX_MEMORY_BYTES as the process's address-space limit (RLIMIT_AS; a prefork pool's processes inherit
+    it): past it an allocation fails, the job fails with "out of memory", and the worker takes the next one. The
+    kernel's OOM killer would instead kill the worker, and a job sent again would kill the next one too."""
+    from django.conf import settings
+
+    if settings.WORKER_MAX_MEMORY_BYTES:
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = settings.WORKER_MAX_MEMORY_BYTES if hard == resource.RLIM_INFINITY else min(
+            hard, settings.WORKER_MAX_MEMORY_BYTES)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+        logging.getLogger(__name__).info("worker address space limited to %s bytes (WORKER_MAX_MEMORY_BYTES)",
+                                         f"{limit:,}")
 
 
 @signals.worker_ready.connect

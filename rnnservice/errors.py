@@ -14,6 +14,13 @@ class ServiceError(Exception):
         self.message, self.extra = message, extra
 
 
+class Conflict(ServiceError):
+    """A request that another one, at the same moment, has made impossible (a dataset deleted while a job was being
+    launched on it): 409, and the same request again gets an answer of its own."""
+
+    status = 409
+
+
 class LimitExceeded(ServiceError):
     """A value over a configured limit. `limit` is the setting's name, so the message says what to raise."""
 

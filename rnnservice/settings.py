@@ -240,6 +240,14 @@ SERVING_MAX_BEAM = env_int("SERVING_MAX_BEAM", 10, minimum=1)                   
 SERVING_MAX_OUTPUT_LENGTH = env_int("SERVING_MAX_OUTPUT_LENGTH", 256, minimum=1)  # translation: output tokens
 SERVING_MAX_EVALUATE_EXAMPLES = env_int("SERVING_MAX_EVALUATE_EXAMPLES", 10_000, minimum=1)
 
+# Request bodies of the API other than uploads (rnnservice/parsers.py): JSON and forms are refused past this many
+# bytes before they are read in full, and JSON nested deeper than this before it is parsed. A prediction input
+# longer than SERVING_MAX_INPUT_CHARS characters is refused before a tokenizer reads it (a 2.4 MB string cost the
+# subword tokenizer 2 s of CPU before SERVING_MAX_TOKENS could refuse it).
+RNNSERVICE_MAX_BODY_BYTES = env_int("RNNSERVICE_MAX_BODY_BYTES", 1024 * 1024, minimum=1)
+RNNSERVICE_MAX_JSON_DEPTH = env_int("RNNSERVICE_MAX_JSON_DEPTH", 32, minimum=1)
+SERVING_MAX_INPUT_CHARS = env_int("SERVING_MAX_INPUT_CHARS", 20_000, minimum=1)
+
 # Request rates (rnnservice/throttling.py): the token endpoint per client address, against password guessing;
 # prediction per user, so that one client cannot take every worker. Over it, a 429 with Retry-After. The counts
 # live in the cache below, shared by every web process when it is Redis.
@@ -267,6 +275,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "rnnservice.api.ApiSchema",
     "EXCEPTION_HANDLER": "rnnservice.api.exception_handler",
     "NUM_PROXIES": RNNSERVICE_NUM_PROXIES,
+    # DRF's, bounded in size and JSON depth (RNNSERVICE_MAX_BODY_BYTES, RNNSERVICE_MAX_JSON_DEPTH).
+    "DEFAULT_PARSER_CLASSES": ["rnnservice.parsers.JSONParser", "rnnservice.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "rnnservice API",
@@ -313,6 +324,17 @@ TRAINING_STALE_SECONDS = env_int("TRAINING_STALE_SECONDS", 60, minimum=1)
 TRAINING_MAX_ATTEMPTS = env_int("TRAINING_MAX_ATTEMPTS", 3, minimum=1)
 # A job's progress row (epochs, log tail) is written after an epoch, at most once every so many seconds.
 TRAINING_PROGRESS_SECONDS = env_int("TRAINING_PROGRESS_SECONDS", 1, minimum=0)
+# What one launch may ask for (apps/training/limits.py): the model's parameters and a training step's memory, as
+# estimated at launch from the config and the dataset's statistics, and the jobs one user has queued or running at
+# once. DATASET_MAX_BYTES_PER_USER caps the data set files one user has stored. Each is a 400 naming it.
+TRAINING_MAX_PARAMETERS = env_int("TRAINING_MAX_PARAMETERS", 200_000_000, minimum=1)
+TRAINING_MAX_MEMORY_BYTES = env_int("TRAINING_MAX_MEMORY_BYTES", 8 * 1024**3, minimum=1)
+TRAINING_MAX_JOBS_PER_USER = env_int("TRAINING_MAX_JOBS_PER_USER", 4, minimum=1)
+DATASET_MAX_BYTES_PER_USER = env_int("DATASET_MAX_BYTES_PER_USER", 2 * 1024**3, minimum=1)
+# The address space a Celery worker may take (RLIMIT_AS, set as it starts); 0: no limit. Past it an allocation fails
+# and the job fails naming it, where the kernel's OOM killer would kill the worker, and then each worker the job is
+# sent to again. For CPU workers: CUDA reserves far more address space than it uses.
+WORKER_MAX_MEMORY_BYTES = env_int("WORKER_MAX_MEMORY_BYTES", 0)
 # A message can be lost on its way: a broker restarted without persistence drops what it held, and one that is
 # down at a launch or an upload is never given it. The same check then sends again a job still queued
 # TRAINING_QUEUED_RESEND_SECONDS after it was sent (at once when it never was), and validation of a dataset

@@ -5,9 +5,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from rnnservice import health, metrics
-from rnnservice.auth import TokenApi
+from rnnservice.auth import TokenApi, admin_login
 
 urlpatterns = [
+    path("admin/login/", admin_login, name="admin-login"),        # before the admin's own: rate-limited
     path("admin/", admin.site.urls),
     path("api/auth/token/", TokenApi.as_view(), name="token"),
     path("api/datasets/", include("apps.datasets.urls")),

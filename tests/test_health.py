@@ -104,9 +104,12 @@ def test_it_hashes_a_served_version_again_only_when_its_files_change(client, ali
     os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10_000_000_000))
     assert client.get("/readyz").json()["artifacts"]["failed"] == 0           # touched, same bytes
     assert len(hashed) == 2
+    weights.chmod(0o600)                       # made unreadable to another user: looked at again (root reads it)
+    assert client.get("/readyz").json()["artifacts"]["failed"] == 0
+    assert len(hashed) == 3
     weights.unlink()
     report = client.get("/readyz").json()
-    assert (report["status"], report["artifacts"]["failed"], len(hashed)) == ("degraded", 1, 3)
+    assert (report["status"], report["artifacts"]["failed"], len(hashed)) == ("degraded", 1, 4)
 
 
 def test_it_leaves_versions_over_the_hashing_budget_to_the_next_probe(client, alice, make_version, monkeypatch,

@@ -99,3 +99,17 @@ with override_settings(CACHES={{"default": {json.dumps(fresh_counts)}}}, RNNSERV
     assert done.stdout.strip() == "[True, True, True]", done.stderr
     assert_throttled(client.post(TOKEN_URL, {"username": "alice", "password": "password"}),
                      "RNNSERVICE_THROTTLE_TOKEN", 60)
+
+
+def test_it_limits_admin_login_attempts_per_address_together_with_token_requests(client, staff, settings):
+    settings.RNNSERVICE_THROTTLE_TOKEN = "3/min"
+    assert client.get("/admin/login/").status_code == 200                # reading the page is no attempt
+    token = client.post(TOKEN_URL, {"username": "sam", "password": "guess"})
+    wrong = [client.post("/admin/login/", {"username": "sam", "password": f"guess{n}"}) for n in range(2)]
+    assert [response.status_code for response in [token, *wrong]] == [400, 200, 200]     # 200: the form, again
+    right = client.post("/admin/login/", {"username": "sam", "password": "password"})
+    assert right.status_code == 429 and 1 <= int(right["Retry-After"]) <= 60
+    assert "RNNSERVICE_THROTTLE_TOKEN" in right.content.decode() and "_auth_user_id" not in client.session
+    elsewhere = client.post("/admin/login/?next=/admin/", {"username": "sam", "password": "password"},
+                            REMOTE_ADDR="10.0.0.9")
+    assert (elsewhere.status_code, elsewhere["Location"]) == (302, "/admin/")

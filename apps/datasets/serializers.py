@@ -1,6 +1,8 @@
 """Request and response shapes of the datasets API."""
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from apps.datasets.models import Dataset
@@ -24,6 +26,18 @@ class DatasetCreateInput(serializers.Serializer):
     dev_target = serializers.FileField(required=False, help_text=_TARGET_HELP.format(split="dev"))
     test = serializers.FileField(required=False)
     test_target = serializers.FileField(required=False, help_text=_TARGET_HELP.format(split="test"))
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # A form keeps the last of two values of a name, and drops names no field takes: a second train file or a
+        # misspelt "dev_file" would be lost in silence.
+        data = self.initial_data
+        unknown = sorted(set(data) - set(self.fields) - {"csrfmiddlewaretoken"})     # a browser form's CSRF token
+        if unknown:
+            raise serializers.ValidationError({unknown[0]: f"unknown field; the fields are {', '.join(self.fields)}"})
+        repeated = [name for name in self.fields if hasattr(data, "getlist") and len(data.getlist(name)) > 1]
+        if repeated:
+            raise serializers.ValidationError({repeated[0]: "given more than once; send one value (one file)"})
+        return attrs
 
 
 class DatasetOutput(serializers.ModelSerializer):

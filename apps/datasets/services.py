@@ -11,6 +11,7 @@ from pathlib import PurePath, PurePosixPath
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.core.files.storage import Storage
@@ -21,7 +22,7 @@ from apps.datasets.files import dataset_paths
 from apps.datasets.models import FILE_FIELDS, SPLITS, Dataset
 from apps.datasets.statistics import split_statistics
 from apps.datasets.tasks import validate_dataset as validate_dataset_task
-from apps.datasets.uploads import upload_sha256
+from apps.datasets.uploads import check_stored_bytes, upload_sha256
 from rnnservice.errors import ServiceError
 from rnnservice.ml.config import TASKS, DataConfig
 from rnnservice.ml.errors import FormatError
@@ -42,7 +43,8 @@ def dataset_create(*, owner: AbstractBaseUser, name: str, task: str, format: str
     Raises ServiceError for a name the owner already uses, a format that cannot hold the task, target files
     where they do not belong, or a file that is not plain UTF-8 text (compressed, binary), except for format npz
     (given, or a training file named .npz): then every file must be a zip archive; LimitExceeded for a file over
-    the size, line or line length limit (uploads.py). Nothing is stored when it raises. With
+    the size, line or line length limit, or uploads past the owner's DATASET_MAX_BYTES_PER_USER (uploads.py).
+    Nothing is stored when it raises. With
     `queue_validation=False` the caller runs dataset_validate itself.
     """
     given = zip(FILE_FIELDS, (train, train_target, dev, dev_target, test, test_target), strict=True)
@@ -53,6 +55,9 @@ def dataset_create(*, owner: AbstractBaseUser, name: str, task: str, format: str
     saved: list[tuple[Storage, str]] = []
     try:
         with transaction.atomic():
+            # The owner's row, locked until the commit, so that two uploads at once count each other's bytes.
+            get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+            check_stored_bytes(owner, uploads)
             dataset = Dataset.objects.create(owner=owner, name=name, task=task, format=format, sha256=digests)
             for field, upload in uploads.items():
                 stored = getattr(dataset, field)
@@ -127,10 +132,15 @@ def datasets_resend_pending(*, older_than: timedelta | None = None) -> list[int]
 
 
 def dataset_delete(*, dataset: Dataset) -> None:
-    """Delete the dataset's row, and its files once that is committed: a rolled-back delete keeps them."""
+    """Delete the dataset's row, and its files once that is committed: a rolled-back delete keeps them. Raises
+    ProtectedError (a 409) while training jobs point at it, those being launched on it at this moment included."""
     files = [(stored.storage, stored.name) for stored in dataset.files().values()]
-    dataset.delete()
-    transaction.on_commit(partial(_remove_files, files))
+    with transaction.atomic():
+        # The row locked before the jobs that use it are looked for, as job_launch locks it before adding one: a
+        # launch at the same moment either comes first and is found, or waits and finds the dataset gone.
+        Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+        dataset.delete()
+        transaction.on_commit(partial(_remove_files, files))
 
 
 def _check_request(*, owner: AbstractBaseUser, name: str, task: str, format: str | None, fields: set[str]) -> None:

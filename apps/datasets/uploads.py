@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import logging
 import re
 import zipfile
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
+from django.db.models.fields.files import FieldFile
 
+from apps.datasets.models import Dataset
 from rnnservice.errors import LimitExceeded, ServiceError
 
+logger = logging.getLogger(__name__)
 # The first bytes of compressed files. Uploads are read as they are, never unpacked (no archive bombs): a
 # compressed file gets a message that says so rather than one about its bytes.
 COMPRESSED = {re.compile(rb"\x1f\x8b"): "gzip", re.compile(rb"PK\x03\x04"): "zip",
@@ -55,6 +60,27 @@ def _check_archive(field: str, upload: File) -> None:
     if unpacked > maximum:
         raise LimitExceeded("RNNSERVICE_MAX_UPLOAD_BYTES", unpacked, maximum,
                             what=f"the {field} archive's size in bytes once unpacked", field=field)
+
+
+def check_stored_bytes(owner: AbstractBaseUser, uploads: dict[str, File]) -> None:
+    """The owner's stored data set files and these uploads together within DATASET_MAX_BYTES_PER_USER. The sizes
+    are the storage's (a stat on a disk, a HEAD in a bucket), so the count is right however the files came."""
+    stored = sum(_size(file) for dataset in Dataset.objects.filter(owner=owner) for file in dataset.files().values())
+    total, maximum = stored + sum(upload.size for upload in uploads.values()), settings.DATASET_MAX_BYTES_PER_USER
+    if total > maximum:
+        raise LimitExceeded("DATASET_MAX_BYTES_PER_USER", total, maximum,
+                            what="the bytes of your stored data sets, with this upload", stored=stored)
+
+
+def _size(stored: FieldFile) -> int:
+    """A stored file's size; 0 for one the storage cannot find or size (a disk or bucket fault): the quota must not
+    turn that into refused uploads, and the fault is logged."""
+    try:
+        return stored.size
+    except Exception:
+        logger.warning("the size of %s cannot be read; counted as 0 against DATASET_MAX_BYTES_PER_USER", stored.name,
+                       exc_info=True)
+        return 0
 
 
 class _TextScan:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,6 +12,7 @@ from apps.datasets.selectors import dataset_get, dataset_list
 from apps.datasets.serializers import DatasetCreateInput, DatasetOutput
 from apps.datasets.services import dataset_create, dataset_delete
 from rnnservice.api import ErrorOutput, Pagination, paginated_response
+from rnnservice.parsers import FormParser
 
 
 class DatasetListApi(APIView):

@@ -28,10 +28,10 @@ def version_fetch(*, version: ModelVersion) -> Path:
     Raises ArtifactUnavailable naming the model and version when the bucket's copy is missing, unreadable or
     not the one registered."""
     folder = version.folder
-    if folder.exists() or not bucket_configured():
+    if folder_present(folder) or not bucket_configured():
         return folder
     with _downloading:                     # a process's threads that all miss a new version download it once
-        if not folder.exists():
+        if not folder_present(folder):
             _download_into(version, folder)
     return folder
 
@@ -49,6 +49,15 @@ def version_verify(*, version: ModelVersion) -> Path:
     if sha256 != version.sha256:
         raise version_unavailable(version=version)
     return version.folder
+
+
+def folder_present(folder: Path) -> bool:
+    """Whether the folder is there; one that cannot be looked at (a parent's permissions) counts as there, so that
+    loading it fails as unreadable (a 503 naming the version), neither a 500 nor a download over it."""
+    try:
+        return folder.exists()
+    except OSError:
+        return True
 
 
 def version_unavailable(*, version: ModelVersion, error: ArtifactError | None = None) -> ArtifactUnavailable:

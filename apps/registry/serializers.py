@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.registry.models import Alias, ModelVersion, RegisteredModel
-from rnnservice.api import StrictCharField
+from rnnservice.api import MAX_VERSION, StrictCharField
 
 
 class ModelOutput(serializers.ModelSerializer):
@@ -80,7 +80,7 @@ class ModelUpdateInput(serializers.Serializer):
 
 class AliasInput(serializers.Serializer):
     alias = StrictCharField(max_length=100, help_text="production, staging, or any lower-case slug.")
-    version = serializers.IntegerField(min_value=1)
+    version = serializers.IntegerField(min_value=1, max_value=MAX_VERSION)
 
 
 class AliasOutput(serializers.ModelSerializer):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
-from apps.registry.artifacts import version_unavailable
+from apps.registry.artifacts import folder_present, version_unavailable
 from apps.registry.models import Alias, ModelVersion
 from apps.registry.store import bucket_configured
 from rnnservice.ml.artifacts import FILES, MANIFEST, verify_version
@@ -18,7 +18,7 @@ from rnnservice.ml.errors import ArtifactError
 
 logger = logging.getLogger(__name__)
 Key = tuple[int, str]                                # (ModelVersion.pk, ModelVersion.sha256)
-Stamp = tuple[tuple[int, int, int], ...] | None      # (size, mtime, inode) of each file; None: one is missing
+Stamp = tuple[tuple[int, ...], ...] | None           # (size, mtime, inode, mode) of each file; None: one is missing
 
 
 @dataclass
@@ -62,7 +62,7 @@ def versions_served_check(*, budget: float) -> ServedCheck:
         key: Key = (version.pk, version.sha256)
         served.add(key)
         folder = version.folder
-        if not folder.exists() and bucket_configured():
+        if not folder_present(folder) and bucket_configured():
             continue
         stamp = files_stamp(folder)
         with _lock:
@@ -84,12 +84,13 @@ def versions_served_check(*, budget: float) -> ServedCheck:
 
 
 def files_stamp(folder: Path) -> Stamp:
-    """(size, mtime, inode) of each file of a version folder; None when one is missing."""
+    """(size, mtime, inode, mode) of each file of a version folder; None when one is missing or cannot be looked at.
+    The mode, so that a file made unreadable (chmod) is verified again, and found unreadable."""
     try:
         stats = [os.stat(folder / name) for name in (*FILES, MANIFEST)]
     except OSError:
         return None
-    return tuple((s.st_size, s.st_mtime_ns, s.st_ino) for s in stats)
+    return tuple((s.st_size, s.st_mtime_ns, s.st_ino, s.st_mode) for s in stats)
 
 
 def _verify(version: ModelVersion) -> str:

@@ -33,6 +33,23 @@ def check_frames(inputs: Sequence[Any]) -> None:
                                 what=f"the number of frames in inputs[{index}]", field="inputs", index=index)
 
 
+def check_characters(inputs: Sequence[Any]) -> None:
+    """At most SERVING_MAX_INPUT_CHARS characters in each input (a text, or the given tokens together), checked
+    before any tokenizer reads it: a subword tokenizer spends about a second per megabyte."""
+    maximum = settings.SERVING_MAX_INPUT_CHARS
+    for index, raw in enumerate(inputs):
+        tokens = raw.get("tokens") if isinstance(raw, dict) else None
+        if isinstance(raw, str):
+            count = len(raw)
+        elif isinstance(tokens, list):
+            count = sum(len(token) for token in tokens if isinstance(token, str))
+        else:
+            continue
+        if count > maximum:
+            raise LimitExceeded("SERVING_MAX_INPUT_CHARS", count, maximum,
+                                what=f"the number of characters in inputs[{index}]", field="inputs", index=index)
+
+
 def check_tokens(predictor: Predictor, inputs: Sequence[Any]) -> None:
     """At most SERVING_MAX_TOKENS tokens in each input, counted as the model will see them: the given tokens, or
     the text split by the model's own tokenizer (words, characters or subwords). Inputs of the wrong shape are

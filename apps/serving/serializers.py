@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.serving.services import EVALUATE_SPLITS
-from rnnservice.api import StrictCharField
+from rnnservice.api import MAX_ID, MAX_VERSION, StrictCharField
 
 _VERSION_HELP = "A version number; else `alias`; else the `production` alias; else the newest version."
 _OPTIONS_HELP = ("Translation only: beam_size, n_best, max_length, length_penalty, length_cap. "
@@ -16,7 +16,8 @@ _OPTIONS_HELP = ("Translation only: beam_size, n_best, max_length, length_penalt
 
 class VersionChoiceInput(serializers.Serializer):
     """Which version answers (version, else alias, else production, else newest) and its decoding options."""
-    version = serializers.IntegerField(required=False, min_value=1, help_text=_VERSION_HELP)
+    version = serializers.IntegerField(required=False, min_value=1, max_value=MAX_VERSION,
+                                       help_text=_VERSION_HELP)
     alias = StrictCharField(required=False, max_length=100)
     options = serializers.DictField(required=False, default=dict, help_text=_OPTIONS_HELP)
 
@@ -54,7 +55,8 @@ class PredictOutput(serializers.Serializer):
 
 
 class EvaluateInput(VersionChoiceInput):
-    dataset = serializers.IntegerField(min_value=1, help_text="A valid dataset of yours, of the model's task.")
+    dataset = serializers.IntegerField(min_value=1, max_value=MAX_ID,
+                                       help_text="A valid dataset of yours, of the model's task.")
     split = serializers.ChoiceField(choices=EVALUATE_SPLITS, default="test",
                                     help_text="test falls back to dev when the dataset has no test file.")
 

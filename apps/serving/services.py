@@ -29,13 +29,14 @@ def predict(*, chosen: ModelVersion, inputs: Sequence[Any], options: dict[str, A
     """{"model", "version", "outputs"}: one output per input from the version `chosen` (version_to_serve or
     version_resolve picks it), through the model cache and its batcher.
 
-    Raises LimitExceeded (items, tokens or frames per item, beam size, output length), ServiceError naming the
-    index of an input of the wrong shape (for numeric series also a wrong feature count or a value that is not a
-    finite number), MLError for a bad option, and ArtifactUnavailable when the version's stored files are not the
-    ones registered.
+    Raises LimitExceeded (items, characters, tokens or frames per item, beam size, output length), ServiceError
+    naming the index of an input of the wrong shape (for numeric series also a wrong feature count or a value that
+    is not a finite number), MLError for a bad option, and ArtifactUnavailable when the version's stored files are
+    not the ones registered.
     """
     limits.check_items(inputs)
-    limits.check_frames(inputs)                   # before the model is loaded: it needs the request alone
+    limits.check_frames(inputs)                   # before the model is loaded: they need the request alone
+    limits.check_characters(inputs)
     loaded = model_get(version=chosen)
     predictor = loaded.predictor
     decode = limits.decode_options(predictor.task, dict(options or {}))

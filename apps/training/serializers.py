@@ -8,7 +8,7 @@ from rest_framework import serializers
 from apps.datasets.models import Dataset
 from apps.datasets.selectors import dataset_list
 from apps.training.models import TrainingJob
-from rnnservice.api import StrictCharField
+from rnnservice.api import MAX_ID, StrictCharField
 
 _SECTION_HELP = "Overrides of the task's defaults, as in the core's --config (rnnservice/ml/config.py)."
 
@@ -20,6 +20,16 @@ class VisibleDatasetField(serializers.PrimaryKeyRelatedField):
 
     def get_queryset(self):
         return dataset_list(user=self.context["request"].user)
+
+    def to_internal_value(self, data: Any) -> Dataset:
+        # A number past any id would overflow the query (DRF catches only TypeError and ValueError): none such.
+        try:
+            number = int(data) if isinstance(data, (int, str)) and not isinstance(data, bool) else None
+        except ValueError:
+            number = None
+        if number is not None and not 1 <= number <= MAX_ID:
+            self.fail("does_not_exist", pk_value=data)
+        return super().to_internal_value(data)
 
 
 class JobLaunchInput(serializers.Serializer):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q, QuerySet
@@ -33,9 +34,10 @@ from apps.registry.store import (
     bucket_checkpoint_upload,
     bucket_configured,
 )
+from apps.training import limits
 from apps.training.models import TrainingJob
 from apps.training.tasks import train_model as train_model_task
-from rnnservice.errors import ServiceError
+from rnnservice.errors import Conflict, ServiceError
 from rnnservice.metrics import observe_job_finished
 from rnnservice.ml.config import config_from_dict
 from rnnservice.ml.errors import ConfigError, TrainingStopped
@@ -103,9 +105,15 @@ def job_launch(*, owner: AbstractBaseUser, dataset: Dataset, model_name: str, to
     """Create a queued job and send train_model to the `training` queue once the row is committed.
 
     Raises ServiceError naming the field: a dataset the owner cannot see or that is not valid, a model name
-    that is malformed or taken by another user or task, a config value the core refuses ("training.epochs").
+    that is malformed or taken by another user or task, a config value the core refuses ("training.epochs"), a
+    metric the data cannot give; LimitExceeded for a model or a step's memory over the limits, or one job more
+    than the owner may have queued or running (apps/training/limits.py).
     With queue=False nothing is sent: the caller runs job_run itself (`manage.py train --sync`).
     """
+    # Locked until the commit, as dataset_delete locks it: a delete at the same moment waits for this job and
+    # refuses, or this launch finds the dataset gone (a 409, not the 500 of a job pointing at a deleted row).
+    if not Dataset.objects.select_for_update().filter(pk=dataset.pk).exists():
+        raise Conflict(f"dataset {dataset.pk} was deleted while the job was being launched", field="dataset")
     if not dataset_list(user=owner).filter(pk=dataset.pk).exists():
         raise ServiceError(f"no dataset with id {dataset.pk}", field="dataset")
     if dataset.status != Dataset.Status.VALID:
@@ -119,6 +127,11 @@ def job_launch(*, owner: AbstractBaseUser, dataset: Dataset, model_name: str, to
         config = config_from_dict(sections, task=dataset.task, input=dataset.input or None)
     except ConfigError as exc:
         raise ServiceError(str(exc), field=exc.field) from exc
+    limits.check_metric(config, dataset)
+    limits.check_budget(config, dataset)
+    # The owner's row, locked until the commit: two launches at once count each other's job.
+    get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+    limits.check_active_jobs(owner)
     # queue=False: the caller claims it at once; sent_at keeps the stale check from sending it meanwhile.
     job = TrainingJob.objects.create(owner=owner, dataset=dataset, model_name=model_name, config=config.to_dict(),
                                      sent_at=None if queue else timezone.now())
@@ -161,6 +174,7 @@ def job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
     try:
         with _heartbeat(job):
             result = _train(job, on_epoch=progress)
+            _seal(job, progress)
             version = _register(job, result, progress)
     except _Superseded as exc:
         logger.warning("training job %s: attempt %s stops: %s", job.pk, job.attempts, exc)
@@ -174,7 +188,7 @@ def job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
                        epochs=progress.epochs):
             return None
     except Exception as exc:
-        error = _public(f"{type(exc).__name__}: {exc}")
+        error = _public(_out_of_memory(job, exc) if limits.is_out_of_memory(exc) else f"{type(exc).__name__}: {exc}")
         logger.exception("training job %s failed", job.pk)
         if not _finish(job, Status.FAILED, progress.line(f"failed: {error}"), error=error, epochs=progress.epochs):
             return None
@@ -223,13 +237,16 @@ def job_start(*, job_id: int, worker: str) -> TrainingJob | None:
 
 def job_cancel(*, job: TrainingJob) -> TrainingJob:
     """Cancel a job: a queued one at once (a message still on its way then does nothing), a running one at
-    the end of its current epoch (cancel_requested); one already past its last epoch, saving its version,
-    finishes as succeeded. Raises ServiceError for a job that has finished."""
+    the end of its current epoch, or at the end of training (cancel_requested). Raises ServiceError for a job
+    that has finished, and Conflict (409) for one that has finished training and is saving its version."""
     with transaction.atomic():
         locked = TrainingJob.objects.select_for_update().get(pk=job.pk)
         if locked.status not in TrainingJob.ACTIVE:
             raise ServiceError(f"job {locked.pk} has finished ({locked.status}); only a queued or running job can "
                                "be cancelled", field="status")
+        if locked.status == Status.RUNNING and locked.progress >= 1.0:
+            raise Conflict(f"job {locked.pk} has finished training and is saving its version: too late to cancel",
+                           field="status")
         locked.cancel_requested = True
         if locked.status == Status.QUEUED:
             locked.status, locked.finished = Status.CANCELLED, timezone.now()
@@ -432,6 +449,21 @@ def _examples(dataset: Dataset) -> tuple[list[Example], list[Example] | None]:
         return read("train"), read("dev") if "dev" in files else None
 
 
+def _seal(job: TrainingJob, progress: _Progress) -> None:
+    """Training is over: the row says so (progress 1.0, every epoch) unless a cancel was asked first, which then
+    ends the job cancelled (TrainingStopped). One conditional UPDATE decides, against job_cancel's lock: a cancel
+    that came before it wins, one after it is told it is too late; a cancel is never accepted and then ignored."""
+    def write() -> int:
+        return progress.rows().filter(cancel_requested=False).update(
+            progress=1.0, epochs=progress.epochs, log_tail=progress.log, heartbeat_at=timezone.now())
+
+    if _retrying(write, what="the end of training", job_id=job.pk):
+        return
+    if progress.rows().exists():                  # still this attempt's: its cancel was asked
+        raise TrainingStopped("cancel requested")
+    raise _Superseded(f"the job is no longer running attempt {progress.attempt}")
+
+
 def _register(job: TrainingJob, result: TrainResult, progress: _Progress) -> ModelVersion:
     """Save the trained model and add it to the registry: exactly once per job, by the attempt that owns it."""
     root = checkpoint_dir(job).parent
@@ -536,6 +568,16 @@ def _drop_connection() -> None:
         connection.close()
     except DatabaseError:
         pass
+
+
+def _out_of_memory(job: TrainingJob, exc: Exception) -> str:
+    """The reason a job that ran out of memory failed, with what the launch estimated; it is not tried again: the
+    next worker would run out of memory the same way."""
+    cost = limits.run_estimate(config_from_dict(job.config), job.dataset)
+    estimate = (f"the launch estimated {cost.parameters:,} parameters and {cost.memory_bytes:,} bytes a step "
+                f"(TRAINING_MAX_MEMORY_BYTES is {settings.TRAINING_MAX_MEMORY_BYTES:,})")
+    return (f"OutOfMemory: {exc}; {estimate}; lower the batch size, max_length or the model's sizes, or give the "
+            "worker more memory")
 
 
 def _check_model_name(*, owner: AbstractBaseUser, name: str, task: str) -> None:

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from apps.training.selectors import job_get, job_list
 from apps.training.serializers import JobLaunchInput, JobListOutput, JobOutput
 from apps.training.services import job_cancel, job_delete, job_launch
-from rnnservice.api import Pagination, paginated_response
+from rnnservice.api import ErrorOutput, Pagination, paginated_response
 
 
 class JobListApi(APIView):
@@ -41,7 +41,7 @@ class JobDetailApi(APIView):
 
 
 class JobCancelApi(APIView):
-    @extend_schema(request=None, responses=JobOutput)
+    @extend_schema(request=None, responses={200: JobOutput, 409: ErrorOutput})    # 409: saving its version
     def post(self, request: Request, pk: int) -> Response:
         job = job_cancel(job=job_get(user=request.user, pk=pk))
         return Response(JobOutput(job).data)

@@ -59,6 +59,11 @@ def save_version(folder: str | Path, *, model: nn.Module, codec: Codec, config: 
     save_file(weights, tmp / "weights.safetensors", metadata={"task": config.task})
     manifest = {"format_version": FORMAT_VERSION, "files": {name: sha256_file(tmp / name) for name in FILES}}
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    # Every file with the mode of a plain write (the umask's): safetensors writes its file for its owner only, which
+    # a web server running as another user than the worker could not read.
+    mode = (tmp / "config.json").stat().st_mode & 0o777
+    for name in (*FILES, MANIFEST):
+        os.chmod(tmp / name, mode)
     if folder.exists():
         folder.rmdir()
     os.replace(tmp, folder)
@@ -66,8 +71,16 @@ def save_version(folder: str | Path, *, model: nn.Module, codec: Codec, config: 
 
 
 def verify_version(folder: str | Path) -> str:
-    """Check every file against the manifest; return the version's sha256 or raise ArtifactError."""
+    """Check every file against the manifest; return the version's sha256 or raise ArtifactError, also for a file
+    or folder that cannot be read (its permissions), which is as unusable as a missing one."""
     folder = Path(folder)
+    try:
+        return _verify(folder)
+    except OSError as exc:
+        raise ArtifactError(f"{exc.filename or folder} cannot be read: {exc.strerror or exc}") from exc
+
+
+def _verify(folder: Path) -> str:
     if not (folder / MANIFEST).is_file():
         raise ArtifactError(f"{folder}: {MANIFEST} is missing; this is not a model version folder")
     try:
@@ -101,6 +114,8 @@ def load_version(folder: str | Path, *, device: str | torch.device = "cpu") -> M
         model.load_state_dict(load_file(folder / "weights.safetensors", device=str(device)))
     except ArtifactError:
         raise
+    except OSError as exc:
+        raise ArtifactError(f"{exc.filename or folder} cannot be read: {exc.strerror or exc}") from exc
     except (MLError, ValueError, KeyError, TypeError, RuntimeError, SafetensorError) as exc:
         raise ArtifactError(f"{folder} cannot be loaded: {type(exc).__name__}: {exc}") from exc
     info = {k: v for k, v in document.items() if k not in ("config", "format_version")}

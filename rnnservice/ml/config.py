@@ -109,6 +109,8 @@ RANGES = {
     "training.label_smoothing": (0.0, 0.9), "training.max_length": (1, 100_000),
     "training.eval_beam_size": (1, 64), "training.average_decay": (0.0, 0.99999),
     "data.dev_fraction": (0.01, 0.9),
+    # Seeds as numpy and CUDA take them: a larger one fails in the worker, after the job was accepted.
+    "training.seed": (0, 2**32 - 1), "data.split_seed": (0, 2**32 - 1),
 }
 # Fields that mean something for some tasks only; setting them for another task is a mistake worth naming.
 TASK_ONLY = {
@@ -156,6 +158,9 @@ VALUES_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 DEFAULT_METRIC = {"tagging": "accuracy", "classification": "accuracy", "translation": "bleu"}
+# The dev metrics each task reports (entity_f1: tagging with BIO tags), so training.metric can only be one of them.
+TASK_METRICS = {"tagging": ("accuracy", "macro_f1", "entity_f1"), "classification": ("accuracy", "macro_f1"),
+                "translation": ("bleu", "chrf")}
 
 
 def config_from_dict(data: dict[str, Any] | None = None, *, task: str | None = None,
@@ -199,6 +204,9 @@ def config_from_dict(data: dict[str, Any] | None = None, *, task: str | None = N
         if name == "data" and input is not None:
             merged["input"] = input
         built[name] = _build(cls, merged, name)
+    metric = built["training"].metric
+    if metric and metric not in TASK_METRICS[task]:
+        raise ConfigError("training.metric", f"{task} reports {', '.join(TASK_METRICS[task])}, not {metric!r}")
     return RunConfig(task=task, **built)
 
 

@@ -119,3 +119,32 @@ def multipart(client_name: str, content: bytes) -> bytes:
                  f"Content-Type: text/tab-separated-values\r\n\r\n".encode("utf-8", "surrogateescape")
                  + content + b"\r\n")
     return b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
+
+
+def test_it_limits_the_bytes_a_user_stores_and_counts_each_users_own(api, api_as, bob, media_root, settings):
+    settings.DATASET_MAX_BYTES_PER_USER = 2 * len(SST) + 10
+    first = api.post(URL, {"name": "one", "task": "classification", "train": SimpleUploadedFile("t.tsv", SST)},
+                     format="multipart")
+    assert first.status_code == 201, first.data
+    stored = files_under(media_root)
+    refused = post_files(api, train=SST, dev=SST)
+    assert refused.status_code == 400, refused.data
+    assert (refused.data["limit"], refused.data["value"], refused.data["stored"]) == (
+        "DATASET_MAX_BYTES_PER_USER", 3 * len(SST), len(SST))
+    assert "DATASET_MAX_BYTES_PER_USER" in refused.data["detail"]
+    assert list(Dataset.objects.values_list("name", flat=True)) == ["one"] and files_under(media_root) == stored
+    assert post_files(api_as(bob), train=SST, dev=SST).status_code == 201          # bob's bytes are his own
+
+
+@pytest.mark.parametrize(("extra", "field", "words"), [
+    ({"train": [SST, SST]}, "train", "more than once"),
+    ({"dev_file": [SST]}, "dev_file", "unknown field"),
+])
+def test_it_refuses_a_second_file_or_an_unknown_field_naming_it(api, media_root, extra, field, words):
+    data = {"name": "twice", "task": "classification", "train": SimpleUploadedFile("a.tsv", SST)}
+    for name, contents in extra.items():
+        data[name] = [SimpleUploadedFile(f"{name}{n}.tsv", content) for n, content in enumerate(contents)]
+    response = api.post(URL, data, format="multipart")
+    assert response.status_code == 400, response.data
+    assert words in str(response.data[field])
+    assert not Dataset.objects.exists() and (not media_root.exists() or files_under(media_root) == set())

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -145,3 +149,31 @@ def test_it_never_unpickles_anything_in_the_project():
 
     assert len(sources) > 10
     assert offenders == []
+
+
+def test_it_writes_every_file_with_the_same_mode_a_plain_write_gets(saved):
+    folder = saved["classification"]
+    modes = {name: (folder / name).stat().st_mode & 0o777 for name in ("config.json", "vocab.json",
+                                                                        "weights.safetensors", "manifest.json")}
+    assert len(set(modes.values())) == 1, modes        # safetensors alone wrote 0600: another user could not read it
+
+
+@pytest.mark.parametrize("unreadable", ["weights.safetensors", "manifest.json", "."])
+def test_it_refuses_a_file_or_folder_it_cannot_read_as_an_artifact_error(saved, unreadable):
+    # Read by another user than the files' owner, who cannot: root reads anything, so the check runs as nobody.
+    base = Path(tempfile.mkdtemp(prefix="unreadable-"))
+    base.chmod(0o755)
+    folder = base / "1"
+    shutil.copytree(saved["classification"], folder)
+    (folder / unreadable).chmod(0o700 if unreadable == "." else 0o600)
+    check = ("import os, sys\n"
+             "from rnnservice.ml.artifacts import verify_version\nfrom rnnservice.ml.errors import ArtifactError\n"
+             "if os.geteuid() == 0:\n    os.setgid(65534); os.setuid(65534)\n"      # imported first: root's Python
+             "try:\n    verify_version(sys.argv[1])\nexcept ArtifactError as exc:\n    print('ArtifactError:', exc)\n")
+    try:
+        done = subprocess.run([sys.executable, "-c", check, str(folder)], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parents[2], timeout=120)
+    finally:
+        shutil.rmtree(base)
+    assert done.stdout.startswith("ArtifactError:"), done.stderr
+    assert "cannot be read: Permission denied" in done.stdout

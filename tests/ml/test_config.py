@@ -152,3 +152,19 @@ def test_it_round_trips_a_tagging_config_whose_crf_was_decided():
     config = config_from_dict({"architecture": {"crf": True, "char_dim": 16}}, task="tagging")
 
     assert config_from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize(("field", "value"), [("training.seed", 10**29), ("training.seed", -1),
+                                              ("data.split_seed", 2**32)])
+def test_it_refuses_a_seed_the_random_generators_cannot_take(field, value):
+    section, key = field.split(".")
+    err = error({section: {key: value}}, task="tagging")
+    assert err.field == field and "between 0 and 4294967295" in err.problem
+
+
+@pytest.mark.parametrize(("task", "metric"), [("classification", "entity_f1"), ("translation", "accuracy"),
+                                              ("tagging", "bleu")])
+def test_it_refuses_a_metric_the_task_does_not_report(task, metric):
+    err = error({"training": {"metric": metric}}, task=task)
+    assert err.field == "training.metric" and repr(metric) in err.problem
+    assert config_from_dict({"training": {"metric": "macro_f1" if task != "translation" else "chrf"}}, task=task)

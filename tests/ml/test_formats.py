@@ -289,3 +289,21 @@ def test_it_reads_slices_of_the_real_files(tmp_path, names, task, count):
     examples = read_examples(",".join(slices), task=task)
     assert len(examples) == count
     assert all(example.line > 0 for example in examples)
+
+
+@pytest.mark.parametrize(("text", "task", "why"), [
+    ("a fine film\t1\ndull\t0\nfun\t1\n", "classification", "its label column's name '1' is a label"),
+    ("1.5,2\n3,4\n", "translation", "all its cells are numbers"),
+])
+def test_it_refuses_a_table_whose_header_looks_like_data(tmp_path, text, task, why):
+    path = tmp_path / ("data.tsv" if "\t" in text else "data.csv")
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(FormatError) as caught:
+        read_examples(str(path), task=task, format="tsv" if "\t" in text else "csv")
+    assert caught.value.line == 1 and why in caught.value.problem and "add a header line" in caught.value.problem
+
+
+def test_it_still_reads_a_table_whose_header_names_its_columns(tmp_path):
+    path = tmp_path / "data.tsv"
+    path.write_text("sentence\tlabel\na fine film\t1\n2 + 2\t0\n", encoding="utf-8")
+    assert [ex.label for ex in read_examples(str(path), task="classification", format="tsv")] == ["1", "0"]

@@ -94,6 +94,8 @@ def test_it_answers_404_for_a_version_or_alias_the_model_lacks(api, alice, make_
     ("classification", "SERVING_MAX_TOKENS", 3, {"inputs": ["fine", "one two three four"]}, 4, 1),
     ("tagging", "SERVING_MAX_TOKENS", 3, {"inputs": [{"tokens": ["a", "b", "c", "d", "e"]}]}, 5, 0),
     ("translation", "SERVING_MAX_TOKENS", 3, {"inputs": ["Ein Mann liest ein Buch."]}, None, 0),
+    ("translation", "SERVING_MAX_INPUT_CHARS", 10, {"inputs": ["Ein Hund.", "Ein Mann liest."]}, 15, 1),
+    ("tagging", "SERVING_MAX_INPUT_CHARS", 10, {"inputs": [{"tokens": ["Peter", "Blackburn"]}]}, 14, 0),
     ("translation", "SERVING_MAX_BEAM", 4, {"inputs": ["Ein Hund."], "options": {"beam_size": 5}}, 5, None),
     ("translation", "SERVING_MAX_OUTPUT_LENGTH", 20, {"inputs": ["Ein Hund."], "options": {"max_length": 21}}, 21,
      None),
@@ -264,3 +266,14 @@ def test_it_refuses_a_cached_version_whose_file_was_removed_and_serves_the_other
         assert (response.data["model"], response.data["version"]) == ("sentiment", 2)
     served = post(api, "sentiment", {"inputs": ["great fun ."], "version": 1})
     assert (served.status_code, served.data["version"]) == (200, first.number)
+
+
+def test_it_refuses_a_long_string_before_loading_the_model_or_its_tokenizer(api, alice, make_version, settings,
+                                                                           empty_model_cache):
+    make_version(alice, task="translation")
+    settings.RNNSERVICE_MAX_BODY_BYTES = 3 * 1024 * 1024
+    response = post(api, "de-en", {"inputs": ["Ein Hund. " * 240_000]})        # 2.4 MB
+    assert response.status_code == 400
+    assert (response.data["limit"], response.data["value"], response.data["index"]) == (
+        "SERVING_MAX_INPUT_CHARS", 2_400_000, 0)
+    assert empty_model_cache.keys() == []                  # refused before the model (and its tokenizer) was loaded

@@ -23,7 +23,7 @@ from apps.training.services import (
     job_run,
     jobs_requeue_stale,
 )
-from rnnservice.errors import ServiceError
+from rnnservice.errors import Conflict, ServiceError
 from tests.factories import DatasetFactory
 from tests.training.conftest import tiny_launch, valid_dataset
 
@@ -498,7 +498,33 @@ def test_it_writes_progress_at_most_every_training_progress_seconds_and_loses_no
         job_run(job_id=job.pk)
     progress_writes = [q["sql"] for q in queries.captured_queries
                        if q["sql"].startswith("UPDATE") and '"log_tail"' in q["sql"] and '"progress"' in q["sql"]]
-    assert len(progress_writes) == 2                  # epoch 1, then the final row of the finished job
+    assert len(progress_writes) == 3                  # epoch 1, the end of training (_seal), the finished job
     job.refresh_from_db()
     assert (job.status, [row["epoch"] for row in job.epochs]) == ("succeeded", [1, 2, 3])
     assert "epoch 3/3" in job.log_tail
+
+
+def test_a_cancel_during_the_last_epoch_ends_the_job_cancelled(transactional_db, alice, tagging_data, monkeypatch,
+                                                              settings):
+    settings.TRAINING_PROGRESS_SECONDS = 3600          # the last epoch's row is not written: no cancel check there
+    job = launch(alice, tagging_data, **tiny_launch(epochs=2))
+
+    def cancel_in_the_last_epoch(epoch):
+        if epoch.epoch == 2:
+            assert job_cancel(job=TrainingJob.objects.get(pk=job.pk)).status == "running"   # accepted...
+    on_epoch_calls(monkeypatch, cancel_in_the_last_epoch)
+
+    job_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert (job.status, job.cancel_requested, job.version) == ("cancelled", True, None)    # ...and honoured
+    assert job.log_tail.endswith("cancelled after epoch 2") and not ModelVersion.objects.exists()
+
+
+def test_a_cancel_once_training_is_over_says_it_is_too_late(alice, tagging_data):
+    job = running(launch(alice, tagging_data), silent_for=timedelta(0), progress=1.0)
+    with pytest.raises(Conflict, match="too late to cancel") as refused:
+        job_cancel(job=job)
+    assert refused.value.status == 409
+    job.refresh_from_db()
+    assert (job.status, job.cancel_requested) == ("running", False)

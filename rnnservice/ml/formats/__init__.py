@@ -369,7 +369,21 @@ def _read_table(src: _Source, task: str, *, delimiter: str, **columns: str) -> l
             src.fail(number, f"the text in column {names[second]!r} is empty")
         else:
             examples.append(TranslationExample(text, other, line=number))
+    _check_header(src, header_line, names, names[second] if task == "classification" else None, examples)
     return examples
+
+
+def _check_header(src: _Source, line: int, names: list[str], label_name: str | None, examples: list[Example]) -> None:
+    """A file without a header would lose its first example as the header, in silence: refuse a header that reads
+    as data, all of it numbers, or (classification) with one of the labels where the label column's name is."""
+    numbers = all(_NUMBER.fullmatch(name) for name in names)
+    if numbers or label_name is not None and label_name in {ex.label for ex in examples}:
+        why = "all its cells are numbers" if numbers else f"its label column's name {label_name!r} is a label"
+        src.fail(line, f"the first line is read as the header, which names the columns, but it looks like data "
+                       f"({why}); add a header line, e.g. 'text' and 'label' (or 'source' and 'target')")
+
+
+_NUMBER = re.compile(r"\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*")
 
 
 def _table_rows(src: _Source, delimiter: str) -> Iterator[tuple[int, list[str]]]:
