@@ -9,13 +9,16 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
-from django.utils.html import format_html, format_html_join
+from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import NoReverseMatch, path, reverse
+from django.utils.html import format_html, format_html_join, json_script
 
 from apps.datasets.models import Dataset
+from apps.training.curves import job_curves
 from apps.training.models import TrainingJob
 from apps.training.services import job_cancel, job_delete, job_launch
+from rnnservice import display
 from rnnservice.errors import ServiceError
 
 SECTIONS = ("tokenizer", "architecture", "training")
@@ -73,10 +76,27 @@ class TrainingJobAdmin(admin.ModelAdmin):
     search_fields = ("model_name", "owner__username", "dataset__name")
     list_select_related = ("owner", "dataset", "version__model")
     actions = ("cancel_jobs",)
-    fields = ("owner", "dataset", "model_name", "status", "cancel_requested", "progress_display", "version_display",
+    fields = ("curves_display", "owner", "dataset", "model_name", "cancel_requested", "version_display",
               "error", "epochs_display", "log_display", "device", "worker", "attempts", "created", "sent_at",
               "started", "heartbeat_at", "finished", "config_display")
     readonly_fields = fields
+
+    class Media:
+        js, css = display.CHART_JS, display.CSS
+
+    def get_urls(self):
+        cancel = path("<int:pk>/cancel/", self.admin_site.admin_view(self.cancel_view),
+                      name="training_trainingjob_cancel")
+        return [cancel, *super().get_urls()]
+
+    def cancel_view(self, request: HttpRequest, pk: int) -> HttpResponseRedirect:
+        """The job page's Cancel button (a POST with the page's CSRF token): job_cancel, then back to the page."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        job = get_object_or_404(self.get_queryset(request), pk=pk)
+        # Whoever may see the job may cancel it, as with the list's action.
+        self.cancel_jobs(request, TrainingJob.objects.filter(pk=job.pk))
+        return HttpResponseRedirect(reverse("admin:training_trainingjob_change", args=[job.pk]))
 
     def get_form(self, request: HttpRequest, obj: TrainingJob | None = None, change: bool = False, **kwargs):
         if obj is None:
@@ -132,6 +152,23 @@ class TrainingJobAdmin(admin.ModelAdmin):
         return format_html('<progress max="1" value="{}"></progress> {}% ({} of {} epochs)', obj.progress,
                            round(obj.progress * 100), done, obj.planned_epochs)
 
+    @admin.display(description="training")
+    def curves_display(self, obj: TrainingJob) -> str:
+        """Status, progress and one chart per curve; charts.js polls the API while the job is queued or running."""
+        curves = job_curves(obj)
+        early = f"stopped early at epoch {curves['stopped_early_at']}" if curves["stopped_early_at"] else ""
+        cancel = format_html('<button type="submit" class="button" formaction="{}" formnovalidate data-while-active '
+                             'id="cancel-job">Cancel job</button>',
+                             reverse("admin:training_trainingjob_cancel", args=[obj.pk]))
+        return format_html(
+            '<div class="rnn-curves rnn-wide" data-curves="curves" data-poll-url="{}">'
+            '<p class="rnn-status">status: <span data-field="status">{}</span>'
+            '<progress max="1" value="{}"></progress><span data-field="progress">{}% ({} of {} epochs)</span>'
+            '<span data-field="early">{}</span>{}</p><div class="rnn-chart-grid"></div></div>{}',
+            reverse("training:detail", args=[obj.pk]), obj.status, obj.progress, round(obj.progress * 100),
+            len(curves["epochs"]), obj.planned_epochs, early, cancel if obj.status in TrainingJob.ACTIVE else "",
+            json_script(curves, "curves"))
+
     @admin.display(description="version")
     def version_display(self, obj: TrainingJob) -> str:
         if obj.version is None:
@@ -153,9 +190,10 @@ class TrainingJobAdmin(admin.ModelAdmin):
                    + [key for key in EPOCH_LAST if key in keys])
         head = format_html_join("", "<th>{}</th>", ((column,) for column in columns))
         rows = format_html_join("", "<tr>{}</tr>", (
-            (format_html_join("", "<td>{}</td>", ((row.get(column, ""),) for column in columns)),)
+            (format_html_join("", "<td>{}</td>", ((display.number_cell(row.get(column, "")),) for column in columns)),)
             for row in obj.epochs))
-        return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, rows)
+        return format_html('<table class="rnn-table"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', head,
+                           rows)
 
     @admin.display(description="log")
     def log_display(self, obj: TrainingJob) -> str:

@@ -15,6 +15,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.factories import UserFactory
+from tests.training.test_worker import start_worker  # noqa: F401  (a fixture: a real Celery worker)
 
 # Debian's packages (.ci/run installs them). Missing ones fail the tests: a silent skip would hide the UI's tests.
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"

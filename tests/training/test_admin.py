@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from apps.training.models import TrainingJob
 from apps.training.services import job_launch, job_run
@@ -58,7 +59,8 @@ def test_it_shows_the_per_epoch_metrics_of_a_job(transactional_db, admin_client,
     assert page.status_code == 200
     assert "<th>epoch</th><th>train_loss</th><th>dev_accuracy</th>" in html
     job.refresh_from_db()
-    assert f"<td>{job.epochs[1]['train_loss']}</td>" in html
+    loss = job.epochs[1]["train_loss"]
+    assert f'<td><span title="{loss!r}">{loss:.4g}</span></td>' in html      # 4 digits, all of them on hover
     assert "shown version 1" in html
     assert "epoch 2/2: train_loss" in html                          # the log tail
     assert 'name="_save"' not in html                                 # read-only: a worker changes a job
@@ -102,3 +104,47 @@ def test_it_refuses_a_bulk_delete_while_a_running_job_is_selected(admin_client, 
                                             "post": "yes"})
     assert response.status_code == 302
     assert list(TrainingJob.objects.values_list("pk", flat=True)) == [running.pk]
+
+
+def curves_of(html: str) -> dict:
+    found = re.search(r'<script id="curves" type="application/json">(.*?)</script>', html, re.S)
+    assert found, "no <script id=curves> in the page"
+    return json.loads(found.group(1))
+
+
+def test_it_carries_the_curves_of_a_job_as_json_for_its_charts(transactional_db, admin_client, alice,
+                                                               tagging_data):
+    job = job_launch(owner=alice, dataset=tagging_data, model_name="curves", **tiny_launch(epochs=3))
+    job_run(job_id=job.pk)
+    job.refresh_from_db()
+    html = admin_client.get(f"{LIST_URL}{job.pk}/change/").content.decode()
+    curves = curves_of(html)
+    assert curves["epochs"] == [1, 2, 3] and curves["status"] == "succeeded"
+    assert list(curves["series"]) == ["train_loss", "dev_accuracy", "dev_macro_f1", "lr"]
+    assert curves["series"]["train_loss"] == [row["train_loss"] for row in job.epochs]
+    assert curves["stopped_early_at"] is None and "stopped early" not in html
+    assert f'data-poll-url="/api/training-jobs/{job.pk}/"' in html
+    assert "vendor/chartjs/chart.umd.min.js" in html and "rnnservice/charts.js" in html
+    assert 'id="cancel-job"' not in html                          # a finished job has nothing to cancel
+
+
+def test_it_says_when_early_stopping_ended_a_job(admin_client, alice, tagging_data):
+    job = job_launch(owner=alice, dataset=tagging_data, model_name="early", **tiny_launch(epochs=10))
+    rows = [{"epoch": epoch, "train_loss": 1.0 / epoch, "dev_accuracy": 0.5, "lr": 0.001} for epoch in (1, 2, 3)]
+    TrainingJob.objects.filter(pk=job.pk).update(status="succeeded", progress=1.0, epochs=rows)
+    html = admin_client.get(f"{LIST_URL}{job.pk}/change/").content.decode()
+    assert "stopped early at epoch 3" in html
+    assert curves_of(html)["stopped_early_at"] == 3
+
+
+def test_it_cancels_a_job_from_its_page(admin_client, alice, tagging_data):
+    job = job_launch(owner=alice, dataset=tagging_data, model_name="a", **tiny_launch())
+    page = admin_client.get(f"{LIST_URL}{job.pk}/change/").content.decode()
+    assert f'formaction="{LIST_URL}{job.pk}/cancel/"' in page and 'id="cancel-job"' in page
+    assert admin_client.get(f"{LIST_URL}{job.pk}/cancel/").status_code == 405
+    response = admin_client.post(f"{LIST_URL}{job.pk}/cancel/", follow=True)
+    assert response.redirect_chain == [(f"{LIST_URL}{job.pk}/change/", 302)]
+    assert "1 job(s) cancelled" in response.content.decode()
+    assert TrainingJob.objects.get(pk=job.pk).status == "cancelled"
+    again = admin_client.post(f"{LIST_URL}{job.pk}/cancel/", follow=True)
+    assert f"Job {job.pk} has finished (cancelled)" in again.content.decode()
