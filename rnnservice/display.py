@@ -2,9 +2,10 @@
 the static files of the charts (Chart.js, vendored under static/vendor/chartjs, and our own scripts)."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 CHART_JS = ("vendor/chartjs/chart.umd.min.js", "rnnservice/charts.js")
 CSS = {"all": ("rnnservice/admin.css",)}
@@ -29,3 +30,25 @@ def short_hash(sha256: str, length: int = 12) -> str:
     if not sha256:
         return "-"
     return format_html('<code title="{}">{}…</code>', sha256, sha256[:length])
+
+
+def metrics_inline(metrics: dict[str, Any]) -> str:
+    """{"accuracy": 0.91234, "macro_f1": 0.8} as "accuracy 0.9123 · macro_f1 0.8", each exact value on hover."""
+    if not metrics:
+        return "-"
+    return format_html_join(" · ", "{} {}", ((name, number_cell(metrics[name])) for name in sorted(metrics)))
+
+
+def metric_columns(rows: Iterable[dict[str, Any]], read: Callable[[Any], dict[str, Any]]) -> list[Callable]:
+    """One list column per metric name that any of `rows` has, each showing read(obj)[name] to 4 digits: the
+    names differ by task (accuracy, entity_f1, bleu, ...), so the columns come from the rows on the page."""
+    names = sorted({name for row in rows for name in row})
+    return [_metric_column(name, read) for name in names]
+
+
+def _metric_column(name: str, read: Callable[[Any], dict[str, Any]]) -> Callable:
+    def column(obj: Any) -> str:
+        return number_cell(read(obj).get(name))
+    column.short_description = name.replace("_", " ")      # the admin's column header
+    column.__name__ = f"metric_{name}"
+    return column

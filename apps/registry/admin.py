@@ -8,11 +8,14 @@ from django.contrib import admin, messages
 from django.db.models import Max, QuerySet
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from apps.registry.models import PRODUCTION, Alias, ModelVersion, RegisteredModel
 from apps.registry.services import alias_delete, alias_set, model_update
+from rnnservice import display
 from rnnservice.errors import ServiceError
+
+LIST_METRICS_FROM = 500      # the latest versions whose metric names make the list's columns
 
 
 def _job_display(version: ModelVersion) -> str:
@@ -27,7 +30,7 @@ def _job_display(version: ModelVersion) -> str:
 
 class VersionInline(admin.TabularInline):
     model = ModelVersion
-    fields = ("number", "sha256", "metrics_display", "dataset", "job_display", "aliases_display", "created")
+    fields = ("number", "sha256_display", "metrics_display", "dataset", "job_display", "aliases_display", "created")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -42,9 +45,13 @@ class VersionInline(admin.TabularInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet[ModelVersion]:
         return super().get_queryset(request).select_related("dataset").prefetch_related("aliases")
 
+    @admin.display(description="sha256")
+    def sha256_display(self, obj: ModelVersion) -> str:
+        return display.short_hash(obj.sha256)
+
     @admin.display(description="metrics")
     def metrics_display(self, obj: ModelVersion) -> str:
-        return format_html("<code>{}</code>", json.dumps(obj.metrics, sort_keys=True)) if obj.metrics else "-"
+        return display.metrics_inline(obj.metrics)
 
     @admin.display(description="training job")
     def job_display(self, obj: ModelVersion) -> str:
@@ -81,6 +88,9 @@ class RegisteredModelAdmin(admin.ModelAdmin):
     fields = ("name", "task", "owner", "description", "created")
     readonly_fields = ("name", "task", "owner", "created")
     inlines = (AliasInline, VersionInline)
+
+    class Media:
+        css = display.CSS
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RegisteredModel]:
         return (super().get_queryset(request).select_related("owner").annotate(latest=Max("versions__number"))
@@ -131,7 +141,7 @@ class RegisteredModelAdmin(admin.ModelAdmin):
 class ModelVersionAdmin(admin.ModelAdmin):
     """Read-only versions, and the action that promotes one: its model's `production` alias, through alias_set."""
 
-    list_display = ("__str__", "model_link", "number", "sha256", "aliases_display", "created")
+    list_display = ("__str__", "model_link", "number", "sha256_display", "aliases_display", "created")
     list_filter = ("model__task",)
     search_fields = ("model__name", "sha256")
     list_select_related = ("model",)
@@ -140,8 +150,18 @@ class ModelVersionAdmin(admin.ModelAdmin):
     readonly_fields = fields
     actions = ("promote_to_production",)
 
+    class Media:
+        css = display.CSS
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[ModelVersion]:
         return super().get_queryset(request).prefetch_related("aliases")
+
+    def get_list_display(self, request: HttpRequest):
+        """The metrics as columns after the hash: one per metric name of the latest versions."""
+        latest = self.get_queryset(request).order_by("-created").values_list("metrics", flat=True)[:LIST_METRICS_FROM]
+        columns = display.metric_columns(latest, lambda version: version.metrics)
+        head, tail = self.list_display[:4], self.list_display[4:]
+        return (*head, *columns, *tail)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -185,9 +205,17 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def job_display(self, obj: ModelVersion) -> str:
         return _job_display(obj)
 
+    @admin.display(description="sha256")
+    def sha256_display(self, obj: ModelVersion) -> str:
+        return display.short_hash(obj.sha256)
+
     @admin.display(description="metrics")
     def metrics_display(self, obj: ModelVersion) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(obj.metrics, indent=2, sort_keys=True))
+        if not obj.metrics:
+            return "-"
+        rows = ((name, display.number_cell(obj.metrics[name])) for name in sorted(obj.metrics))
+        return format_html('<table class="rnn-table">{}</table>',
+                           format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
 
     @admin.display(description="info (config.json)")
     def info_display(self, obj: ModelVersion) -> str:

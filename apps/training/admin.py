@@ -15,13 +15,14 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join, json_script
 
 from apps.datasets.models import Dataset
-from apps.training.curves import job_curves
+from apps.training.curves import job_curves, latest_metrics
 from apps.training.models import TrainingJob
 from apps.training.services import job_cancel, job_delete, job_launch
 from rnnservice import display
 from rnnservice.errors import ServiceError
 
 SECTIONS = ("tokenizer", "architecture", "training")
+LIST_METRICS_FROM = 200      # the latest jobs whose metric names make the list's columns
 EPOCH_FIRST, EPOCH_LAST = ("epoch", "train_loss"), ("tokens_per_s", "seconds", "lr", "is_best", "attempt")
 _SECTION_HELP = 'JSON overrides of the task\'s defaults, e.g. {}; see the README\'s "Configuration".'
 _EXAMPLES = {"tokenizer": '{"kind": "chars"}', "architecture": '{"cell": "gru", "hidden_dim": 128}',
@@ -98,6 +99,14 @@ class TrainingJobAdmin(admin.ModelAdmin):
         self.cancel_jobs(request, TrainingJob.objects.filter(pk=job.pk))
         return HttpResponseRedirect(reverse("admin:training_trainingjob_change", args=[job.pk]))
 
+    def get_list_display(self, request: HttpRequest):
+        """The last epoch's train loss and dev metrics as columns after the progress bar."""
+        latest = self.get_queryset(request).values_list("epochs", flat=True)[:LIST_METRICS_FROM]
+        columns = display.metric_columns((latest_metrics(rows) for rows in latest),
+                                         lambda job: latest_metrics(job.epochs))
+        at = self.list_display.index("progress_display") + 1
+        return (*self.list_display[:at], *columns, *self.list_display[at:])
+
     def get_form(self, request: HttpRequest, obj: TrainingJob | None = None, change: bool = False, **kwargs):
         if obj is None:
             return JobLaunchForm
@@ -149,8 +158,8 @@ class TrainingJobAdmin(admin.ModelAdmin):
     @admin.display(description="progress")
     def progress_display(self, obj: TrainingJob) -> str:
         done = len(obj.epochs)
-        return format_html('<progress max="1" value="{}"></progress> {}% ({} of {} epochs)', obj.progress,
-                           round(obj.progress * 100), done, obj.planned_epochs)
+        return format_html('<progress class="rnn-list-progress" max="1" value="{}" title="{} of {} epochs"></progress>'
+                           ' {}%', obj.progress, done, obj.planned_epochs, round(obj.progress * 100))
 
     @admin.display(description="training")
     def curves_display(self, obj: TrainingJob) -> str:

@@ -35,3 +35,11 @@ def job_curves(job: TrainingJob) -> dict[str, Any]:
     """What the job page's charts draw, and the page carries as JSON (`<script id="curves">`)."""
     return {"job": job.pk, "status": job.status, "progress": job.progress, "planned_epochs": job.planned_epochs,
             "stopped_early_at": stopped_early_at(job), **epoch_series(job.epochs)}
+
+
+def latest_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The last epoch's train loss and dev metrics: what the job list shows as columns."""
+    if not rows:
+        return {}
+    last = max(rows, key=lambda row: row["epoch"])
+    return {name: last[name] for name in curve_names([last]) if name not in LAST}

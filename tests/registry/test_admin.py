@@ -140,3 +140,18 @@ def test_it_refuses_two_versions_of_one_model_in_one_promotion(admin_client, ali
         "action": "promote_to_production", "index": 0, "_selected_action": [first.pk, second.pk]}, follow=True)
     assert "Select at most one version of each model" in response.content.decode()
     assert not Alias.objects.exists()
+
+
+def test_it_lists_versions_with_metrics_as_columns_and_a_short_hash(admin_client, alice, make_version):
+    version = make_version(alice, metrics={"accuracy": 0.912345678, "macro_f1": 0.5})
+    make_version(alice, "tagger", task="tagging", metrics={"entity_f1": 0.25})
+    html = admin_client.get("/admin/registry/modelversion/").content.decode()
+    for name in ("accuracy", "macro_f1", "entity_f1"):
+        assert f'class="column-metric_{name}"' in html
+    assert '<span title="0.912345678">0.9123</span>' in html
+    assert f'<code title="{version.sha256}">{version.sha256[:12]}…</code>' in html
+    assert f">{version.sha256}<" not in html                       # the whole hash only on hover
+    page = admin_client.get(f"/admin/registry/modelversion/{version.pk}/change/").content.decode()
+    assert version.sha256 in page and "<th>accuracy</th><td><span title=\"0.912345678\">0.9123</span></td>" in page
+    model_page = admin_client.get(change_url(version.model)).content.decode()
+    assert "accuracy <span" in model_page and "macro_f1 <span" in model_page

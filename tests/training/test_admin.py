@@ -45,10 +45,16 @@ def test_it_shows_what_the_service_refuses_on_the_form(admin_client, alice, tagg
 
 def test_it_lists_jobs_with_status_and_progress(admin_client, alice, tagging_data):
     job = job_launch(owner=alice, dataset=tagging_data, model_name="listed", **tiny_launch())
-    TrainingJob.objects.filter(pk=job.pk).update(status="running", progress=0.5)
+    rows = [{"epoch": 1, "train_loss": 2.123456, "dev_accuracy": 0.4567891, "lr": 0.0029999999999999996}]
+    TrainingJob.objects.filter(pk=job.pk).update(status="running", progress=0.5, epochs=rows)
     html = admin_client.get(LIST_URL).content.decode()
     assert "listed" in html and "running" in html
-    assert '<progress max="1" value="0.5"></progress> 50% (0 of 2 epochs)' in html
+    assert ('<progress class="rnn-list-progress" max="1" value="0.5" title="1 of 2 epochs"></progress> 50%'
+            in html)
+    # The last epoch's metrics as columns, 4 significant digits; the learning rate stays on the job's page.
+    assert '<th scope="col" class="column-metric_dev_accuracy">' in html
+    assert '<span title="0.4567891">0.4568</span>' in html and '<span title="2.123456">2.123</span>' in html
+    assert "0.0029999999999999996" not in html
 
 
 def test_it_shows_the_per_epoch_metrics_of_a_job(transactional_db, admin_client, alice, tagging_data):
