@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 
 from apps.registry.models import PRODUCTION, Alias, ModelVersion, RegisteredModel
 from apps.registry.services import alias_delete, alias_set, model_update
+from apps.registry.tryit import try_it_context
 from rnnservice import display
 from rnnservice.errors import ServiceError
 
@@ -151,7 +152,12 @@ class ModelVersionAdmin(admin.ModelAdmin):
     actions = ("promote_to_production",)
 
     class Media:
-        css = display.CSS
+        js, css = ("rnnservice/tryit.js",), display.CSS
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        version = self.get_object(request, object_id)
+        extra = {"try_it": try_it_context(version)} if version is not None else {}
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ModelVersion]:
         return super().get_queryset(request).prefetch_related("aliases")
@@ -219,4 +225,5 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description="info (config.json)")
     def info_display(self, obj: ModelVersion) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(obj.info, indent=2, sort_keys=True, ensure_ascii=False))
+        return format_html("<details><summary>{} sections</summary><pre>{}</pre></details>", len(obj.info or {}),
+                           json.dumps(obj.info, indent=2, sort_keys=True, ensure_ascii=False))

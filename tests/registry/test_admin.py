@@ -155,3 +155,15 @@ def test_it_lists_versions_with_metrics_as_columns_and_a_short_hash(admin_client
     assert version.sha256 in page and "<th>accuracy</th><td><span title=\"0.912345678\">0.9123</span></td>" in page
     model_page = admin_client.get(change_url(version.model)).content.decode()
     assert "accuracy <span" in model_page and "macro_f1 <span" in model_page
+
+
+def test_it_puts_a_try_it_form_on_a_version_page_with_the_tasks_decoding_options(admin_client, alice, make_version):
+    classifier = make_version(alice)
+    html = admin_client.get(f"/admin/registry/modelversion/{classifier.pk}/change/").content.decode()
+    assert '<form id="try-it" data-url="/api/models/sentiment/predict/" data-version="1"' in html
+    assert "rnnservice/tryit.js" in html and 'name="beam_size"' not in html       # classification takes none
+    translator = make_version(alice, task="translation")
+    html = admin_client.get(f"/admin/registry/modelversion/{translator.pk}/change/").content.decode()
+    assert 'name="beam_size" value="5"' in html and 'name="n_best" value="1"' in html   # the core's defaults
+    admin_form_end = html.index("</form>", html.index('id="modelversion_form"'))
+    assert html.index('id="try-it"') > admin_form_end                     # not inside the admin's own form
