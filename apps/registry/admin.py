@@ -7,13 +7,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Max, QuerySet
 from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
 
 from apps.registry.models import PRODUCTION, Alias, ModelVersion, RegisteredModel
 from apps.registry.services import alias_delete, alias_set, model_update
 from apps.registry.tryit import try_it_context
-from rnnservice import display
+from rnnservice import compare, display
+from rnnservice.curves import epoch_series
 from rnnservice.errors import ServiceError
 
 LIST_METRICS_FROM = 500      # the latest versions whose metric names make the list's columns
@@ -149,10 +150,37 @@ class ModelVersionAdmin(admin.ModelAdmin):
     fields = ("model", "number", "artifact_path", "sha256", "dataset", "job_display", "metrics_display",
               "info_display", "created")
     readonly_fields = fields
-    actions = ("promote_to_production",)
+    actions = ("compare_versions", "promote_to_production")
 
     class Media:
         js, css = ("rnnservice/tryit.js",), display.CSS
+
+    def get_urls(self):
+        compared = path("compare/", self.admin_site.admin_view(self.compare_view), name="registry_modelversion_compare")
+        return [compared, *super().get_urls()]
+
+    def compare_view(self, request: HttpRequest):
+        """Versions side by side: the curves of the jobs that trained them, their metrics and their configs."""
+        versions = compare.compared(self, request)
+        columns = [{"label": str(version), "url": reverse("admin:registry_modelversion_change", args=[version.pk])}
+                   for version in versions]
+        runs = []
+        for column, version in zip(columns, versions, strict=True):
+            job = getattr(version, "job", None)              # as _job_display: the registry never imports training
+            if job is not None and job.epochs:
+                runs.append({"label": column["label"], **epoch_series(job.epochs)})
+        summary = [{"model": version.model.name, "version": version.number, "sha256": version.sha256[:12],
+                    "dataset": str(version.dataset) if version.dataset else "-",
+                    "aliases": ", ".join(sorted(alias.name for alias in version.aliases.all())) or "-"}
+                   for version in versions]
+        return compare.compare_page(self, request, columns=columns, runs=runs, tables=[
+            {"title": "Summary", "rows": compare.side_by_side(summary)},
+            {"title": "Metrics", "rows": compare.side_by_side([version.metrics for version in versions])},
+            {"title": "Config", "rows": compare.side_by_side([version.info for version in versions])}])
+
+    @admin.action(description="Compare the selected versions")
+    def compare_versions(self, request: HttpRequest, queryset: QuerySet[ModelVersion]):
+        return compare.compare_redirect(self, request, queryset)
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         version = self.get_object(request, object_id)

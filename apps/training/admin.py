@@ -18,7 +18,8 @@ from apps.datasets.models import Dataset
 from apps.training.curves import job_curves, latest_metrics
 from apps.training.models import TrainingJob
 from apps.training.services import job_cancel, job_delete, job_launch
-from rnnservice import display
+from rnnservice import compare, display
+from rnnservice.curves import epoch_series
 from rnnservice.errors import ServiceError
 
 SECTIONS = ("tokenizer", "architecture", "training")
@@ -76,7 +77,7 @@ class TrainingJobAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     search_fields = ("model_name", "owner__username", "dataset__name")
     list_select_related = ("owner", "dataset", "version__model")
-    actions = ("cancel_jobs",)
+    actions = ("compare_jobs", "cancel_jobs")
     fields = ("curves_display", "owner", "dataset", "model_name", "cancel_requested", "version_display",
               "error", "epochs_display", "log_display", "device", "worker", "attempts", "created", "sent_at",
               "started", "heartbeat_at", "finished", "config_display")
@@ -88,7 +89,26 @@ class TrainingJobAdmin(admin.ModelAdmin):
     def get_urls(self):
         cancel = path("<int:pk>/cancel/", self.admin_site.admin_view(self.cancel_view),
                       name="training_trainingjob_cancel")
-        return [cancel, *super().get_urls()]
+        compared = path("compare/", self.admin_site.admin_view(self.compare_view), name="training_trainingjob_compare")
+        return [cancel, compared, *super().get_urls()]
+
+    def compare_view(self, request: HttpRequest):
+        """Jobs side by side: their curves overlaid, their last epoch's metrics and their configs."""
+        jobs = compare.compared(self, request)
+        columns = [{"label": f"job {job.pk}: {job.model_name}",
+                    "url": reverse("admin:training_trainingjob_change", args=[job.pk])} for job in jobs]
+        runs = [{"label": column["label"], **epoch_series(job.epochs)}
+                for column, job in zip(columns, jobs, strict=True)]
+        summary = [{"status": job.status, "epochs": f"{len(job.epochs)} of {job.planned_epochs}",
+                    "dataset": str(job.dataset), "version": self.version_label(job)} for job in jobs]
+        return compare.compare_page(self, request, columns=columns, runs=runs, tables=[
+            {"title": "Summary", "rows": compare.side_by_side(summary)},
+            {"title": "Metrics (last epoch)", "rows": compare.side_by_side([latest_metrics(j.epochs) for j in jobs])},
+            {"title": "Config", "rows": compare.side_by_side([job.config for job in jobs])}])
+
+    @staticmethod
+    def version_label(job: TrainingJob) -> str:
+        return f"{job.version.model.name} version {job.version.number}" if job.version else "-"
 
     def cancel_view(self, request: HttpRequest, pk: int) -> HttpResponseRedirect:
         """The job page's Cancel button (a POST with the page's CSRF token): job_cancel, then back to the page."""
@@ -142,6 +162,10 @@ class TrainingJobAdmin(admin.ModelAdmin):
             except ServiceError as exc:
                 self.message_user(request, exc.message, messages.WARNING)
 
+    @admin.action(description="Compare the selected jobs")
+    def compare_jobs(self, request: HttpRequest, queryset: QuerySet[TrainingJob]):
+        return compare.compare_redirect(self, request, queryset)
+
     @admin.action(description="Cancel the selected jobs")
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[TrainingJob]) -> None:
         cancelled = 0
@@ -182,7 +206,7 @@ class TrainingJobAdmin(admin.ModelAdmin):
     def version_display(self, obj: TrainingJob) -> str:
         if obj.version is None:
             return "-"
-        label = f"{obj.version.model.name} version {obj.version.number}"
+        label = self.version_label(obj)
         try:
             url = reverse("admin:registry_modelversion_change", args=[obj.version.pk])
         except NoReverseMatch:

@@ -1,26 +1,11 @@
-"""A training job's curves, as the admin's charts draw them: per epoch the train loss, each dev metric and the
-learning rate (rnnservice/static/rnnservice/charts.js builds the same shape from the API's answer while polling)."""
+"""A training job's curves for its admin page (rnnservice/curves.py's series, with the job's status), and the last
+epoch's metrics for the job list."""
 from __future__ import annotations
 
 from typing import Any
 
 from apps.training.models import TrainingJob
-
-FIRST, LAST = ("train_loss",), ("lr",)
-
-
-def curve_names(rows: list[dict[str, Any]]) -> list[str]:
-    """The series the rows have, train loss first, then the dev metrics by name, then the learning rate."""
-    keys = {key for row in rows for key in row}
-    dev = sorted(key for key in keys if key.startswith("dev_"))
-    return [key for key in FIRST if key in keys] + dev + [key for key in LAST if key in keys]
-
-
-def epoch_series(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """{"epochs": [1, 2, ...], "series": {"train_loss": [...], "dev_accuracy": [...], "lr": [...]}}."""
-    rows = sorted(rows, key=lambda row: row["epoch"])
-    return {"epochs": [row["epoch"] for row in rows],
-            "series": {name: [row.get(name) for row in rows] for name in curve_names(rows)}}
+from rnnservice.curves import LAST, curve_names, epoch_series
 
 
 def stopped_early_at(job: TrainingJob) -> int | None:

@@ -1,11 +1,15 @@
-"""Model versions in a real browser: try-it on a version's page answers through the REST API."""
+"""Model versions in a real browser: try-it on a version's page answers through the REST API; two versions
+selected in the list compared on one page."""
 from __future__ import annotations
 
 import json
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
+from apps.training.models import TrainingJob
 from tests.browser.conftest import wait
+from tests.factories import DatasetFactory
 
 
 def answer(browser) -> str:
@@ -49,3 +53,32 @@ def test_it_tries_a_classifier_and_a_translator_on_their_pages(logged_in, live_s
     refused = predict(browser, "x", n_best=1, beam_size=99)          # the API's limit, said on the page
     assert refused.startswith("400: ") and "beam" in refused
     assert predict(browser, "{not json", kind="json").startswith("The input is not JSON")
+
+
+def trained_by_a_job(version, owner, losses: list[float]) -> None:
+    """A finished job that produced `version`, with a curve per epoch (the charts' data)."""
+    rows = [{"epoch": i, "train_loss": loss, "dev_accuracy": 1 - loss / 2, "lr": 0.001}
+            for i, loss in enumerate(losses, 1)]
+    TrainingJob.objects.create(owner=owner, dataset=DatasetFactory(owner=owner), model_name=version.model.name,
+                               config={"training": {"epochs": len(losses)}}, status="succeeded", progress=1.0,
+                               epochs=rows, version=version)
+
+
+def test_it_compares_two_versions_selected_in_the_list(logged_in, live_server, admin_user, make_version, tmp_path):
+    browser = logged_in
+    first = make_version(admin_user, metrics={"accuracy": 0.61, "macro_f1": 0.5})
+    second = make_version(admin_user, metrics={"accuracy": 0.72, "macro_f1": 0.5})
+    trained_by_a_job(first, admin_user, [1.2, 0.9, 0.8])
+    trained_by_a_job(second, admin_user, [1.1, 0.7, 0.5, 0.4])
+
+    browser.get(f"{live_server.url}/admin/registry/modelversion/")
+    for version in (first, second):
+        browser.find_element(By.CSS_SELECTOR, f'input[name="_selected_action"][value="{version.pk}"]').click()
+    Select(browser.find_element(By.NAME, "action")).select_by_value("compare_versions")
+    browser.find_element(By.CSS_SELECTOR, 'button[name="index"]').click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".rnn-chart canvas"), "the compare page's charts")
+    lines = browser.execute_script("return Chart.getChart(document.querySelector('canvas[aria-label=train_loss]'))"
+                                   ".data.datasets.map(d => [d.label, d.data.filter(v => v !== null).length])")
+    assert lines == [[str(first), 3], [str(second), 4]]                # both curves, overlaid
+    differs = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#compare-metrics th.rnn-differs")]
+    assert differs == ["accuracy"]                                      # macro_f1 is the same: not marked

@@ -167,3 +167,16 @@ def test_it_puts_a_try_it_form_on_a_version_page_with_the_tasks_decoding_options
     assert 'name="beam_size" value="5"' in html and 'name="n_best" value="1"' in html   # the core's defaults
     admin_form_end = html.index("</form>", html.index('id="modelversion_form"'))
     assert html.index('id="try-it"') > admin_form_end                     # not inside the admin's own form
+
+
+def test_it_compares_selected_versions_side_by_side(admin_client, alice, make_version):
+    first = make_version(alice, metrics={"accuracy": 0.5, "macro_f1": 0.25})
+    second = make_version(alice, metrics={"accuracy": 0.75, "macro_f1": 0.25})
+    response = admin_client.post("/admin/registry/modelversion/", {"action": "compare_versions",
+                                                                   "_selected_action": [first.pk, second.pk]})
+    assert response.status_code == 302 and "/admin/registry/modelversion/compare/?ids=" in response["Location"]
+    html = admin_client.get(response["Location"]).content.decode()
+    assert '<th class="rnn-differs">accuracy</th><td class="rnn-differs">0.5</td><td class="rnn-differs">0.75</td>' \
+        in html
+    assert "<th>macro_f1</th><td>0.25</td><td>0.25</td>" in html
+    assert "None of these has per-epoch curves." in html                # registered without a training job

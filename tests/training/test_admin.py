@@ -154,3 +154,24 @@ def test_it_cancels_a_job_from_its_page(admin_client, alice, tagging_data):
     assert TrainingJob.objects.get(pk=job.pk).status == "cancelled"
     again = admin_client.post(f"{LIST_URL}{job.pk}/cancel/", follow=True)
     assert f"Job {job.pk} has finished (cancelled)" in again.content.decode()
+
+
+def test_it_compares_selected_jobs_side_by_side(admin_client, alice, tagging_data):
+    first = job_launch(owner=alice, dataset=tagging_data, model_name="a", **tiny_launch())
+    second = job_launch(owner=alice, dataset=tagging_data, model_name="b", **tiny_launch(epochs=3))
+    rows = [{"epoch": 1, "train_loss": 1.5, "dev_accuracy": 0.5, "lr": 0.001}]
+    TrainingJob.objects.filter(pk__in=[first.pk, second.pk]).update(epochs=rows)
+    response = admin_client.post(LIST_URL, {"action": "compare_jobs", "_selected_action": [second.pk, first.pk]})
+    assert response.status_code == 302
+    assert response["Location"] == f"{LIST_URL}compare/?ids={first.pk}%2C{second.pk}"
+    html = admin_client.get(response["Location"]).content.decode()
+    curves = curves_of(html)
+    assert [run["label"] for run in curves["runs"]] == [f"job {first.pk}: a", f"job {second.pk}: b"]
+    assert curves["runs"][0]["series"]["dev_accuracy"] == [0.5]
+    assert '<th class="rnn-differs">training.epochs</th>' in html              # 2 against 3: marked
+    assert '<td class="rnn-differs">2</td><td class="rnn-differs">3</td>' in html
+    assert "<th>architecture.cell</th>" in html                                # the same: not marked
+    one = admin_client.post(LIST_URL, {"action": "compare_jobs", "_selected_action": [first.pk]}, follow=True)
+    assert "Select 2 to 8 to compare, not 1." in one.content.decode()
+    assert admin_client.get(f"{LIST_URL}compare/?ids={first.pk},999").status_code == 404
+    assert admin_client.get(f"{LIST_URL}compare/?ids=x").status_code == 404
