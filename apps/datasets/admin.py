@@ -50,8 +50,13 @@ class DatasetAddForm(forms.ModelForm):
         try:
             self.instance = dataset_create(**{**data, "format": data["format"] or None})
         except ServiceError as exc:
-            raise ValidationError(exc.message) from exc
+            field = exc.extra.get("field")
+            raise ValidationError({field if field in self.fields else None: exc.message}) from exc
         return data
+
+    def _post_clean(self) -> None:
+        """Nothing to check on the model: dataset_create validated and saved the data set. (ModelForm's own check
+        of an empty instance put "This field cannot be null." under filled fields whenever another field failed.)"""
 
 
 @admin.register(Dataset)

@@ -2,71 +2,25 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join, json_script
 
-from apps.datasets.models import Dataset
 from apps.training.curves import job_curves, latest_metrics
+from apps.training.forms import COMMON, SECTIONS, JobLaunchForm, form_name
 from apps.training.models import TrainingJob
-from apps.training.services import job_cancel, job_delete, job_launch
+from apps.training.services import job_cancel, job_delete
 from rnnservice import compare, display
 from rnnservice.curves import epoch_series
 from rnnservice.errors import ServiceError
 
-SECTIONS = ("tokenizer", "architecture", "training")
 LIST_METRICS_FROM = 200      # the latest jobs whose metric names make the list's columns
 EPOCH_FIRST, EPOCH_LAST = ("epoch", "train_loss"), ("tokens_per_s", "seconds", "lr", "is_best", "attempt")
-_SECTION_HELP = 'JSON overrides of the task\'s defaults, e.g. {}; see the README\'s "Configuration".'
-_EXAMPLES = {"tokenizer": '{"kind": "chars"}', "architecture": '{"cell": "gru", "hidden_dim": 128}',
-             "training": '{"epochs": 5}'}
-
-
-class DatasetChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Dataset) -> str:
-        return f"{obj.name} ({obj.task}, {obj.owner})"
-
-
-class JobLaunchForm(forms.ModelForm):
-    """The admin's launch form. job_launch runs in clean(), so that what it refuses (a dataset the owner may
-    not use, a bad config field) shows on the form; by save() the job exists and ModelAdmin only redirects."""
-
-    owner = forms.ModelChoiceField(queryset=get_user_model().objects.order_by("username"))
-    dataset = DatasetChoiceField(queryset=Dataset.objects.filter(status=Dataset.Status.VALID)
-                                 .select_related("owner").order_by("name", "id"))
-    model_name = forms.CharField(max_length=100, help_text="The registered model the version is added to; "
-                                                           "created on first use.")
-    tokenizer = forms.JSONField(required=False, initial=dict, help_text=_SECTION_HELP.format(_EXAMPLES["tokenizer"]))
-    architecture = forms.JSONField(required=False, initial=dict,
-                                   help_text=_SECTION_HELP.format(_EXAMPLES["architecture"]))
-    training = forms.JSONField(required=False, initial=dict, help_text=_SECTION_HELP.format(_EXAMPLES["training"]))
-
-    class Meta:
-        model = TrainingJob
-        fields = ()       # the form sets no model field itself: job_launch does all of it
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        for section in SECTIONS:
-            if data.get(section) is not None and not isinstance(data[section], dict):
-                self.add_error(section, "must be a JSON object")
-        if self.errors:
-            return data
-        try:
-            self.instance = job_launch(owner=data["owner"], dataset=data["dataset"], model_name=data["model_name"],
-                                       **{section: data.get(section) or None for section in SECTIONS})
-        except ServiceError as exc:
-            field = str(exc.extra.get("field", "")).split(".")[0]     # "training.epochs" belongs to `training`
-            raise ValidationError({field: exc.message} if field in self.fields else exc.message) from exc
-        return data
 
 
 @admin.register(TrainingJob)
@@ -134,6 +88,14 @@ class TrainingJobAdmin(admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: TrainingJob | None = None):
         return list(JobLaunchForm.base_fields) if obj is None else self.fields
+
+    def get_fieldsets(self, request: HttpRequest, obj: TrainingJob | None = None):
+        if obj is not None:
+            return super().get_fieldsets(request, obj)
+        by_section = [(section.capitalize(), {"fields": [form_name(p) for p in COMMON if p.startswith(f"{section}.")]})
+                      for section in SECTIONS]
+        return [(None, {"fields": ["owner", "dataset", "model_name"]}), *by_section,
+                ("Full JSON of each section", {"fields": list(SECTIONS), "classes": ["collapse"]})]
 
     def get_readonly_fields(self, request: HttpRequest, obj: TrainingJob | None = None):
         return () if obj is None else self.readonly_fields

@@ -22,8 +22,12 @@ def test_it_launches_a_job_and_watches_its_curves_grow_until_cancelled(logged_in
     browser.get(f"{live_server.url}/admin/training/trainingjob/add/")
     Select(browser.find_element(By.NAME, "dataset")).select_by_visible_text(f"synthetic (tagging, {admin_user})")
     browser.find_element(By.NAME, "model_name").send_keys("watched")
-    fill_config(browser, architecture='{"embed_dim": 8, "hidden_dim": 16, "char_dim": 0}',
-                training='{"epochs": 500, "batch_size": 16, "patience": 1000}')
+    fill(browser, architecture__embed_dim=8, architecture__hidden_dim=16, architecture__num_layers=1,
+         training__epochs=500, training__batch_size=16, training__patience=1000)
+    Select(browser.find_element(By.NAME, "architecture__cell")).select_by_value("gru")
+    browser.find_element(By.CSS_SELECTOR, "fieldset.collapse summary").click()      # the full JSON, for the rest
+    fill(browser, architecture='{"char_dim": 0}')
+    browser.save_screenshot(str(tmp_path / "launch.png"))
     browser.find_element(By.NAME, "_save").click()
     wait(browser, lambda d: "was added successfully" in d.page_source, "the job to be launched")
     job = TrainingJob.objects.get()
@@ -47,10 +51,11 @@ def test_it_launches_a_job_and_watches_its_curves_grow_until_cancelled(logged_in
          "the job to stop at the end of its epoch", timeout=60)
     job.refresh_from_db()
     assert job.status == "cancelled" and 2 <= len(job.epochs) < 500
+    assert (job.config["architecture"]["cell"], job.config["architecture"]["char_dim"]) == ("gru", 0)
 
 
-def fill_config(browser, **sections: str) -> None:
-    for name, value in sections.items():
+def fill(browser, **fields) -> None:
+    for name, value in fields.items():
         field = browser.find_element(By.NAME, name)
         field.clear()
-        field.send_keys(value)
+        field.send_keys(str(value))

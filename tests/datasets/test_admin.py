@@ -86,3 +86,14 @@ def test_it_draws_label_counts_and_a_length_histogram(admin_client, alice):
     assert charts["train: labels"]["values"] == list(train["labels"].values())
     assert sum(charts["train: length"]["values"]) == train["examples"]
     assert "vendor/chartjs/chart.umd.min.js" in html
+
+
+def test_it_shows_an_error_only_under_the_field_at_fault(admin_client, alice):
+    DatasetFactory(owner=alice, name="ud tiny")
+    html = post_add(admin_client, owner=alice.pk).content.decode()
+    errors = re.findall(r'<ul class="errorlist" id="id_(\w+?)_error">', html)
+    assert errors == ["name"]                                        # not owner, task or train, which were filled
+    assert "This field cannot be null" not in html and "cannot be blank" not in html
+    with (DATA / "tiny.en").open("rb") as train_target:
+        target = post_add(admin_client, owner=alice.pk, name="other", train_target=train_target)
+    assert re.findall(r'<ul class="errorlist" id="id_(\w+?)_error">', target.content.decode()) == ["train_target"]

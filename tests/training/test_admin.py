@@ -175,3 +175,45 @@ def test_it_compares_selected_jobs_side_by_side(admin_client, alice, tagging_dat
     assert "Select 2 to 8 to compare, not 1." in one.content.decode()
     assert admin_client.get(f"{LIST_URL}compare/?ids={first.pk},999").status_code == 404
     assert admin_client.get(f"{LIST_URL}compare/?ids=x").status_code == 404
+
+
+def errors_of(html: str) -> dict[str, list[str]]:
+    """{field: [messages]} of the form's error lists (the admin writes id="id_<field>_error")."""
+    found = re.findall(r'<ul class="errorlist" id="id_(\w+?)_error">(.*?)</ul>', html, re.S)
+    return {field: re.findall(r"<li>(.*?)</li>", items) for field, items in found}
+
+
+def test_it_offers_the_configs_common_fields_with_each_tasks_defaults(admin_client):
+    html = admin_client.get(ADD_URL).content.decode()
+    assert 'name="architecture__cell"' in html and '<option value="gru">gru</option>' in html
+    assert "default: tagging 15, classification 10, translation 12" in html          # training.epochs, from DEFAULTS
+    assert 'name="training__lr"' in html and 'name="architecture__bidirectional"' in html
+    assert 'name="training__epochs" min="1" max="10000"' in html                    # config.RANGES
+    assert 'name="training"' in html                                                 # the full JSON is still there
+
+
+def test_it_launches_with_the_common_fields_over_the_json(admin_client, alice, tagging_data):
+    response = post_add(admin_client, alice, tagging_data, training='{"epochs": 5, "weight_decay": 0}',
+                        training__epochs="3", architecture__cell="gru", architecture__bidirectional="false")
+    assert response.status_code == 302, errors_of(response.content.decode())
+    config = TrainingJob.objects.get().config
+    assert (config["training"]["epochs"], config["training"]["weight_decay"]) == (3, 0.0)
+    assert (config["architecture"]["cell"], config["architecture"]["bidirectional"]) == ("gru", False)
+
+
+def test_it_shows_an_error_only_under_the_field_at_fault(admin_client, alice, tagging_data):
+    # The browser's own checks are off in the admin (novalidate): what the server answers is what counts.
+    at_field = post_add(admin_client, alice, tagging_data, training__patience="0")
+    assert errors_of(at_field.content.decode()) == {"training__patience": ["Ensure this value is greater than or "
+                                                                             "equal to 1."]}
+    refused = post_add(admin_client, alice, tagging_data, training__lr="20")
+    assert errors_of(refused.content.decode()) == {"training__lr": ["Ensure this value is less than or equal to "
+                                                                    "10.0."]}
+    in_json = post_add(admin_client, alice, tagging_data, training='{"lr": 20}')
+    assert errors_of(in_json.content.decode()) == {"training": ["training.lr: must be between 1e-07 and 10.0, "
+                                                                "not 20.0"]}
+    html = post_add(admin_client, alice, tagging_data, model_name="no spaces allowed").content.decode()
+    assert list(errors_of(html)) == ["model_name"]
+    assert "This field cannot be null" not in html and "cannot be blank" not in html
+    assert 'value="no spaces allowed"' in html                                      # what was typed stays
+    assert not TrainingJob.objects.exists()
