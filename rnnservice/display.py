@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
 
 CHART_JS = ("vendor/chartjs/chart.umd.min.js", "rnnservice/charts.js")
 CSS = {"all": ("rnnservice/admin.css",)}
@@ -23,6 +24,11 @@ def number_cell(value: Any) -> str:
     if isinstance(value, float):
         return format_html('<span title="{}">{}</span>', repr(value), significant(value))
     return significant(value)
+
+
+def short_time(value: Any) -> str:
+    """A date and time as "2026-12-04 17:04" in the current time zone, the width of a list column."""
+    return "-" if value is None else localtime(value).strftime("%Y-%m-%d %H:%M")
 
 
 def short_hash(sha256: str, length: int = 12) -> str:

@@ -61,7 +61,7 @@ class DatasetAddForm(forms.ModelForm):
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
-    list_display = ("name", "owner", "task", "format", "status", "examples_display", "first_error", "created")
+    list_display = ("name", "owner", "task", "format", "status", "examples_display", "first_error", "created_display")
     list_filter = ("status", "task")
     search_fields = ("name", "owner__username")
     list_select_related = ("owner",)
@@ -105,6 +105,10 @@ class DatasetAdmin(admin.ModelAdmin):
             return "-"
         where = obj.error_file + (f", line {obj.error_line}" if obj.error_line else "")
         return f"{where}: {obj.error}" if where else obj.error
+
+    @admin.display(description="created", ordering="created")
+    def created_display(self, obj: Dataset) -> str:
+        return display.short_time(obj.created)
 
     @admin.display(description="examples")
     def examples_display(self, obj: Dataset) -> str:

@@ -143,7 +143,7 @@ class RegisteredModelAdmin(admin.ModelAdmin):
 class ModelVersionAdmin(admin.ModelAdmin):
     """Read-only versions, and the action that promotes one: its model's `production` alias, through alias_set."""
 
-    list_display = ("__str__", "model_link", "number", "sha256_display", "aliases_display", "created")
+    list_display = ("__str__", "model_link", "sha256_display", "aliases_display", "created_display")
     list_filter = ("model__task",)
     search_fields = ("model__name", "sha256")
     list_select_related = ("model",)
@@ -194,7 +194,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         """The metrics as columns after the hash: one per metric name of the latest versions."""
         latest = self.get_queryset(request).order_by("-created").values_list("metrics", flat=True)[:LIST_METRICS_FROM]
         columns = display.metric_columns(latest, lambda version: version.metrics)
-        head, tail = self.list_display[:4], self.list_display[4:]
+        head, tail = self.list_display[:3], self.list_display[3:]
         return (*head, *columns, *tail)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -225,6 +225,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
                 continue
             self.message_user(request, f"Promoted {version.model.name} version {version.number} to {PRODUCTION}.",
                               messages.SUCCESS)
+
+    @admin.display(description="created", ordering="created")
+    def created_display(self, obj: ModelVersion) -> str:
+        return display.short_time(obj.created)
 
     @admin.display(description="model", ordering="model__name")
     def model_link(self, obj: ModelVersion) -> str:

@@ -25,9 +25,8 @@ EPOCH_FIRST, EPOCH_LAST = ("epoch", "train_loss"), ("tokens_per_s", "seconds", "
 
 @admin.register(TrainingJob)
 class TrainingJobAdmin(admin.ModelAdmin):
-    list_display = ("id", "model_name", "owner", "dataset", "status", "progress_display", "version_display",
-                    "created", "finished")
-    list_display_links = ("id", "model_name")
+    # What fits 1280 px beside the admin's menu: the finish time and full dates are on the job's page.
+    list_display = ("__str__", "owner", "dataset", "progress_display", "version_short", "created_display")
     list_filter = ("status",)
     search_fields = ("model_name", "owner__username", "dataset__name")
     list_select_related = ("owner", "dataset", "version__model")
@@ -141,11 +140,12 @@ class TrainingJobAdmin(admin.ModelAdmin):
             self.message_user(request, f"{cancelled} job(s) cancelled; a running job stops at the end of its "
                                        "current epoch.", messages.SUCCESS)
 
-    @admin.display(description="progress")
+    @admin.display(description="status", ordering="status")
     def progress_display(self, obj: TrainingJob) -> str:
         done = len(obj.epochs)
-        return format_html('<progress class="rnn-list-progress" max="1" value="{}" title="{} of {} epochs"></progress>'
-                           ' {}%', obj.progress, done, obj.planned_epochs, round(obj.progress * 100))
+        return format_html('<span class="rnn-nowrap">{} <progress class="rnn-list-progress" max="1" value="{}" '
+                           'title="{} of {} epochs"></progress> {}%</span>', obj.status, obj.progress, done,
+                           obj.planned_epochs, round(obj.progress * 100))
 
     @admin.display(description="training")
     def curves_display(self, obj: TrainingJob) -> str:
@@ -163,6 +163,18 @@ class TrainingJobAdmin(admin.ModelAdmin):
             reverse("training:detail", args=[obj.pk]), obj.status, obj.progress, round(obj.progress * 100),
             len(curves["epochs"]), obj.planned_epochs, early, cancel if obj.status in TrainingJob.ACTIVE else "",
             json_script(curves, "curves"))
+
+    @admin.display(description="version")
+    def version_short(self, obj: TrainingJob) -> str:
+        """"v2", linked: the model's name is the job's own."""
+        if obj.version is None:
+            return "-"
+        url = reverse("admin:registry_modelversion_change", args=[obj.version.pk])
+        return format_html('<a href="{}" title="{}">v{}</a>', url, self.version_label(obj), obj.version.number)
+
+    @admin.display(description="created", ordering="created")
+    def created_display(self, obj: TrainingJob) -> str:
+        return display.short_time(obj.created)
 
     @admin.display(description="version")
     def version_display(self, obj: TrainingJob) -> str:

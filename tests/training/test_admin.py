@@ -49,7 +49,7 @@ def test_it_lists_jobs_with_status_and_progress(admin_client, alice, tagging_dat
     TrainingJob.objects.filter(pk=job.pk).update(status="running", progress=0.5, epochs=rows)
     html = admin_client.get(LIST_URL).content.decode()
     assert "listed" in html and "running" in html
-    assert ('<progress class="rnn-list-progress" max="1" value="0.5" title="1 of 2 epochs"></progress> 50%'
+    assert ('running <progress class="rnn-list-progress" max="1" value="0.5" title="1 of 2 epochs"></progress> 50%'
             in html)
     # The last epoch's metrics as columns, 4 significant digits; the learning rate stays on the job's page.
     assert '<th scope="col" class="column-metric_dev_accuracy">' in html
