@@ -41,6 +41,8 @@ def test_it_tries_a_classifier_and_a_translator_on_their_pages(logged_in, live_s
     assert text.startswith("sentiment version 1") and text.count("label: ") == 2
     probabilities = browser.find_elements(By.CSS_SELECTOR, ".rnn-prob meter")
     assert len(probabilities) >= 4                                   # each label's probability, for each input
+    browser.execute_script("document.getElementById('try-it-answer').scrollIntoView({block: 'end'})")
+    browser.save_screenshot(str(tmp_path / "classification.png"))
 
     translator = make_version(admin_user, task="translation")
     browser.get(f"{live_server.url}/admin/registry/modelversion/{translator.pk}/change/")
