@@ -86,16 +86,23 @@
     }
   }
 
-  function showStatus(box, job, run) {
+  // The same shape as apps/training/curves.py's job_curves, from the API's answer.
+  function jobCurves(job) {
+    const run = epochSeries(job.epochs);
     const planned = job.config.training.epochs;
-    const set = (field, text) => { const el = box.querySelector(`[data-field="${field}"]`); if (el) el.textContent = text; };
-    set("status", job.status);
-    set("progress", `${Math.round(job.progress * 100)}% (${run.epochs.length} of ${planned} epochs)`);
-    const bar = box.querySelector("progress");
-    if (bar) bar.value = job.progress;
     const last = run.epochs.length ? run.epochs[run.epochs.length - 1] : 0;
-    set("early", job.status === "succeeded" && last < planned ? `stopped early at epoch ${last}` : "");
-    if (!ACTIVE.includes(job.status)) box.querySelectorAll("[data-while-active]").forEach((el) => el.remove());
+    return { job: job.id, status: job.status, progress: job.progress, planned_epochs: planned,
+             stopped_early_at: job.status === "succeeded" && last < planned ? last : null, ...run };
+  }
+
+  function showStatus(box, data) {
+    const set = (field, text) => { const el = box.querySelector(`[data-field="${field}"]`); if (el) el.textContent = text; };
+    set("status", data.status);
+    set("progress", `${Math.round(data.progress * 100)}% (${data.epochs.length} of ${data.planned_epochs} epochs)`);
+    const bar = box.querySelector("progress");
+    if (bar) bar.value = data.progress;
+    set("early", data.stopped_early_at ? `stopped early at epoch ${data.stopped_early_at}` : "");
+    if (!ACTIVE.includes(data.status)) box.querySelectorAll("[data-while-active]").forEach((el) => el.remove());
   }
 
   function poll(box, source, charts, data) {
@@ -104,13 +111,11 @@
       try {
         const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
         if (response.ok) {
-          const job = await response.json();
-          const run = epochSeries(job.epochs);
-          Object.assign(data, { status: job.status, progress: job.progress, ...run });
+          Object.assign(data, jobCurves(await response.json()));
           source.textContent = JSON.stringify(data);          // the JSON in the page stays what the charts show
           charts.draw(runsOf(data));
-          showStatus(box, job, run);
-          if (!ACTIVE.includes(job.status)) return;
+          showStatus(box, data);
+          if (!ACTIVE.includes(data.status)) return;
         }
       } catch (error) {
         console.warn("polling", url, error);                 // a network hiccup: try again at the next tick
