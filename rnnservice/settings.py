@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",        # Swagger UI and ReDoc as static files: the docs need no CDN
     "rnnservice.apps.RnnserviceConfig",
     "apps.datasets",
     "apps.registry",
@@ -288,6 +289,11 @@ SPECTACULAR_SETTINGS = {
     # Two models have a `status` with other choices: name each enum, or the schema gets "Status398Enum".
     "ENUM_NAME_OVERRIDES": {"DatasetStatusEnum": "apps.datasets.models.Dataset.Status",
                             "TrainingJobStatusEnum": "apps.training.models.TrainingJob.Status"},
+    # Swagger UI and ReDoc from our own static files (drf-spectacular-sidecar), served by WhiteNoise: the docs
+    # work on a machine that cannot reach a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery. The default broker is kombu's file-system transport under RNNSERVICE_HOME, so that one machine

@@ -14,19 +14,21 @@ from rnnservice.ml.formats.numeric import SeriesExample
 from rnnservice.ml.text import WordTokenizer
 
 PERCENTILES = (50, 90, 99)
+HISTOGRAM_BINS = 12          # at most; the admin draws them as the data set's length chart
 # Raw text (classification, translation) is counted in the words of the core's regex tokenizer; a model
 # trained with characters or subwords sees other units, but words are what a person reads.
 _words = WordTokenizer()
 
 
 def split_statistics(examples: Sequence[Example]) -> dict[str, Any]:
-    """{"examples", "tokens", "length": {"p50", "p90", "p99", "max"}} plus "labels" (tagging, classification)
-    or "target_tokens" and "target_length" (translation), for the examples of one split; series_statistics for
-    numeric series."""
+    """{"examples", "tokens", "length": {"p50", "p90", "p99", "max"}, "length_histogram"} plus "labels" (tagging,
+    classification) or "target_tokens" and "target_length" (translation), for the examples of one split;
+    series_statistics for numeric series."""
     if examples and isinstance(examples[0], SeriesExample):
         return series_statistics(examples)
     lengths = [_length(example) for example in examples]
-    stats: dict[str, Any] = {"examples": len(examples), "tokens": sum(lengths), "length": length_summary(lengths)}
+    stats: dict[str, Any] = {"examples": len(examples), "tokens": sum(lengths), "length": length_summary(lengths),
+                             "length_histogram": length_histogram(lengths)}
     labels: Counter[str] = Counter()
     targets: list[int] = []
     for example in examples:
@@ -44,8 +46,9 @@ def split_statistics(examples: Sequence[Example]) -> dict[str, Any]:
 
 
 def series_statistics(examples: Sequence[SeriesExample]) -> dict[str, Any]:
-    """{"examples", "frames", "length" (in frames), "features", "mean", "std" (one a feature, over every frame of
-    the split), "labels"} of numeric series; "labels" counts the tags of every frame for tagging."""
+    """{"examples", "frames", "length" (in frames), "length_histogram", "features", "mean", "std" (one a feature,
+    over every frame of the split), "labels"} of numeric series; "labels" counts the tags of every frame for
+    tagging."""
     lengths = [len(example.values) for example in examples]
     # Two passes, one series at a time in float64: no copy of the whole split, and no loss of precision from
     # summing squares of values far from zero.
@@ -56,7 +59,8 @@ def series_statistics(examples: Sequence[SeriesExample]) -> dict[str, Any]:
     for example in examples:
         labels.update(example.tags if example.tags is not None else [example.label])
     return {"examples": len(examples), "frames": sum(lengths), "length": length_summary(lengths),
-            "features": len(mean), "mean": _rounded(mean), "std": _rounded(np.sqrt(squares / sum(lengths))),
+            "length_histogram": length_histogram(lengths), "features": len(mean), "mean": _rounded(mean),
+            "std": _rounded(np.sqrt(squares / sum(lengths))),
             "labels": dict(labels.most_common())}
 
 
@@ -72,6 +76,16 @@ def length_summary(lengths: Sequence[int]) -> dict[str, int]:
         return {**{f"p{p}": 0 for p in PERCENTILES}, "max": 0}
     summary = {f"p{p}": ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] for p in PERCENTILES}
     return {**summary, "max": ordered[-1]}
+
+
+def length_histogram(lengths: Sequence[int]) -> list[list[int]]:
+    """[[low, high, count], ...]: how many examples are low to high long (both included), in equal bins from 0
+    to the longest, at most HISTOGRAM_BINS of them; [] for no examples."""
+    if not lengths:
+        return []
+    width = max(1, math.ceil((max(lengths) + 1) / HISTOGRAM_BINS))
+    counts = Counter(length // width for length in lengths)
+    return [[i * width, (i + 1) * width - 1, counts[i]] for i in range(max(lengths) // width + 1)]
 
 
 def _length(example: Example) -> int:

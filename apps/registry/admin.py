@@ -7,12 +7,17 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Max, QuerySet
 from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
-from django.utils.html import format_html
+from django.urls import NoReverseMatch, path, reverse
+from django.utils.html import format_html, format_html_join
 
 from apps.registry.models import PRODUCTION, Alias, ModelVersion, RegisteredModel
 from apps.registry.services import alias_delete, alias_set, model_update
+from apps.registry.tryit import try_it_context
+from rnnservice import compare, display
+from rnnservice.curves import epoch_series
 from rnnservice.errors import ServiceError
+
+LIST_METRICS_FROM = 500      # the latest versions whose metric names make the list's columns
 
 
 def _job_display(version: ModelVersion) -> str:
@@ -27,7 +32,7 @@ def _job_display(version: ModelVersion) -> str:
 
 class VersionInline(admin.TabularInline):
     model = ModelVersion
-    fields = ("number", "sha256", "metrics_display", "dataset", "job_display", "aliases_display", "created")
+    fields = ("number", "sha256_display", "metrics_display", "dataset", "job_display", "aliases_display", "created")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -42,9 +47,13 @@ class VersionInline(admin.TabularInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet[ModelVersion]:
         return super().get_queryset(request).select_related("dataset").prefetch_related("aliases")
 
+    @admin.display(description="sha256")
+    def sha256_display(self, obj: ModelVersion) -> str:
+        return display.short_hash(obj.sha256)
+
     @admin.display(description="metrics")
     def metrics_display(self, obj: ModelVersion) -> str:
-        return format_html("<code>{}</code>", json.dumps(obj.metrics, sort_keys=True)) if obj.metrics else "-"
+        return display.metrics_inline(obj.metrics)
 
     @admin.display(description="training job")
     def job_display(self, obj: ModelVersion) -> str:
@@ -81,6 +90,9 @@ class RegisteredModelAdmin(admin.ModelAdmin):
     fields = ("name", "task", "owner", "description", "created")
     readonly_fields = ("name", "task", "owner", "created")
     inlines = (AliasInline, VersionInline)
+
+    class Media:
+        css = display.CSS
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RegisteredModel]:
         return (super().get_queryset(request).select_related("owner").annotate(latest=Max("versions__number"))
@@ -131,17 +143,59 @@ class RegisteredModelAdmin(admin.ModelAdmin):
 class ModelVersionAdmin(admin.ModelAdmin):
     """Read-only versions, and the action that promotes one: its model's `production` alias, through alias_set."""
 
-    list_display = ("__str__", "model_link", "number", "sha256", "aliases_display", "created")
+    list_display = ("__str__", "model_link", "sha256_display", "aliases_display", "created_display")
     list_filter = ("model__task",)
     search_fields = ("model__name", "sha256")
     list_select_related = ("model",)
     fields = ("model", "number", "artifact_path", "sha256", "dataset", "job_display", "metrics_display",
               "info_display", "created")
     readonly_fields = fields
-    actions = ("promote_to_production",)
+    actions = ("compare_versions", "promote_to_production")
+
+    class Media:
+        js, css = ("rnnservice/tryit.js",), display.CSS
+
+    def get_urls(self):
+        compared = path("compare/", self.admin_site.admin_view(self.compare_view), name="registry_modelversion_compare")
+        return [compared, *super().get_urls()]
+
+    def compare_view(self, request: HttpRequest):
+        """Versions side by side: the curves of the jobs that trained them, their metrics and their configs."""
+        versions = compare.compared(self, request)
+        columns = [{"label": str(version), "url": reverse("admin:registry_modelversion_change", args=[version.pk])}
+                   for version in versions]
+        runs = []
+        for column, version in zip(columns, versions, strict=True):
+            job = getattr(version, "job", None)              # as _job_display: the registry never imports training
+            if job is not None and job.epochs:
+                runs.append({"label": column["label"], **epoch_series(job.epochs)})
+        summary = [{"model": version.model.name, "version": version.number, "sha256": version.sha256[:12],
+                    "dataset": str(version.dataset) if version.dataset else "-",
+                    "aliases": ", ".join(sorted(alias.name for alias in version.aliases.all())) or "-"}
+                   for version in versions]
+        return compare.compare_page(self, request, columns=columns, runs=runs, tables=[
+            {"title": "Summary", "rows": compare.side_by_side(summary)},
+            {"title": "Metrics", "rows": compare.side_by_side([version.metrics for version in versions])},
+            {"title": "Config", "rows": compare.side_by_side([version.info for version in versions])}])
+
+    @admin.action(description="Compare the selected versions")
+    def compare_versions(self, request: HttpRequest, queryset: QuerySet[ModelVersion]):
+        return compare.compare_redirect(self, request, queryset)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        version = self.get_object(request, object_id)
+        extra = {"try_it": try_it_context(version)} if version is not None else {}
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ModelVersion]:
         return super().get_queryset(request).prefetch_related("aliases")
+
+    def get_list_display(self, request: HttpRequest):
+        """The metrics as columns after the hash: one per metric name of the latest versions."""
+        latest = self.get_queryset(request).order_by("-created").values_list("metrics", flat=True)[:LIST_METRICS_FROM]
+        columns = display.metric_columns(latest, lambda version: version.metrics)
+        head, tail = self.list_display[:3], self.list_display[3:]
+        return (*head, *columns, *tail)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -172,6 +226,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, f"Promoted {version.model.name} version {version.number} to {PRODUCTION}.",
                               messages.SUCCESS)
 
+    @admin.display(description="created", ordering="created")
+    def created_display(self, obj: ModelVersion) -> str:
+        return display.short_time(obj.created)
+
     @admin.display(description="model", ordering="model__name")
     def model_link(self, obj: ModelVersion) -> str:
         url = reverse("admin:registry_registeredmodel_change", args=[obj.model_id])
@@ -185,10 +243,19 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def job_display(self, obj: ModelVersion) -> str:
         return _job_display(obj)
 
+    @admin.display(description="sha256")
+    def sha256_display(self, obj: ModelVersion) -> str:
+        return display.short_hash(obj.sha256)
+
     @admin.display(description="metrics")
     def metrics_display(self, obj: ModelVersion) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(obj.metrics, indent=2, sort_keys=True))
+        if not obj.metrics:
+            return "-"
+        rows = ((name, display.number_cell(obj.metrics[name])) for name in sorted(obj.metrics))
+        return format_html('<table class="rnn-table">{}</table>',
+                           format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
 
     @admin.display(description="info (config.json)")
     def info_display(self, obj: ModelVersion) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(obj.info, indent=2, sort_keys=True, ensure_ascii=False))
+        return format_html("<details><summary>{} sections</summary><pre>{}</pre></details>", len(obj.info or {}),
+                           json.dumps(obj.info, indent=2, sort_keys=True, ensure_ascii=False))

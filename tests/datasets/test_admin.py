@@ -1,6 +1,8 @@
 """Tests for the datasets admin: upload through dataset_create, read-only views, delete with the files."""
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 from apps.datasets.models import Dataset
@@ -61,3 +63,37 @@ def test_it_deletes_from_the_admin_with_the_files(admin_client, alice, django_ca
     assert response.status_code == 302
     assert not Dataset.objects.exists()
     assert not stored.exists()
+
+
+def test_it_lists_example_counts_and_the_first_error(admin_client, alice):
+    valid = dataset_validate(dataset_id=DatasetFactory(owner=alice, name="counted").pk)
+    DatasetFactory(owner=alice, name="broken", status="invalid", error="tag column missing\nsecond line",
+                   error_file="train.conllu", error_line=12)
+    html = admin_client.get("/admin/datasets/dataset/").content.decode()
+    examples = valid.statistics["splits"]["train"]["examples"]
+    assert f"train {examples:,}" in html
+    assert 'title="train.conllu, line 12: tag column missing' in html
+    assert ">train.conllu, line 12: tag column missing<" in html     # the first line only
+
+
+def test_it_draws_label_counts_and_a_length_histogram(admin_client, alice):
+    dataset = dataset_validate(dataset_id=DatasetFactory(owner=alice, name="charted").pk)
+    html = admin_client.get(f"/admin/datasets/dataset/{dataset.pk}/change/").content.decode()
+    found = re.search(r'<script id="dataset-charts" type="application/json">(.*?)</script>', html, re.S)
+    charts = {chart["title"]: chart for chart in json.loads(found.group(1))["charts"]}
+    train = dataset.statistics["splits"]["train"]
+    assert charts["train: labels"]["labels"] == list(train["labels"])
+    assert charts["train: labels"]["values"] == list(train["labels"].values())
+    assert sum(charts["train: length"]["values"]) == train["examples"]
+    assert "vendor/chartjs/chart.umd.min.js" in html
+
+
+def test_it_shows_an_error_only_under_the_field_at_fault(admin_client, alice):
+    DatasetFactory(owner=alice, name="ud tiny")
+    html = post_add(admin_client, owner=alice.pk).content.decode()
+    errors = re.findall(r'<ul class="errorlist" id="id_(\w+?)_error">', html)
+    assert errors == ["name"]                                        # not owner, task or train, which were filled
+    assert "This field cannot be null" not in html and "cannot be blank" not in html
+    with (DATA / "tiny.en").open("rb") as train_target:
+        target = post_add(admin_client, owner=alice.pk, name="other", train_target=train_target)
+    assert re.findall(r'<ul class="errorlist" id="id_(\w+?)_error">', target.content.decode()) == ["train_target"]

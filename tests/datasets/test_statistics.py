@@ -1,5 +1,5 @@
 """Tests for apps.datasets.statistics."""
-from apps.datasets.statistics import length_summary, split_statistics
+from apps.datasets.statistics import length_histogram, length_summary, split_statistics
 from rnnservice.ml.formats import ClassificationExample, TaggingExample, TranslationExample
 
 
@@ -19,3 +19,13 @@ def test_it_counts_tokens_and_labels_per_task():
     assert (translation["tokens"], translation["target_tokens"]) == (4, 5)
     assert translation["target_length"]["max"] == 5
     assert "labels" not in translation
+
+
+def test_it_bins_lengths_for_the_histogram():
+    assert length_histogram([1, 1, 2, 5]) == [[0, 0, 0], [1, 1, 2], [2, 2, 1], [3, 3, 0], [4, 4, 0], [5, 5, 1]]
+    wide = length_histogram([0, 23, 24, 250])
+    assert len(wide) <= 12 and wide[0] == [0, 20, 1] and wide[1] == [21, 41, 2] and wide[-1][2] == 1
+    assert sum(count for _, _, count in wide) == 4
+    assert length_histogram([]) == []
+    assert split_statistics([TaggingExample(["a", "b"], ["X", "Y"])])["length_histogram"] == [[0, 0, 0], [1, 1, 0],
+                                                                                            [2, 2, 1]]

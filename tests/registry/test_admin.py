@@ -140,3 +140,43 @@ def test_it_refuses_two_versions_of_one_model_in_one_promotion(admin_client, ali
         "action": "promote_to_production", "index": 0, "_selected_action": [first.pk, second.pk]}, follow=True)
     assert "Select at most one version of each model" in response.content.decode()
     assert not Alias.objects.exists()
+
+
+def test_it_lists_versions_with_metrics_as_columns_and_a_short_hash(admin_client, alice, make_version):
+    version = make_version(alice, metrics={"accuracy": 0.912345678, "macro_f1": 0.5})
+    make_version(alice, "tagger", task="tagging", metrics={"entity_f1": 0.25})
+    html = admin_client.get("/admin/registry/modelversion/").content.decode()
+    for name in ("accuracy", "macro_f1", "entity_f1"):
+        assert f'class="column-metric_{name}"' in html
+    assert '<span title="0.912345678">0.9123</span>' in html
+    assert f'<code title="{version.sha256}">{version.sha256[:12]}…</code>' in html
+    assert f">{version.sha256}<" not in html                       # the whole hash only on hover
+    page = admin_client.get(f"/admin/registry/modelversion/{version.pk}/change/").content.decode()
+    assert version.sha256 in page and "<th>accuracy</th><td><span title=\"0.912345678\">0.9123</span></td>" in page
+    model_page = admin_client.get(change_url(version.model)).content.decode()
+    assert "accuracy <span" in model_page and "macro_f1 <span" in model_page
+
+
+def test_it_puts_a_try_it_form_on_a_version_page_with_the_tasks_decoding_options(admin_client, alice, make_version):
+    classifier = make_version(alice)
+    html = admin_client.get(f"/admin/registry/modelversion/{classifier.pk}/change/").content.decode()
+    assert '<form id="try-it" data-url="/api/models/sentiment/predict/" data-version="1"' in html
+    assert "rnnservice/tryit.js" in html and 'name="beam_size"' not in html       # classification takes none
+    translator = make_version(alice, task="translation")
+    html = admin_client.get(f"/admin/registry/modelversion/{translator.pk}/change/").content.decode()
+    assert 'name="beam_size" value="5"' in html and 'name="n_best" value="1"' in html   # the core's defaults
+    admin_form_end = html.index("</form>", html.index('id="modelversion_form"'))
+    assert html.index('id="try-it"') > admin_form_end                     # not inside the admin's own form
+
+
+def test_it_compares_selected_versions_side_by_side(admin_client, alice, make_version):
+    first = make_version(alice, metrics={"accuracy": 0.5, "macro_f1": 0.25})
+    second = make_version(alice, metrics={"accuracy": 0.75, "macro_f1": 0.25})
+    response = admin_client.post("/admin/registry/modelversion/", {"action": "compare_versions",
+                                                                   "_selected_action": [first.pk, second.pk]})
+    assert response.status_code == 302 and "/admin/registry/modelversion/compare/?ids=" in response["Location"]
+    html = admin_client.get(response["Location"]).content.decode()
+    assert '<th class="rnn-differs">accuracy</th><td class="rnn-differs">0.5</td><td class="rnn-differs">0.75</td>' \
+        in html
+    assert "<th>macro_f1</th><td>0.25</td><td>0.25</td>" in html
+    assert "None of these has per-epoch curves." in html                # registered without a training job

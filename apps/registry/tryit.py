@@ -1,0 +1,33 @@
+"""The try-it panel of a version's admin page: where it sends the input (the REST prediction endpoint, as any
+client) and the decoding options the version's task takes, with the core's defaults."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from django.urls import reverse
+
+from apps.registry.models import ModelVersion
+from rnnservice.ml.errors import MLError
+from rnnservice.ml.predict import DecodeOptions, decode_options
+
+# What the panel holds at first, per task: one input a person would type.
+EXAMPLE_INPUTS = {"tagging": "The cat sat on the mat .", "classification": "What a wonderful film !",
+                  "translation": "Ein Hund läuft im Park ."}
+
+
+def decoding_fields(task: str) -> list[dict[str, Any]]:
+    """The options the task takes (none where decode_options refuses any), named and defaulted as the core's
+    DecodeOptions, for number inputs."""
+    try:
+        decode_options(task, {"n_best": 1})
+    except MLError:
+        return []
+    return [{"name": field.name, "default": field.default, "step": "any" if field.type in (float, "float") else 1}
+            for field in dataclasses.fields(DecodeOptions)]
+
+
+def try_it_context(version: ModelVersion) -> dict[str, Any]:
+    task = version.model.task
+    return {"url": reverse("serving:predict", args=[version.model.name]), "version": version.number, "task": task,
+            "example": EXAMPLE_INPUTS.get(task, ""), "options": decoding_fields(task)}

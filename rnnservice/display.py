@@ -1,0 +1,60 @@
+"""How the admin pages show values: numbers to 4 significant digits, short hashes with the full one on hover, and
+the static files of the charts (Chart.js, vendored under static/vendor/chartjs, and our own scripts)."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
+
+CHART_JS = ("vendor/chartjs/chart.umd.min.js", "rnnservice/charts.js")
+CSS = {"all": ("rnnservice/admin.css",)}
+
+
+def significant(value: Any, digits: int = 4) -> str:
+    """A float to `digits` significant digits (0.001234, 12.35, 1.235e+05); anything else as it is."""
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return "-" if value is None else str(value)
+
+
+def number_cell(value: Any) -> str:
+    """A number to 4 significant digits, the exact value on hover."""
+    if isinstance(value, float):
+        return format_html('<span title="{}">{}</span>', repr(value), significant(value))
+    return significant(value)
+
+
+def short_time(value: Any) -> str:
+    """A date and time as "2026-12-04 17:04" in the current time zone, the width of a list column."""
+    return "-" if value is None else localtime(value).strftime("%Y-%m-%d %H:%M")
+
+
+def short_hash(sha256: str, length: int = 12) -> str:
+    """The first `length` hex digits of a hash, the whole hash on hover."""
+    if not sha256:
+        return "-"
+    return format_html('<code title="{}">{}…</code>', sha256, sha256[:length])
+
+
+def metrics_inline(metrics: dict[str, Any]) -> str:
+    """{"accuracy": 0.91234, "macro_f1": 0.8} as "accuracy 0.9123 · macro_f1 0.8", each exact value on hover."""
+    if not metrics:
+        return "-"
+    return format_html_join(" · ", "{} {}", ((name, number_cell(metrics[name])) for name in sorted(metrics)))
+
+
+def metric_columns(rows: Iterable[dict[str, Any]], read: Callable[[Any], dict[str, Any]]) -> list[Callable]:
+    """One list column per metric name that any of `rows` has, each showing read(obj)[name] to 4 digits: the
+    names differ by task (accuracy, entity_f1, bleu, ...), so the columns come from the rows on the page."""
+    names = sorted({name for row in rows for name in row})
+    return [_metric_column(name, read) for name in names]
+
+
+def _metric_column(name: str, read: Callable[[Any], dict[str, Any]]) -> Callable:
+    def column(obj: Any) -> str:
+        return number_cell(read(obj).get(name))
+    column.short_description = name.replace("_", " ")      # the admin's column header
+    column.__name__ = f"metric_{name}"
+    return column
