@@ -15,7 +15,7 @@ from rnnservice.ml.models import build_model
 SPECIALS = 4                         # <pad> <unk> <bos> <eos> in every vocabulary
 CHAR_EMBED = 32                      # CharFeatures' character embedding
 MAX_CHARS = 1_000                    # a bound on distinct characters: their embeddings are a few thousand numbers
-GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+GATES = {"lstm": 4, "gru": 3, "rnn": 1, "peephole_lstm": 4, "jordan": 1, "ctrnn": 1}
 FLOAT = 4                            # bytes: parameters, states and activations are float32 (AMP only halves some)
 # Copies of every parameter a run holds: weights, gradients, AdamW's two moments, the best epoch's weights.
 PARAMETER_COPIES = 5
@@ -31,6 +31,7 @@ class DataShape:
     length: int = 1
     target_tokens: int = 0
     target_length: int = 1
+    features: int = 0                # numeric series: the values of one frame
 
     @classmethod
     def from_statistics(cls, split: dict[str, Any]) -> DataShape:
@@ -38,7 +39,8 @@ class DataShape:
         return cls(tokens=int(split.get("tokens", 0)), labels=len(split.get("labels") or {}),
                    length=max(1, int(split.get("length", {}).get("max", 1))),
                    target_tokens=int(split.get("target_tokens", 0)),
-                   target_length=max(1, int(split.get("target_length", {}).get("max", 1))))
+                   target_length=max(1, int(split.get("target_length", {}).get("max", 1))),
+                   features=int(split.get("features", 0)))
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,12 @@ def vocab_sizes(config: RunConfig, data: DataShape) -> dict[str, int]:
     tok = config.tokenizer
     largest = min(tok.max_vocab, tok.bpe_vocab_size) if tok.kind == "bpe" else tok.max_vocab
     chars = MAX_CHARS + SPECIALS if config.architecture.char_dim else 0
+    outputs = {("tags" if config.task == "tagging" else "labels"): max(1, data.labels)}
+    if config.data.input == "values":
+        return {"features": max(1, data.features), **outputs}
     if config.task == "translation":
         return {"source": min(largest, data.tokens) + SPECIALS, "target": min(largest, data.target_tokens) + SPECIALS}
-    sizes = {"words": min(largest, data.tokens) + SPECIALS, "chars": chars}
-    return {**sizes, ("tags" if config.task == "tagging" else "labels"): max(1, data.labels)}
+    return {"words": min(largest, data.tokens) + SPECIALS, "chars": chars, **outputs}
 
 
 def parameter_count(config: RunConfig, sizes: dict[str, int]) -> int:

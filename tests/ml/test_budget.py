@@ -52,3 +52,13 @@ def test_it_reads_a_datasets_statistics():
     split = {"examples": 10, "tokens": 120, "length": {"p50": 10, "p90": 14, "p99": 20, "max": 21},
              "labels": {"NOUN": 40, "VERB": 30, "DET": 50}}
     assert DataShape.from_statistics(split) == DataShape(tokens=120, labels=3, length=21)
+
+
+def test_a_model_of_numeric_series_is_counted_from_its_feature_count():
+    config = config_from_dict({}, task="classification", input="values")
+    split = {"examples": 500, "frames": 70_000, "features": 12, "labels": {"1": 300, "2": 200},
+             "length": {"p50": 140, "max": 140}}
+    data = DataShape.from_statistics(split)
+    assert vocab_sizes(config, data) == {"features": 12, "labels": 2}
+    counted = estimate(config, data).parameters
+    assert counted == sum(p.numel() for p in build_model(config, {"features": 12, "labels": 2}).parameters())
