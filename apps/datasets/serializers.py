@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.datasets.models import Dataset
 from rnnservice.api import StrictCharField
-from rnnservice.ml.config import TASKS
+from rnnservice.ml.config import INPUTS, TASKS
 from rnnservice.ml.formats import FORMATS
 
 _TARGET_HELP = "Translation only: the target side when {split} is the source side of two aligned files."
@@ -42,9 +43,15 @@ class DatasetCreateInput(serializers.Serializer):
 
 class DatasetOutput(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.get_username", read_only=True)
+    input = serializers.SerializerMethodField(help_text="tokens (text) or values (numeric series), found by "
+                                                        "validation; null until then, and for an invalid dataset.")
 
     class Meta:
         model = Dataset
         fields = ["id", "name", "owner", "task", "format", "input", "status", "error", "error_file", "error_line",
                   "statistics", "sha256", "created", "updated"]
         read_only_fields = fields
+
+    @extend_schema_field({"type": "string", "enum": list(INPUTS), "nullable": True})
+    def get_input(self, dataset: Dataset) -> str | None:
+        return dataset.input or None

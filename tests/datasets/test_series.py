@@ -63,10 +63,14 @@ def test_it_computes_each_features_mean_and_deviation_over_every_frame(api, djan
     assert train["std"] == pytest.approx(frames.std(axis=0).tolist(), rel=1e-5)
 
 
-def test_a_text_dataset_records_tokens(api, django_capture_on_commit_callbacks):
-    dataset = validated(api, django_capture_on_commit_callbacks, task="classification",
-                        files={"train": "tiny_sst.tsv"})
+def test_a_text_dataset_records_tokens_and_a_pending_one_nothing_yet(api, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = upload(api, task="classification", files={"train": "tiny_sst.tsv"})
+    assert (response.data["status"], response.data["input"]) == ("pending", None)
+    run_queued_validations(callbacks)
+    dataset = Dataset.objects.get(pk=response.data["id"])
     assert (dataset.status, dataset.input) == ("valid", "tokens")
+    assert api.get(f"/api/datasets/{dataset.pk}/").data["input"] == "tokens"
 
 
 @pytest.mark.parametrize(("task", "files", "error_file", "line", "problem"), [
