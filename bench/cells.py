@@ -1,7 +1,7 @@
 """Speed of the cells of rnnservice.ml.cells against nn.LSTM of the same size, and how their step loop is compiled.
 
     python -m bench.cells speed [--threads 1] [--rounds 15]      # each new cell against nn.LSTM
-    python -m bench.cells loops [--threads 1] [--rounds 9]        # TorchScript vs torch.compile vs plain Python
+    python -m bench.cells loops [--varying] [--rounds 9]          # TorchScript vs torch.compile vs plain Python
     python -m bench.cells ud CELL [--epochs N] [--max-sentences N] # the UD EWT tagger with CELL as its encoder
 
 Sizes are the UD tagger's (bench/configs/ud_upos.json): input 200 (words 100 + character CNN 100), 2 layers of 256
@@ -28,11 +28,16 @@ from rnnservice.ml import cells
 INPUT, HIDDEN, LAYERS, BATCH, STEPS = 200, 256, 2, 16, 25
 
 
-def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def _batch(seed: int = 0, steps: int = STEPS) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
-    lengths = torch.randint(5, STEPS + 1, (BATCH,), generator=generator)
-    lengths[0] = STEPS
-    return torch.randn(BATCH, STEPS, INPUT, generator=generator), lengths
+    lengths = torch.randint(min(5, steps), steps + 1, (BATCH,), generator=generator)
+    lengths[0] = steps
+    return torch.randn(BATCH, steps, INPUT, generator=generator), lengths
+
+
+def _batches(varying: bool) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """One batch of 25 steps, or six whose longest rows differ (10 to 40 steps) as length-bucketed training gives."""
+    return [_batch(i, steps) for i, steps in enumerate((10, 16, 22, 28, 34, 40))] if varying else [_batch()]
 
 
 def _contenders() -> dict[str, torch.nn.Module]:
@@ -60,7 +65,7 @@ def _race(contenders: dict, step, rounds: int, per_round: int = 5) -> dict[str, 
     """Median milliseconds per batch of each contender over alternated rounds (after two warm-up calls each)."""
     x, lengths = _batch()
     times: dict[str, list[float]] = {name: [] for name in contenders}
-    for name, rnn in contenders.items():
+    for rnn in contenders.values():
         for _ in range(2):
             step(rnn, x, lengths)
     for _ in range(rounds):
@@ -91,25 +96,26 @@ def loops(args: argparse.Namespace) -> None:
         variants["torch.compile"] = torch.compile(cells.peephole_steps, dynamic=False)
     torch.manual_seed(0)
     rnn = cells.PeepholeLSTM(INPUT, HIDDEN, LAYERS, batch_first=True, bidirectional=True, dropout=0.3)
-    x, lengths = _batch()
+    batches = _batches(args.varying)
     for label, step in (("train", _train_step), ("predict", _predict_step)):
-        for name, fn in variants.items():            # first calls: TorchScript profiles, torch.compile compiles
+        for name, fn in variants.items():            # first pass: TorchScript profiles, torch.compile compiles
             cells.peephole_loop = fn
             started = time.perf_counter()
-            step(rnn, x, lengths)
-            print(json.dumps({"mode": label, "loop": name, "first_call_s": round(time.perf_counter() - started, 2)}),
-                  flush=True)
+            for x, lengths in batches:
+                step(rnn, x, lengths)
+            print(json.dumps({"mode": label, "loop": name, "varying": args.varying,
+                              "first_pass_s": round(time.perf_counter() - started, 2)}), flush=True)
         times: dict[str, list[float]] = {name: [] for name in variants}
         for _ in range(args.rounds):
             for name, fn in variants.items():
                 cells.peephole_loop = fn
                 started = time.perf_counter()
-                for _ in range(3):
+                for x, lengths in batches:
                     step(rnn, x, lengths)
-                times[name].append((time.perf_counter() - started) * 1000 / 3)
+                times[name].append((time.perf_counter() - started) * 1000 / len(batches))
         for name, t in times.items():
-            print(json.dumps({"mode": label, "loop": name, "ms_per_batch": round(statistics.median(t), 2)}),
-                  flush=True)
+            print(json.dumps({"mode": label, "loop": name, "varying": args.varying,
+                              "ms_per_batch": round(statistics.median(t), 2)}), flush=True)
     cells.peephole_loop = scripted
 
 
@@ -153,6 +159,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--no-compile", action="store_true", help="loops: leave torch.compile out")
+    parser.add_argument("--varying", action="store_true", help="loops: six batch shapes instead of one")
     parser.add_argument("--epochs", type=int, help="ud: override the config's 20 epochs")
     parser.add_argument("--max-sentences", type=int, help="ud: train on the first N sentences only")
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets"))

@@ -81,6 +81,7 @@ class RecurrentStack(nn.Module):
     """Layers x directions of one cell kind. Subclasses name their gate width and extra weights, and run a loop."""
 
     gates = 1                                                                    # W_ih is (gates*H, input)
+    state_parts = 1                                                              # 2: an (h, c) tuple
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, batch_first: bool = True,
                  bidirectional: bool = False, dropout: float = 0.0):
@@ -112,7 +113,8 @@ class RecurrentStack(nn.Module):
         for weight in self.parameters():
             nn.init.uniform_(weight, -bound, bound)
 
-    def run(self, xw: Tensor, mask: Tensor, suffix: str, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple]:
+    def run(self, xw: Tensor, mask: Tensor, suffix: str,
+            state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
         """One layer and direction: xw (B, T, gates*H), mask (B, T) -> outputs (B, T, H) and the final state."""
         raise NotImplementedError
 
@@ -123,39 +125,39 @@ class RecurrentStack(nn.Module):
             return [zeros] * self.state_parts
         return list(hx) if isinstance(hx, tuple) else [hx]
 
-    state_parts = 1
-
     def forward(self, input: Tensor | PackedSequence, hx: Tensor | tuple[Tensor, Tensor] | None = None,
                 lengths: Tensor | None = None) -> tuple[Tensor | PackedSequence, Tensor | tuple[Tensor, Tensor]]:
+        """A PackedSequence, or a padded batch (B, T, I) with `lengths` (B,) (none: every row is T long)."""
         packed = input if isinstance(input, PackedSequence) else None
         if packed is not None:
-            x, lengths = pad_packed_sequence(packed, batch_first=True)          # (B, T, I), original order
+            x, lengths = pad_packed_sequence(packed, batch_first=True)          # (B, T, I), the caller's order
         else:
             x = input
-            if lengths is None:
-                lengths = torch.full((x.size(0),), x.size(1), dtype=torch.long)
+            lengths = torch.full((x.size(0),), x.size(1)) if lengths is None else lengths
         lengths = lengths.to(x.device)
         mask = torch.arange(x.size(1), device=x.device) < lengths[:, None]      # (B, T)
         state = self.initial_state(hx, x.size(0), x)
         finals: list[list[Tensor]] = [[] for _ in state]
         for layer in range(self.num_layers):
-            outs = []
-            for d, suffix in enumerate(self._suffixes(layer)):
-                k = layer * self.directions + d
-                seq = x if d == 0 else _reverse_within(x, lengths)
-                xw = F.linear(seq, getattr(self, f"weight_ih{suffix}"), getattr(self, f"bias{suffix}"))
-                out, last = self.run(xw, mask, suffix, tuple(s[k] for s in state))
-                outs.append(out if d == 0 else _reverse_within(out, lengths))  # (B, T, H)
-                for part, value in zip(finals, last, strict=True):
-                    part.append(value)
-            x = torch.cat(outs, dim=-1) if self.directions == 2 else outs[0]   # (B, T, D*H)
+            x = self._layer(layer, x, lengths, mask, state, finals)              # (B, T, D*H)
             if layer < self.num_layers - 1 and self.dropout:
                 x = F.dropout(x, self.dropout, self.training)                   # between layers, not after last
         final = [torch.stack(part) for part in finals]                          # each (layers*dirs, B, H)
         new_state = tuple(final) if self.state_parts == 2 else final[0]
-        if packed is None:
-            return x, new_state
-        return self._repack(x, lengths, packed), new_state
+        return (x if packed is None else self._repack(x, lengths, packed)), new_state
+
+    def _layer(self, layer: int, x: Tensor, lengths: Tensor, mask: Tensor, state: list[Tensor],
+               finals: list[list[Tensor]]) -> Tensor:
+        """Both directions of one layer; appends each direction's final state to `finals`."""
+        outs = []
+        for d, suffix in enumerate(self._suffixes(layer)):
+            seq = x if d == 0 else _reverse_within(x, lengths)                   # each row from its own end
+            xw = F.linear(seq, getattr(self, f"weight_ih{suffix}"), getattr(self, f"bias{suffix}"))  # (B, T, G*H)
+            out, last = self.run(xw, mask, suffix, tuple(s[layer * self.directions + d] for s in state))
+            outs.append(out if d == 0 else _reverse_within(out, lengths))      # (B, T, H)
+            for part, value in zip(finals, last, strict=True):
+                part.append(value)
+        return torch.cat(outs, dim=-1) if self.directions == 2 else outs[0]
 
     @staticmethod
     def _repack(x: Tensor, lengths: Tensor, like: PackedSequence) -> PackedSequence:
