@@ -10,7 +10,7 @@ from typing import Any
 from rnnservice.ml.errors import ConfigError
 
 TASKS = ("tagging", "classification", "translation")
-CELLS = ("rnn", "lstm", "gru")
+CELLS = ("rnn", "lstm", "gru", "peephole_lstm", "jordan", "ctrnn")
 INPUTS = ("tokens", "values")     # text (token ids through an embedding) or numeric feature vectors per step
 
 
@@ -25,7 +25,7 @@ class TokenizerConfig:
 
 @dataclass
 class ArchitectureConfig:
-    cell: str = "lstm"             # rnn | lstm | gru
+    cell: str = "lstm"             # rnn | lstm | gru | peephole_lstm | jordan | ctrnn
     nonlinearity: str = "tanh"     # rnn only: tanh | relu
     embed_dim: int = 128
     hidden_dim: int = 256
@@ -41,6 +41,7 @@ class ArchitectureConfig:
     pooling: str = "max"           # classification: last | mean | max | attention
     decoder_layers: int = 1        # translation
     tie_embeddings: bool = True    # translation: the target embedding is also the output layer
+    ctrnn_dt: float = 0.5          # ctrnn: Euler time step; each unit moves dt/tau of the way per step
 
 
 @dataclass
@@ -108,7 +109,7 @@ RANGES = {
     "training.patience": (1, 10_000), "training.word_dropout": (0.0, 0.9),
     "training.label_smoothing": (0.0, 0.9), "training.max_length": (1, 100_000),
     "training.eval_beam_size": (1, 64), "training.average_decay": (0.0, 0.99999),
-    "data.dev_fraction": (0.01, 0.9),
+    "data.dev_fraction": (0.01, 0.9), "architecture.ctrnn_dt": (0.001, 10.0),
     # Seeds as numpy and CUDA take them: a larger one fails in the worker, after the job was accepted.
     "training.seed": (0, 2**32 - 1), "data.split_seed": (0, 2**32 - 1),
 }
@@ -118,6 +119,8 @@ TASK_ONLY = {
     "architecture.pooling": ("classification",), "architecture.decoder_layers": ("translation",),
     "architecture.tie_embeddings": ("translation",), "training.eval_beam_size": ("translation",),
 }
+# Fields that mean something for some cells only.
+CELL_ONLY = {"architecture.ctrnn_dt": ("ctrnn",)}
 # Fields that mean something for one input kind only.
 INPUT_ONLY = {"architecture.char_dim": "tokens", "architecture.input_conv": "values",
               "architecture.input_noise": "values"}
@@ -207,7 +210,17 @@ def config_from_dict(data: dict[str, Any] | None = None, *, task: str | None = N
     metric = built["training"].metric
     if metric and metric not in TASK_METRICS[task]:
         raise ConfigError("training.metric", f"{task} reports {', '.join(TASK_METRICS[task])}, not {metric!r}")
+    _check_cell_only(data, built["architecture"])
     return RunConfig(task=task, **built)
+
+
+def _check_cell_only(data: dict[str, Any], arch: ArchitectureConfig) -> None:
+    """Refuse a cell-only field set away from its default for another cell (a saved config repeats defaults)."""
+    for path, cells in CELL_ONLY.items():
+        section, key = path.split(".")
+        given = data.get(section) or {}
+        if key in given and arch.cell not in cells and given[key] != getattr(ArchitectureConfig, key):
+            raise ConfigError(path, f"applies to cell {' and '.join(cells)} only, not {arch.cell}")
 
 
 def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:

@@ -9,20 +9,22 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torchcrf import CRF
 
+from rnnservice.ml.cells import CTRNN, CUSTOM_CELLS
 from rnnservice.ml.config import ArchitectureConfig, RunConfig
 from rnnservice.ml.errors import ConfigError
 from rnnservice.ml.text import PAD_ID, UNK_ID
 
-CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-State = Tensor | tuple[Tensor, Tensor]     # (layers*dirs, B, H); LSTM adds the cell state
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU, **CUSTOM_CELLS}
+State = Tensor | tuple[Tensor, Tensor]     # (layers*dirs, B, H); LSTM and peephole LSTM add the cell state
 
 
 def make_rnn(arch: ArchitectureConfig, input_dim: int, hidden_dim: int, num_layers: int,
-             bidirectional: bool) -> nn.RNNBase:
+             bidirectional: bool) -> nn.Module:
     """The cell picked by name; dropout sits between stacked layers, never after the last."""
     if arch.cell not in CELLS:
         raise ConfigError("architecture.cell", f"must be one of {sorted(CELLS)}, not {arch.cell!r}")
-    extra = {"nonlinearity": arch.nonlinearity} if arch.cell == "rnn" else {}
+    extra = {"nonlinearity": arch.nonlinearity} if arch.cell == "rnn" else \
+        {"dt": arch.ctrnn_dt} if CELLS[arch.cell] is CTRNN else {}
     return CELLS[arch.cell](input_dim, hidden_dim, num_layers, batch_first=True, bidirectional=bidirectional,
                             dropout=arch.dropout if num_layers > 1 else 0.0, **extra)
 
@@ -238,7 +240,7 @@ class Seq2Seq(nn.Module):
         memory, final = self.encoder(ids, lengths)                               # (B, S, M), (B, M)
         h = torch.tanh(self.bridge(final)).view(-1, self.layers, self.rnn.hidden_size)
         h = h.transpose(0, 1).contiguous()                                        # (layers, B, H)
-        state = (h, torch.zeros_like(h)) if self.cell == "lstm" else h
+        state = (h, torch.zeros_like(h)) if self.cell in ("lstm", "peephole_lstm") else h
         return memory, padding_mask(ids), state
 
     def decode(self, prev: Tensor, state: State, memory: Tensor, mask: Tensor) -> tuple[Tensor, State, Tensor]:

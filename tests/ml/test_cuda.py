@@ -25,7 +25,7 @@ def test_it_trains_on_cuda_with_mixed_precision(task, tmp_path, tiny_config, exa
     assert [o.keys() for o in on_cpu.predict(inputs)] == [o.keys() for o in on_gpu.predict(inputs)]
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "peephole_lstm", "jordan", "ctrnn"])
 def test_it_packs_padding_away_on_cuda(cell, tiny_config):
     config = tiny_config("classification", architecture={"cell": cell, "num_layers": 2, "bidirectional": True})
     encoder = Encoder(config.architecture, vocab_size=30).cuda().eval()

@@ -46,7 +46,8 @@ def test_it_launches_with_the_tasks_defaults_when_no_config_is_given(api, taggin
 
 @pytest.mark.parametrize(("changes", "detail", "field"), [
     ({"training": {"epochs": 0}}, "training.epochs: must be between 1 and 10000, not 0", "training.epochs"),
-    ({"architecture": {"cell": "lstmm"}}, "architecture.cell: must be one of ['rnn', 'lstm', 'gru'], not 'lstmm'",
+    ({"architecture": {"cell": "lstmm"}},
+     "architecture.cell: must be one of ['rnn', 'lstm', 'gru', 'peephole_lstm', 'jordan', 'ctrnn'], not 'lstmm'",
      "architecture.cell"),
     ({"training": {"speed": 11}}, "training.speed: unknown field; choose from ", "training.speed"),
     ({"model_name": "a/b"}, "model name 'a/b' is not valid", "model_name"),
