@@ -151,8 +151,8 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
 VALUES_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "classification": {
         "architecture": {"cell": "lstm", "embed_dim": 64, "hidden_dim": 128, "num_layers": 2, "dropout": 0.2,
-                         "pooling": "mean", "input_conv": 5},
-        "training": {"epochs": 60, "batch_size": 32, "lr": 3e-3, "patience": 15, "max_length": 10_000},
+                         "pooling": "max", "input_conv": 5},
+        "training": {"epochs": 60, "batch_size": 16, "lr": 3e-3, "patience": 15, "max_length": 10_000},
     },
     "tagging": {
         "architecture": {"cell": "lstm", "embed_dim": 64, "hidden_dim": 128, "num_layers": 2, "dropout": 0.2,
