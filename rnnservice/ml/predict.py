@@ -63,6 +63,10 @@ def decode_options(task: str, options: dict[str, Any]) -> DecodeOptions | None:
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _is_float32(value: Any) -> bool:
     """A JSON number that is finite as a float32 (1e999 parses as inf, 1e39 overflows float32)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -131,11 +135,11 @@ class Predictor:
             frames = [[v] for v in frames]                      # one channel may be a flat list of numbers
         for t, frame in enumerate(frames):
             if not isinstance(frame, list):
-                raise InputError(index, f"values[{t}]: expected a frame of {features} numbers, not "
+                raise InputError(index, f"values[{t}]: expected a frame of {_count(features, 'number')}, not "
                                         f"{type(frame).__name__}")
             if len(frame) != features:
-                raise InputError(index, f"values[{t}]: the model takes {features} features per frame, this frame "
-                                        f"has {len(frame)}")
+                raise InputError(index, f"values[{t}]: the model takes {_count(features, 'feature')} per frame, "
+                                        f"this frame has {len(frame)}")
             for f, v in enumerate(frame):
                 if not _is_float32(v):
                     shown = repr(v) if len(repr(v)) < 40 else repr(v)[:37] + "..."
