@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from rnnservice.ml.errors import FormatError
+from rnnservice.ml.formats.labels import check_label
 from rnnservice.ml.formats.numeric import (
     MAX_FRAMES,
     SeriesExample,
@@ -202,12 +203,7 @@ class _Source:
         raise FormatError(self.path, line, problem)
 
     def label(self, line: int, value: str) -> str:
-        if not value:
-            self.fail(line, "the label is empty")
-        if self.known is not None and value not in self.known:
-            shown = ", ".join(sorted(self.known)[:20]) + (", ..." if len(self.known) > 20 else "")
-            self.fail(line, f"label {value!r} was never seen in training; the model knows {shown or 'no labels'}")
-        return value
+        return check_label(self.path, line, value, self.known)
 
 
 def _read_lines(path: str, max_line_chars: int) -> list[str]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import numpy as np
 
 from rnnservice.ml.errors import FormatError
+from rnnservice.ml.formats.labels import check_label
 
 if TYPE_CHECKING:
     from rnnservice.ml.formats import _Source
@@ -45,12 +46,7 @@ class SeriesFile:
         raise FormatError(self.path, line, problem)
 
     def label(self, line: int, value: str) -> str:
-        if not value:
-            self.fail(line, "the label is empty")
-        if self.known is not None and value not in self.known:
-            shown = ", ".join(sorted(self.known)[:20]) + (", ..." if len(self.known) > 20 else "")
-            self.fail(line, f"label {value!r} was never seen in training; the model knows {shown or 'no labels'}")
-        return value
+        return check_label(self.path, line, value, self.known)
 
     def width(self, line: int, count: int, what: str) -> None:
         """`what` (a frame, a series' channels) holds `count` features; it must hold as many as the first."""
