@@ -26,7 +26,7 @@ from rnnservice.ml.formats import read_examples
 from rnnservice.ml.models import build_model
 from rnnservice.ml.pipeline import train
 from rnnservice.ml.predict import Predictor
-from rnnservice.ml.series import SeriesClassificationCodec
+from rnnservice.ml.tasks.classification import SeriesClassificationCodec
 
 BENCHES = {
     # name: training file, goal (dev accuracy), published figures on the official test split

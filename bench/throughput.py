@@ -17,10 +17,11 @@ import torch
 from torch import nn
 
 from rnnservice.ml.config import config_from_dict
-from rnnservice.ml.data import TaggingCodec, batches
+from rnnservice.ml.data import batches
 from rnnservice.ml.formats import read_examples
 from rnnservice.ml.models import build_model, vocab_sizes
 from rnnservice.ml.predict import Predictor
+from rnnservice.ml.tasks.tagging import TaggingCodec
 from rnnservice.ml.training import fit
 
 

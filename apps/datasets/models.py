@@ -4,8 +4,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from rnnservice.ml.config import INPUTS, TASKS
+from rnnservice.ml.config import INPUTS
 from rnnservice.ml.formats import FORMATS
+from rnnservice.ml.tasks import task_choices
 
 SPLITS = ("train", "dev", "test")
 # Each split is one file, or two aligned files for translation: `train` holds the source side and
@@ -28,7 +29,7 @@ class Dataset(models.Model):
 
     name = models.CharField(max_length=100)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="datasets")
-    task = models.CharField(max_length=20, choices=[(task, task) for task in TASKS])
+    task = models.CharField(max_length=20, choices=task_choices)
     format = models.CharField(max_length=20, choices=[(fmt, fmt) for fmt in FORMATS], null=True, blank=True,
                               help_text="Given at upload, or guessed from the training file during validation.")
     input = models.CharField(max_length=10, choices=[(kind, kind) for kind in INPUTS], blank=True, default="",

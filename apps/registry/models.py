@@ -8,7 +8,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 
-from rnnservice.ml.config import TASKS
+from rnnservice.ml.tasks import task_choices
 
 # A model's name is part of URLs (/api/models/<name>/), of artifact paths (<name>/<number>) and of the command
 # line's MODEL@VERSION and MODEL:ALIAS, so it is a slug that starts with a letter or digit.
@@ -30,7 +30,7 @@ validate_alias_name = RegexValidator(
 
 class RegisteredModel(models.Model):
     name = models.CharField(max_length=100, unique=True, validators=[validate_model_name])
-    task = models.CharField(max_length=20, choices=[(task, task) for task in TASKS])
+    task = models.CharField(max_length=20, choices=task_choices)
     # PROTECT: deleting a user must not take the models that applications call along with it.
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="registered_models")
     description = models.TextField(blank=True)

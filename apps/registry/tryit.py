@@ -8,8 +8,7 @@ from typing import Any
 from django.urls import reverse
 
 from apps.registry.models import ModelVersion
-from rnnservice.ml.errors import MLError
-from rnnservice.ml.predict import DecodeOptions, decode_options
+from rnnservice.ml import tasks
 
 # What the panel holds at first, per task: one input a person would type.
 EXAMPLE_INPUTS = {"tagging": "The cat sat on the mat .", "classification": "What a wonderful film !",
@@ -17,14 +16,13 @@ EXAMPLE_INPUTS = {"tagging": "The cat sat on the mat .", "classification": "What
 
 
 def decoding_fields(task: str) -> list[dict[str, Any]]:
-    """The options the task takes (none where decode_options refuses any), named and defaulted as the core's
-    DecodeOptions, for number inputs."""
-    try:
-        decode_options(task, {"n_best": 1})
-    except MLError:
+    """The prediction options the task takes (its options_class), named and defaulted as the core's, for number
+    inputs."""
+    options = tasks.get(task).options_class
+    if options is None:
         return []
     return [{"name": field.name, "default": field.default, "step": "any" if field.type in (float, "float") else 1}
-            for field in dataclasses.fields(DecodeOptions)]
+            for field in dataclasses.fields(options)]
 
 
 def try_it_context(version: ModelVersion) -> dict[str, Any]:

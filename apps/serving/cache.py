@@ -21,7 +21,7 @@ from apps.serving.batching import Batcher
 from rnnservice.ml.artifacts import MANIFEST, load_version
 from rnnservice.ml.errors import ArtifactError
 from rnnservice.ml.pipeline import resolve_device
-from rnnservice.ml.predict import Predictor, decode_options
+from rnnservice.ml.predict import Predictor
 
 logger = logging.getLogger(__name__)
 Key = tuple[int, str]                          # (ModelVersion.pk, ModelVersion.sha256)
@@ -38,7 +38,7 @@ class LoadedModel:
         """Predictor.predict, through the batcher. Inputs and options are checked here, in the caller's thread,
         so that a bad one fails its own request (InputError, MLError) and never a batch it would have shared."""
         examples = self.predictor.examples(inputs)
-        decode_options(self.predictor.task, options)
+        self.predictor.options(options)
         if self.batcher is None:
             return self.predictor.predict_examples(examples, **options)
         return self.batcher.predict(examples, **options)

@@ -8,7 +8,8 @@ from typing import Any
 from django.conf import settings
 
 from rnnservice.errors import LimitExceeded, ServiceError
-from rnnservice.ml.predict import DecodeOptions, Predictor
+from rnnservice.ml.predict import Predictor
+from rnnservice.ml.tasks.translation import DecodeOptions
 
 # Beam search divides a score by length ** length_penalty: far outside this range the power overflows or
 # underflows to zero (a crash, not an answer). Usual values lie between 0.6 and 1.

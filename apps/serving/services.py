@@ -129,7 +129,7 @@ def _read(predictor: Predictor, path: str, *, format: str | None) -> list[Exampl
     format = format or guess_format(path, task=task)
     allowed = FORMAT_OPTIONS[format] + (TABLE_OPTIONS.get(task, ()) if format in ("csv", "tsv") else ())
     options = {name: value for name, value in predictor.config.data.options.items() if name in allowed}
-    known = None if task == "translation" else set(predictor.labels())
+    known = set(predictor.labels()) if predictor.task_type.output_vocab else None
     examples = read_examples(path, task=task, format=format, known_labels=known, **options)
     found = "values" if isinstance(examples[0], SeriesExample) else "tokens"
     if found != predictor.input:

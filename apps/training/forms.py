@@ -15,7 +15,8 @@ from apps.datasets.models import Dataset
 from apps.training.models import TrainingJob
 from apps.training.services import job_launch
 from rnnservice.errors import ServiceError
-from rnnservice.ml.config import CHOICES, DEFAULTS, RANGES, TASKS, RunConfig
+from rnnservice.ml import tasks
+from rnnservice.ml.config import CHOICES, RANGES, TASKS, RunConfig, task_defaults
 
 SECTIONS = ("tokenizer", "architecture", "training")
 # The fields a person sets most; every other one is in its section's JSON.
@@ -32,11 +33,17 @@ def form_name(path: str) -> str:
     return path.replace(".", "__")
 
 
+def metric_choices() -> tuple[str, ...]:
+    """Every dev metric some task reports, in the tasks' order."""
+    return tuple(dict.fromkeys(metric for task in TASKS for metric in tasks.get(task).metrics))
+
+
 def default_of(path: str, task: str) -> Any:
-    """The value a run of `task` gets when nobody sets `path`: the task's DEFAULTS, else the dataclass's."""
+    """The value a run of `task` gets when nobody sets `path`: the task's defaults, else the dataclass's."""
     section, name = path.split(".")
-    if name in DEFAULTS[task].get(section, {}):
-        return DEFAULTS[task][section][name]
+    defaults = task_defaults(task)
+    if name in defaults.get(section, {}):
+        return defaults[section][name]
     section_class = typing.get_type_hints(RunConfig)[section]
     return next(f.default for f in dataclasses.fields(section_class) if f.name == name)
 
@@ -56,8 +63,9 @@ def common_field(path: str) -> forms.Field:
     hint = typing.get_type_hints(typing.get_type_hints(RunConfig)[section])[name]
     options = {"required": False, "label": name.replace("_", " "), "help_text": defaults_help(path)}
     low, high = RANGES.get(path, (None, None))
-    if path in CHOICES:
-        return forms.TypedChoiceField(choices=[("", "(default)"), *((c, c) for c in CHOICES[path] if c)],
+    choices = CHOICES.get(path) or (metric_choices() if path == "training.metric" else None)
+    if choices:
+        return forms.TypedChoiceField(choices=[("", "(default)"), *((c, c) for c in choices if c)],
                                       empty_value=None, **options)
     if hint is bool:
         return forms.NullBooleanField(widget=forms.Select(choices=[("", "(default)"), ("true", "yes"),

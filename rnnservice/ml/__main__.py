@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from rnnservice.ml import tasks
 from rnnservice.ml.artifacts import load_version
 from rnnservice.ml.config import CELLS, TASKS, config_from_dict
 from rnnservice.ml.errors import MLError
@@ -88,9 +89,9 @@ def run_evaluate(args: argparse.Namespace) -> None:
     config = version.config
     if args.format:
         config.data.format = args.format
-    known = None if config.task == "translation" else set(version.info.get("labels", []))
+    known = set(version.info.get("labels", [])) if tasks.get(config.task).output_vocab else None
     examples = load_examples(config, args.path, known_labels=known)
-    options = {"beam_size": args.beam_size} if args.beam_size and config.task == "translation" else {}
+    options = {"beam_size": args.beam_size} if args.beam_size else {}
     predictor = Predictor(version.model, version.codec, config, device=resolve_device(args.device))
     _emit({"examples": len(examples), **predictor.evaluate(examples, **options)})
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from rnnservice.ml import tasks
 from rnnservice.ml.config import RunConfig
 from rnnservice.ml.data import MAX_WORD_CHARS
 from rnnservice.ml.models import build_model
@@ -49,18 +50,29 @@ class Estimate:
     memory_bytes: int                # peak of one training step: parameter copies plus the step's activations
 
 
-def vocab_sizes(config: RunConfig, data: DataShape) -> dict[str, int]:
-    """The largest vocabularies the run can learn: at most max_vocab, at most one entry per token seen (a subword
-    vocabulary at most bpe_vocab_size), plus the specials."""
+def largest_vocab(config: RunConfig) -> int:
+    """The most entries a learned vocabulary can have: max_vocab, or at most bpe_vocab_size for subwords."""
     tok = config.tokenizer
-    largest = min(tok.max_vocab, tok.bpe_vocab_size) if tok.kind == "bpe" else tok.max_vocab
-    chars = MAX_CHARS + SPECIALS if config.architecture.char_dim else 0
-    outputs = {("tags" if config.task == "tagging" else "labels"): max(1, data.labels)}
+    return min(tok.max_vocab, tok.bpe_vocab_size) if tok.kind == "bpe" else tok.max_vocab
+
+
+def text_sizes(config: RunConfig, data: DataShape) -> dict[str, int]:
+    """The input sizes of an encoder over text (words, characters) or over numeric frames (the feature count): at
+    most one vocabulary entry per token seen, plus the specials."""
     if config.data.input == "values":
-        return {"features": max(1, data.features), **outputs}
-    if config.task == "translation":
-        return {"source": min(largest, data.tokens) + SPECIALS, "target": min(largest, data.target_tokens) + SPECIALS}
-    return {"words": min(largest, data.tokens) + SPECIALS, "chars": chars, **outputs}
+        return {"features": max(1, data.features)}
+    chars = MAX_CHARS + SPECIALS if config.architecture.char_dim else 0
+    return {"words": min(largest_vocab(config), data.tokens) + SPECIALS, "chars": chars}
+
+
+def source_length(config: RunConfig, data: DataShape) -> int:
+    """The longest input a training batch holds, in steps."""
+    return min(config.training.max_length, data.length) + 1
+
+
+def vocab_sizes(config: RunConfig, data: DataShape) -> dict[str, int]:
+    """The largest sizes the run can learn (its task says which)."""
+    return tasks.get(config.task).budget_sizes(config, data)
 
 
 def parameter_count(config: RunConfig, sizes: dict[str, int]) -> int:
@@ -78,20 +90,13 @@ def estimate(config: RunConfig, data: DataShape) -> Estimate:
     parameters = parameter_count(config, sizes)
     copies = PARAMETER_COPIES + (1 if config.training.average_decay else 0)
     arch, batch = config.architecture, config.training.batch_size
-    source = min(config.training.max_length, data.length) + 1
+    source = source_length(config, data)
     directions = 2 if arch.bidirectional else 1
     layer = directions * arch.hidden_dim * (GATES[arch.cell] + 2)               # per token: gates, cell, output
     inputs = arch.embed_dim + (arch.char_dim if sizes.get("chars") else 0)
     per_source = 2 * inputs + arch.num_layers * layer + 2 * directions * arch.hidden_dim
     if sizes.get("chars"):
         per_source += (MAX_WORD_CHARS + 2) * (CHAR_EMBED + arch.char_dim) * 2
-    per_target = target = 0
-    if config.task == "tagging":
-        per_source += 3 * sizes["tags"]
-    elif config.task == "translation":
-        target = min(config.training.max_length, data.target_length) + 2
-        hidden = directions * arch.hidden_dim
-        per_target = (2 * arch.embed_dim + arch.decoder_layers * hidden * (GATES[arch.cell] + 2)
-                      + 2 * source + 2 * hidden + 2 * arch.embed_dim + 3 * sizes["target"])
-    activations = 2 * batch * (source * per_source + target * per_target)
+    head = tasks.get(config.task).budget_activations(config, sizes, data)
+    activations = 2 * batch * (source * per_source + head)
     return Estimate(parameters=parameters, memory_bytes=FLOAT * (copies * parameters + activations))

@@ -7,9 +7,10 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from rnnservice.ml import tasks
 from rnnservice.ml.errors import ConfigError
+from rnnservice.ml.tasks import TASKS
 
-TASKS = ("tagging", "classification", "translation")
 CELLS = ("rnn", "lstm", "gru", "peephole_lstm", "jordan", "ctrnn")
 INPUTS = ("tokens", "values")     # text (token ids through an embedding) or numeric feature vectors per step
 
@@ -94,7 +95,6 @@ CHOICES = {
     "architecture.nonlinearity": ("tanh", "relu"),
     "architecture.pooling": ("last", "mean", "max", "attention"),
     "training.schedule": ("constant", "linear", "cosine"),
-    "training.metric": ("", "accuracy", "macro_f1", "entity_f1", "bleu", "chrf"),
 }
 # (lowest, highest) inclusive; None = no bound. Upper bounds keep a bad request from exhausting memory.
 RANGES = {
@@ -113,57 +113,25 @@ RANGES = {
     # Seeds as numpy and CUDA take them: a larger one fails in the worker, after the job was accepted.
     "training.seed": (0, 2**32 - 1), "data.split_seed": (0, 2**32 - 1),
 }
-# Fields that mean something for some tasks only; setting them for another task is a mistake worth naming.
-TASK_ONLY = {
-    "architecture.char_dim": ("tagging", "classification"), "architecture.crf": ("tagging",),
-    "architecture.pooling": ("classification",), "architecture.decoder_layers": ("translation",),
-    "architecture.tie_embeddings": ("translation",), "training.eval_beam_size": ("translation",),
-}
 # Fields that mean something for some cells only.
 CELL_ONLY = {"architecture.ctrnn_dt": ("ctrnn",)}
 # Fields that mean something for one input kind only.
 INPUT_ONLY = {"architecture.char_dim": "tokens", "architecture.input_conv": "values",
               "architecture.input_noise": "values"}
 
-DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
-    "tagging": {
-        "tokenizer": {"kind": "words", "lowercase": True},     # training files come tokenized already
-        "architecture": {"cell": "lstm", "embed_dim": 100, "hidden_dim": 256, "num_layers": 2,
-                         "dropout": 0.33, "char_dim": 64},
-        "training": {"epochs": 15, "batch_size": 16, "lr": 3e-3, "word_dropout": 0.05, "patience": 4},
-    },
-    "classification": {
-        "tokenizer": {"kind": "words", "lowercase": True},
-        "architecture": {"cell": "lstm", "embed_dim": 128, "hidden_dim": 256, "num_layers": 1,
-                         "dropout": 0.4, "pooling": "max"},
-        "training": {"epochs": 10, "batch_size": 64, "lr": 2e-3, "word_dropout": 0.05, "patience": 3},
-    },
-    "translation": {
-        "tokenizer": {"kind": "bpe", "bpe_vocab_size": 8000},
-        "architecture": {"cell": "gru", "embed_dim": 256, "hidden_dim": 256, "num_layers": 1,
-                         "dropout": 0.3, "decoder_layers": 1},
-        "training": {"epochs": 12, "batch_size": 64, "lr": 2e-3, "label_smoothing": 0.1, "patience": 3,
-                     "max_length": 100},
-    },
-}
-# Numeric series (heartbeats, speech frames, sensors): no vocabulary to learn, few examples, long inputs. Smaller
-# recurrent layers over a convolution front end, longer training with more patience, and no cut of long series.
-VALUES_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
-    "classification": {
-        "architecture": {"cell": "lstm", "embed_dim": 64, "hidden_dim": 128, "num_layers": 2, "dropout": 0.2,
-                         "pooling": "max", "input_conv": 5},
-        "training": {"epochs": 60, "batch_size": 16, "lr": 3e-3, "patience": 15, "max_length": 10_000},
-    },
-    "tagging": {
-        "architecture": {"cell": "lstm", "embed_dim": 64, "hidden_dim": 128, "num_layers": 2, "dropout": 0.2,
-                         "input_conv": 5},
-        "training": {"epochs": 40, "batch_size": 32, "lr": 3e-3, "patience": 10, "max_length": 10_000},
-    },
-}
-DEFAULT_METRIC = {"tagging": "accuracy", "classification": "accuracy", "translation": "bleu"}
-# The dev metrics each task reports (entity_f1: tagging with BIO tags), so training.metric can only be one of them.
-TASK_METRICS = {"tagging": ("accuracy", "macro_f1", "entity_f1"), "classification": ("accuracy", "macro_f1"),
-                "translation": ("bleu", "chrf")}
+def task_defaults(task: str, input: str | None = None) -> dict[str, dict[str, Any]]:
+    """The task's defaults over the dataclasses' own, for one input kind (None: tokens): section -> field -> value."""
+    return tasks.get(task).defaults.get(input or "tokens", {})
+
+
+def task_only_fields() -> dict[str, tuple[str, ...]]:
+    """"section.field" -> the tasks it means something for: setting it for another task is a mistake worth naming."""
+    owners: dict[str, tuple[str, ...]] = {}
+    for name in TASKS:
+        for path in tasks.get(name).own_fields:
+            owners[path] = (*owners.get(path, ()), name)
+    owners.setdefault("architecture.char_dim", ("tagging", "classification"))   # character features of words
+    return owners
 
 
 def config_from_dict(data: dict[str, Any] | None = None, *, task: str | None = None,
@@ -182,9 +150,14 @@ def config_from_dict(data: dict[str, Any] | None = None, *, task: str | None = N
         input = given_data["input"]
     if input is not None and input not in INPUTS:
         raise ConfigError("data.input", f"must be one of {list(INPUTS)}, not {input!r}")
-    if input == "values" and task not in VALUES_DEFAULTS:
-        raise ConfigError("data.input", f"numeric series are for {' and '.join(VALUES_DEFAULTS)}, not {task}")
-    defaults_of_task = VALUES_DEFAULTS[task] if input == "values" else DEFAULTS[task]
+    kinds = tasks.get(task).inputs
+    if input is not None and input not in kinds:
+        readers = [t for t in TASKS if input in tasks.get(t).inputs]
+        what = "numeric series" if input == "values" else "text"
+        listed = ", ".join(readers[:-1]) + " and " + readers[-1] if len(readers) > 1 else readers[0]
+        raise ConfigError("data.input", f"{what} are for {listed}, not {task}")
+    defaults_of_task = task_defaults(task, input)
+    task_only = task_only_fields()
     sections = {"tokenizer": TokenizerConfig, "architecture": ArchitectureConfig,
                 "training": TrainConfig, "data": DataConfig}
     unknown = set(data) - set(sections)
@@ -197,7 +170,7 @@ def config_from_dict(data: dict[str, Any] | None = None, *, task: str | None = N
             raise ConfigError(name, f"must be an object, not {type(given).__name__}")
         defaults = {f.name: f.default for f in dataclasses.fields(cls)}
         for key, value in given.items():
-            owners = TASK_ONLY.get(f"{name}.{key}")
+            owners = task_only.get(f"{name}.{key}")
             if owners and task not in owners and value != defaults.get(key):   # a saved config repeats defaults
                 raise ConfigError(f"{name}.{key}", f"applies to {' and '.join(owners)} only, not {task}")
             kind = INPUT_ONLY.get(f"{name}.{key}")
@@ -208,8 +181,9 @@ def config_from_dict(data: dict[str, Any] | None = None, *, task: str | None = N
             merged["input"] = input
         built[name] = _build(cls, merged, name)
     metric = built["training"].metric
-    if metric and metric not in TASK_METRICS[task]:
-        raise ConfigError("training.metric", f"{task} reports {', '.join(TASK_METRICS[task])}, not {metric!r}")
+    reported = tasks.get(task).metrics
+    if metric and metric not in reported:
+        raise ConfigError("training.metric", f"{task} reports {', '.join(reported)}, not {metric!r}")
     _check_cell_only(data, built["architecture"])
     return RunConfig(task=task, **built)
 

@@ -1,5 +1,5 @@
-"""Examples -> tensors: a codec per task and input kind (vocabularies, encode, collate) and length-bucketed
-batches. The codecs of numeric series live in `series`."""
+"""Examples -> tensors: the Codec base (each task module has its codecs), helpers they share, the dev split and
+length-bucketed batches."""
 from __future__ import annotations
 
 import random
@@ -12,8 +12,7 @@ from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
 from rnnservice.ml.config import RunConfig
-from rnnservice.ml.formats import ClassificationExample, TaggingExample, TranslationExample
-from rnnservice.ml.text import BOS_ID, EOS_ID, PAD_ID, Tokenizer, Vocab, make_tokenizer, tokenizer_from_dict
+from rnnservice.ml.text import BOS_ID, EOS_ID, PAD_ID, Vocab
 
 IGNORE = -100          # target value at padded positions: cross-entropy skips it
 MAX_WORD_CHARS = 30    # longer words are cut for the character features; the tail rarely carries the tag
@@ -28,9 +27,16 @@ class Codec:
 
     def sizes(self) -> dict[str, int]:
         """What build_model needs to know of the data: vocabulary sizes, or the feature count."""
-        names = {"tagging": ("words", "tags", "chars"), "classification": ("words", "labels", "chars"),
-                 "translation": ("source", "target")}[self.task]
-        return {name: len(getattr(self, name)) for name in names if getattr(self, name) is not None}
+        raise NotImplementedError
+
+    @classmethod
+    def fit(cls, examples: Sequence[Any], config: RunConfig, dev: Sequence[Any] = ()) -> Codec:
+        """Learn the vocabularies (or scales) from the training examples; dev examples may add output labels."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Codec:
+        raise NotImplementedError
 
     def encode(self, example: Any, *, max_length: int | None = None) -> dict[str, Any]:
         """One example's ids: tensors, or lists that collate turns into one tensor for the batch."""
@@ -78,157 +84,9 @@ def _collate_chars(items: Sequence[dict[str, Any]], batch: dict[str, Tensor]) ->
     return chars
 
 
-class TaggingCodec(Codec):
-    task, vocab_name = "tagging", "tags"
-
-    def __init__(self, tokenizer: Tokenizer, words: Vocab, tags: Vocab, chars: Vocab | None):
-        self.tokenizer, self.words, self.tags, self.chars = tokenizer, words, tags, chars
-
-    @classmethod
-    def fit(cls, examples: Sequence[TaggingExample], config: RunConfig, dev: Sequence = ()) -> TaggingCodec:
-        tok = make_tokenizer(config.tokenizer.kind, lowercase=config.tokenizer.lowercase)
-        words = Counter(tok.normalize(t) for ex in examples for t in ex.tokens)
-        tags = Counter(t for ex in [*examples, *dev] for t in ex.tags)   # a dev-only tag must still be scorable
-        return cls(tok, Vocab.build(words, min_freq=config.tokenizer.min_freq, max_size=config.tokenizer.max_vocab),
-                   Vocab.build(tags, specials=False), _char_vocab(config, (ex.tokens for ex in examples)))
-
-    def encode(self, example, *, max_length=None):
-        tokens = example.tokens[:max_length]
-        item = {"ids": torch.tensor(self.words.encode(self.tokenizer.normalize(t) for t in tokens))}
-        if self.chars is not None:
-            item["chars"] = _char_ids(self.chars, tokens)
-        if getattr(example, "tags", None) is not None:
-            item["tags"] = torch.tensor(self.tags.encode(example.tags[:max_length]))
-        return item
-
-    def collate(self, items):
-        batch = {"ids": _pad([i["ids"] for i in items]), "lengths": _lengths(items)}       # (B, T), (B,)
-        if self.chars is not None:
-            batch["chars"] = _collate_chars(items, batch)                                 # (B, T, L)
-        if "tags" in items[0]:
-            batch["tags"] = _pad([i["tags"] for i in items], IGNORE)                      # (B, T)
-        return batch
-
-    def to_dict(self):
-        return {"task": self.task, "tokenizer": self.tokenizer.to_dict(), "words": self.words.to_dict(),
-                "tags": self.tags.to_dict(), "chars": self.chars.to_dict() if self.chars else None}
-
-    @classmethod
-    def from_dict(cls, data):
-        return cls(tokenizer_from_dict(data["tokenizer"]), Vocab.from_dict(data["words"]),
-                   Vocab.from_dict(data["tags"]), Vocab.from_dict(data["chars"]) if data["chars"] else None)
-
-
-class ClassificationCodec(Codec):
-    task, vocab_name = "classification", "labels"
-
-    def __init__(self, tokenizer: Tokenizer, words: Vocab, labels: Vocab, chars: Vocab | None = None):
-        self.tokenizer, self.words, self.labels, self.chars = tokenizer, words, labels, chars
-
-    def tokens(self, example: ClassificationExample) -> list[str]:
-        return example.tokens if example.tokens is not None else self.tokenizer.tokenize(example.text)
-
-    @classmethod
-    def fit(cls, examples: Sequence[ClassificationExample], config: RunConfig,
-            dev: Sequence = ()) -> ClassificationCodec:
-        codec = cls(make_tokenizer(config.tokenizer.kind, lowercase=config.tokenizer.lowercase,
-                                   bpe_vocab_size=config.tokenizer.bpe_vocab_size), Vocab([]), Vocab([]))
-        codec.tokenizer.fit(ex.text for ex in examples)
-        words = Counter(codec.tokenizer.normalize(t) for ex in examples for t in codec.tokens(ex))
-        codec.words = Vocab.build(words, min_freq=config.tokenizer.min_freq, max_size=config.tokenizer.max_vocab)
-        codec.labels = Vocab.build(Counter(ex.label for ex in [*examples, *dev]), specials=False)
-        codec.chars = _char_vocab(config, (codec.tokens(ex) for ex in examples))
-        return codec
-
-    def encode(self, example, *, max_length=None):
-        tokens = self.tokens(example)[:max_length] or [""]    # an empty text still gets one (unknown) token
-        item = {"ids": torch.tensor(self.words.encode(self.tokenizer.normalize(t) for t in tokens))}
-        if self.chars is not None:
-            item["chars"] = _char_ids(self.chars, tokens)
-        if getattr(example, "label", None) is not None:
-            item["label"] = torch.tensor(self.labels.id(example.label))
-        return item
-
-    def collate(self, items):
-        batch = {"ids": _pad([i["ids"] for i in items]), "lengths": _lengths(items)}       # (B, T), (B,)
-        if self.chars is not None:
-            batch["chars"] = _collate_chars(items, batch)                                 # (B, T, L)
-        if "label" in items[0]:
-            batch["labels"] = torch.stack([i["label"] for i in items])                      # (B,)
-        return batch
-
-    def to_dict(self):
-        return {"task": self.task, "tokenizer": self.tokenizer.to_dict(), "words": self.words.to_dict(),
-                "labels": self.labels.to_dict(), "chars": self.chars.to_dict() if self.chars else None}
-
-    @classmethod
-    def from_dict(cls, data):
-        chars = data.get("chars")    # versions saved before classifiers could have character features lack it
-        return cls(tokenizer_from_dict(data["tokenizer"]), Vocab.from_dict(data["words"]),
-                   Vocab.from_dict(data["labels"]), Vocab.from_dict(chars) if chars else None)
-
-
-class TranslationCodec(Codec):
-    task, vocab_name = "translation", "target"
-
-    def __init__(self, source_tokenizer: Tokenizer, target_tokenizer: Tokenizer, source: Vocab, target: Vocab):
-        self.source_tokenizer, self.target_tokenizer = source_tokenizer, target_tokenizer
-        self.source, self.target = source, target
-
-    @classmethod
-    def fit(cls, examples: Sequence[TranslationExample], config: RunConfig, dev: Sequence = ()) -> TranslationCodec:
-        t = config.tokenizer
-        sides = []
-        for texts in ([ex.source for ex in examples], [ex.target for ex in examples]):
-            tok = make_tokenizer(t.kind, lowercase=t.lowercase, bpe_vocab_size=t.bpe_vocab_size)
-            tok.fit(texts)
-            counts = Counter(tok.normalize(w) for text in texts for w in tok.tokenize(text))
-            sides.append((tok, Vocab.build(counts, min_freq=t.min_freq, max_size=t.max_vocab)))
-        (src_tok, src_vocab), (tgt_tok, tgt_vocab) = sides
-        return cls(src_tok, tgt_tok, src_vocab, tgt_vocab)
-
-    def encode_source(self, text: str, max_length: int | None = None) -> Tensor:
-        tokens = self.source_tokenizer.tokenize(text)[:max_length] or [""]
-        return torch.tensor(self.source.encode(self.source_tokenizer.normalize(w) for w in tokens) + [EOS_ID])
-
-    def encode(self, example, *, max_length=None):
-        item = {"ids": self.encode_source(example.source, max_length)}
-        if getattr(example, "target", None) is not None:
-            tokens = self.target_tokenizer.tokenize(example.target)[:max_length]
-            ids = self.target.encode(self.target_tokenizer.normalize(w) for w in tokens)
-            item["target"] = torch.tensor([BOS_ID] + ids + [EOS_ID])
-        return item
-
-    def collate(self, items):
-        batch = {"ids": _pad([i["ids"] for i in items]), "lengths": _lengths(items)}       # (B, S), (B,)
-        if "target" in items[0]:
-            batch["target"] = _pad([i["target"] for i in items])                            # (B, T+2)
-        return batch
-
-    def detokenize(self, ids: Sequence[int]) -> tuple[str, list[str]]:
-        """Target ids (no <bos>, cut at <eos>) -> text and tokens."""
-        tokens = self.target.decode(i for i in ids if i > EOS_ID)
-        return self.target_tokenizer.detokenize(tokens), tokens
-
-    def to_dict(self):
-        return {"task": self.task, "source_tokenizer": self.source_tokenizer.to_dict(),
-                "target_tokenizer": self.target_tokenizer.to_dict(),
-                "source": self.source.to_dict(), "target": self.target.to_dict()}
-
-    @classmethod
-    def from_dict(cls, data):
-        return cls(tokenizer_from_dict(data["source_tokenizer"]), tokenizer_from_dict(data["target_tokenizer"]),
-                   Vocab.from_dict(data["source"]), Vocab.from_dict(data["target"]))
-
-
-CODECS = {c.task: c for c in (TaggingCodec, ClassificationCodec, TranslationCodec)}
-
-
 def codec_class(task: str, input: str | None = "tokens") -> type[Codec]:
-    if input == "values":
-        from rnnservice.ml.series import SERIES_CODECS  # series imports this module
-        return SERIES_CODECS[task]
-    return CODECS[task]
+    from rnnservice.ml import tasks  # the task modules import this one
+    return tasks.get(task).codec_class(input or "tokens")
 
 
 def codec_from_dict(data: dict[str, Any]) -> Codec:

@@ -28,3 +28,11 @@ class ArtifactError(MLError):
 
 class TrainingStopped(MLError):
     """Raised by an epoch callback to stop a run (cancel); the last checkpoint is kept."""
+
+
+class InputError(MLError):
+    """A prediction input of the wrong shape; names the item (0-based) and what was expected."""
+
+    def __init__(self, index: int, problem: str):
+        super().__init__(f"inputs[{index}]: {problem}")
+        self.index, self.problem = index, problem

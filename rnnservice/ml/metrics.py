@@ -49,20 +49,3 @@ def bleu(references: Sequence[str], hypotheses: Sequence[str]) -> float:
 def chrf(references: Sequence[str], hypotheses: Sequence[str]) -> float:
     import sacrebleu
     return float(sacrebleu.corpus_chrf(list(hypotheses), [list(references)]).score)
-
-
-def tagging_metrics(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict[str, float]:
-    flat_gold = [t for s in gold for t in s]
-    flat_pred = [t for s in predicted for t in s]
-    scores = {"accuracy": accuracy(flat_gold, flat_pred), "macro_f1": macro_f1(flat_gold, flat_pred)}
-    if is_bio(flat_gold):
-        scores["entity_f1"] = entity_f1(gold, predicted)
-    return scores
-
-
-def classification_metrics(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
-    return {"accuracy": accuracy(gold, predicted), "macro_f1": macro_f1(gold, predicted)}
-
-
-def translation_metrics(references: Sequence[str], hypotheses: Sequence[str]) -> dict[str, float]:
-    return {"bleu": bleu(references, hypotheses), "chrf": chrf(references, hypotheses)}

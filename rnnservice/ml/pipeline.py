@@ -12,13 +12,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from rnnservice.ml import tasks
 from rnnservice.ml.artifacts import save_version
-from rnnservice.ml.config import DEFAULT_METRIC, RunConfig, config_from_dict
+from rnnservice.ml.config import RunConfig, config_from_dict
 from rnnservice.ml.data import Codec, batch_count, batches, codec_class, codec_from_dict, split_dev
 from rnnservice.ml.errors import ConfigError, MLError
 from rnnservice.ml.formats import read_examples
 from rnnservice.ml.formats.numeric import SeriesExample
-from rnnservice.ml.metrics import is_bio
 from rnnservice.ml.models import build_model, vocab_sizes
 from rnnservice.ml.predict import Predictor
 from rnnservice.ml.training import EpochHook, FitResult, fit
@@ -43,7 +43,8 @@ class TrainResult:
 
 
 def _labels(codec: Codec) -> list[str]:
-    return [] if codec.task == "translation" else getattr(codec, codec.vocab_name).itos
+    vocab = tasks.get(codec.task).output_vocab
+    return list(getattr(codec, vocab).itos) if vocab else []
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -84,11 +85,9 @@ def train(config: RunConfig, train_examples: Sequence, dev_examples: Sequence | 
         split = {"dev": "split", "dev_fraction": config.data.dev_fraction, "split_seed": config.data.split_seed}
     split.update(train_examples=len(train_examples), dev_examples=len(dev_examples))
     config = _with_input(config, train_examples)
-    bio = config.task == "tagging" and is_bio([t for ex in train_examples for t in ex.tags])
-    if config.task == "tagging" and config.architecture.crf is None:
-        config = dataclasses.replace(config, architecture=dataclasses.replace(config.architecture, crf=bio))
+    task = tasks.get(config.task)
+    config, metric = task.prepare(config, train_examples)
     cfg = config.training
-    metric = cfg.metric or ("entity_f1" if bio else DEFAULT_METRIC[config.task])
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     codec = _codec(config, train_examples, dev_examples, checkpoint_dir)
@@ -100,13 +99,14 @@ def train(config: RunConfig, train_examples: Sequence, dev_examples: Sequence | 
                                               seed=cfg.seed * 100_003 + epoch))
 
     predictor = Predictor(model, codec, config, device=device)
-    options = {"beam_size": cfg.eval_beam_size} if config.task == "translation" else {}
+    options = task.dev_options(config)
+
     def dev_score(_model: nn.Module) -> tuple[dict[str, float], float | None]:
         outputs = predictor.predict_examples(dev_examples, **options)
-        return predictor.score(dev_examples, outputs), Predictor.log_loss(dev_examples, outputs)
+        return predictor.score(dev_examples, outputs), predictor.dev_loss(dev_examples, outputs)
 
     result = fit(model, epoch_batches, batch_count(items, cfg.batch_size),
-                 dev_score, cfg, metric=metric, device=device,
+                 dev_score, cfg, metric=metric, lower_is_better=metric in task.lower_is_better, device=device,
                  checkpoint_dir=Path(checkpoint_dir) / "last" if checkpoint_dir else None, on_epoch=on_epoch,
                  progress=progress)
     model.eval()

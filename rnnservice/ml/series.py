@@ -1,4 +1,5 @@
-"""Numeric series -> tensors: per-feature normalisation and the codecs of classification and tagging over frames.
+"""Numeric series -> tensors: per-feature normalisation and the codec base that the
+classification and tagging modules extend.
 
 A series is a (T, F) array of feature vectors (an ECG beat: T samples of 1 value; a spoken vowel: T frames of 12
 cepstra). Its codec learns what a text codec's vocabulary would hold: the feature count, each feature's mean and
@@ -16,7 +17,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from rnnservice.ml.data import IGNORE, Codec, _lengths, _pad
+from rnnservice.ml.data import Codec, _lengths
 from rnnservice.ml.errors import MLError
 from rnnservice.ml.formats.numeric import SeriesExample
 from rnnservice.ml.text import Vocab
@@ -94,54 +95,3 @@ class SeriesCodec(Codec):
     def from_dict(cls, data):
         norm = data["normalizer"]
         return cls(Normalizer(norm["mean"], norm["std"]), Vocab.from_dict(data[cls.vocab_name]))
-
-
-class SeriesClassificationCodec(SeriesCodec):
-    task, vocab_name = "classification", "labels"
-
-    @property
-    def labels(self) -> Vocab:
-        return self.outputs
-
-    @staticmethod
-    def _gold(examples, dev):
-        return Counter(ex.label for ex in [*examples, *dev])       # a dev-only label must still be scorable
-
-    def encode(self, example, *, max_length=None):
-        item = super().encode(example, max_length=max_length)
-        if example.label is not None:
-            item["label"] = torch.tensor(self.labels.id(example.label))
-        return item
-
-    def collate(self, items):
-        batch = super().collate(items)
-        if "label" in items[0]:
-            batch["labels"] = torch.stack([i["label"] for i in items])                 # (B,)
-        return batch
-
-
-class SeriesTaggingCodec(SeriesCodec):
-    task, vocab_name = "tagging", "tags"
-
-    @property
-    def tags(self) -> Vocab:
-        return self.outputs
-
-    @staticmethod
-    def _gold(examples, dev):
-        return Counter(t for ex in [*examples, *dev] for t in ex.tags)
-
-    def encode(self, example, *, max_length=None):
-        item = super().encode(example, max_length=max_length)
-        if example.tags is not None:
-            item["tags"] = torch.tensor(self.tags.encode(example.tags[:max_length]))
-        return item
-
-    def collate(self, items):
-        batch = super().collate(items)
-        if "tags" in items[0]:
-            batch["tags"] = _pad([i["tags"] for i in items], IGNORE)                    # (B, T)
-        return batch
-
-
-SERIES_CODECS = {c.task: c for c in (SeriesClassificationCodec, SeriesTaggingCodec)}

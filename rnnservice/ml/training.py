@@ -119,13 +119,14 @@ def _copy(sources: Iterable[Tensor], *, into: Iterable[Tensor]) -> None:
 
 def fit(model: nn.Module, train: Callable[[int], Iterable[Batch]], steps_per_epoch: int,
         score: Callable[[nn.Module], dict[str, float] | tuple[dict[str, float], float | None]], cfg: TrainConfig,
-        *, metric: str,
+        *, metric: str, lower_is_better: bool = False,
         device: torch.device, checkpoint_dir: Path | None = None, on_epoch: EpochHook | None = None,
         progress: bool = False) -> FitResult:
     """Train `model` in place; on return it holds the weights of the best dev epoch.
 
     `train(epoch)` yields that epoch's batches (seeded by the caller); `score(model)` returns dev metrics, of
-    which `metric` decides early stopping, or (metrics, dev loss): a lower loss then breaks a tie. With
+    which `metric` decides early stopping (higher is better unless `lower_is_better`: mse, perplexity), or
+    (metrics, dev loss): a lower loss then breaks a tie. With
     `cfg.average_decay`, the model holds the moving average of its weights while it is scored, and the best
     epoch's average is what it keeps. With `checkpoint_dir`, a checkpoint is written after every epoch and an
     existing one is resumed from, so a killed run continues where it was.
@@ -144,6 +145,8 @@ def fit(model: nn.Module, train: Callable[[int], Iterable[Batch]], steps_per_epo
             os.replace(previous, checkpoint_dir)
         if (checkpoint_dir / "trainer.json").exists():
             result, stale, best_state = load_checkpoint(checkpoint_dir, model, opt, device, average)
+    if not result.history and lower_is_better:
+        result.best_score = float("inf")
     start = len(result.history) + 1
     if result.stopped_early or start > cfg.epochs:
         _restore(model, best_state)
@@ -178,7 +181,8 @@ def fit(model: nn.Module, train: Callable[[int], Iterable[Batch]], steps_per_epo
             scored = score(model)
             dev, dev_loss = scored if isinstance(scored, tuple) else (scored, None)
             value = dev[metric]
-            is_best = value > result.best_score or (
+            better = value < result.best_score if lower_is_better else value > result.best_score
+            is_best = better or (
                 value == result.best_score and dev_loss is not None and result.best_loss is not None
                 and dev_loss < result.best_loss - TIE_LOSS_DELTA)
             if is_best:

@@ -10,9 +10,10 @@ from rnnservice.ml.cells import CTRNN, CUSTOM_CELLS, JordanRNN, PeepholeLSTM
 from rnnservice.ml.config import ArchitectureConfig, config_from_dict
 from rnnservice.ml.decoding import beam_decode
 from rnnservice.ml.errors import ConfigError
-from rnnservice.ml.models import Encoder, Seq2Seq
+from rnnservice.ml.models import Encoder
 from rnnservice.ml.pipeline import train
 from rnnservice.ml.predict import Predictor
+from rnnservice.ml.tasks.translation import Seq2Seq
 from rnnservice.ml.text import BOS_ID, EOS_ID
 from tests.ml.test_series import values_config, waves
 

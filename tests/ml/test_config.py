@@ -100,13 +100,19 @@ def test_it_names_a_field_out_of_range(section, key, value):
     ("architecture", "pooling", "sum"),
     ("tokenizer", "kind", "sentencepiece"),
     ("training", "schedule", "step"),
-    ("training", "metric", "perplexity"),
 ])
 def test_it_names_a_choice_that_is_not_allowed_and_lists_the_choices(section, key, value):
     err = error({section: {key: value}}, task="classification")
 
     assert err.field == f"{section}.{key}"
     assert "must be one of" in err.problem
+
+
+def test_it_names_a_metric_the_task_does_not_report_and_lists_those_it_does():
+    err = error({"training": {"metric": "perplexity"}}, task="classification")
+
+    assert err.field == "training.metric"
+    assert err.problem == "classification reports accuracy, macro_f1, not 'perplexity'"
 
 
 def test_it_lists_the_cells_when_the_cell_is_unknown():

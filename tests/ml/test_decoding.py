@@ -6,7 +6,7 @@ import torch
 
 from rnnservice.ml.config import ArchitectureConfig
 from rnnservice.ml.decoding import beam_decode, greedy_decode
-from rnnservice.ml.models import Seq2Seq
+from rnnservice.ml.tasks.translation import Seq2Seq
 from rnnservice.ml.text import BOS_ID, EOS_ID, PAD_ID
 
 SOURCE_VOCAB, TARGET_VOCAB = 12, 10

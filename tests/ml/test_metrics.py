@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import pytest
 
+from rnnservice.ml import tasks
+from rnnservice.ml.formats import ClassificationExample, TaggingExample, TranslationExample
 from rnnservice.ml.metrics import (
     accuracy,
     bleu,
     chrf,
-    classification_metrics,
     entity_f1,
     is_bio,
     macro_f1,
-    tagging_metrics,
-    translation_metrics,
 )
 
 GOLD = ["a", "b", "c", "a"]
@@ -60,6 +59,22 @@ def test_it_recognises_bio_tag_sets():
     assert not is_bio(["O"])
     assert not is_bio(["NOUN", "VERB", "DET"])
     assert not is_bio(["B-PER", "O", "NOUN"])
+
+
+# The tasks' scores: each task module turns gold examples and outputs into its metrics.
+def tagging_metrics(gold, predicted):
+    return tasks.get("tagging").score([TaggingExample(["w"] * len(g), g) for g in gold],
+                                      [{"tags": p} for p in predicted])
+
+
+def classification_metrics(gold, predicted):
+    return tasks.get("classification").score([ClassificationExample("text", g) for g in gold],
+                                             [{"label": p} for p in predicted])
+
+
+def translation_metrics(references, hypotheses):
+    return tasks.get("translation").score([TranslationExample("source", r) for r in references],
+                                          [{"translation": h} for h in hypotheses])
 
 
 def test_it_adds_entity_f1_for_bio_tags_only():

@@ -8,14 +8,10 @@ import torch
 
 from rnnservice.ml.config import ArchitectureConfig, config_from_dict
 from rnnservice.ml.errors import ConfigError
-from rnnservice.ml.models import (
-    Classifier,
-    Encoder,
-    Seq2Seq,
-    Tagger,
-    build_model,
-    crf_marginals,
-)
+from rnnservice.ml.models import Encoder, build_model
+from rnnservice.ml.tasks.classification import Classifier
+from rnnservice.ml.tasks.tagging import Tagger, crf_marginals
+from rnnservice.ml.tasks.translation import Seq2Seq
 from rnnservice.ml.text import BOS_ID, EOS_ID, PAD_ID
 
 VOCAB = 30

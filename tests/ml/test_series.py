@@ -16,7 +16,9 @@ from rnnservice.ml.formats.numeric import SeriesExample
 from rnnservice.ml.models import build_model
 from rnnservice.ml.pipeline import train
 from rnnservice.ml.predict import InputError, Predictor
-from rnnservice.ml.series import Normalizer, SeriesClassificationCodec, SeriesTaggingCodec
+from rnnservice.ml.series import Normalizer
+from rnnservice.ml.tasks.classification import SeriesClassificationCodec
+from rnnservice.ml.tasks.tagging import SeriesTaggingCodec
 
 TINY = {"embed_dim": 8, "hidden_dim": 16, "num_layers": 1, "dropout": 0.1}
 
@@ -153,7 +155,7 @@ def test_values_defaults_and_fields_of_one_input_kind():
         config_from_dict({"architecture": {"input_conv": 3}}, task="classification", input="tokens")
     with pytest.raises(ConfigError, match="architecture.char_dim: applies to tokens input only"):
         config_from_dict({"architecture": {"char_dim": 8}}, task="tagging", input="values")
-    with pytest.raises(ConfigError, match="data.input: numeric series are for classification and tagging"):
+    with pytest.raises(ConfigError, match="data.input: numeric series are for tagging and classification"):
         config_from_dict({}, task="translation", input="values")
     assert config_from_dict(config.to_dict()) == config
 

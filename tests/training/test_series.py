@@ -12,7 +12,7 @@ from apps.datasets.models import Dataset
 from apps.datasets.services import dataset_validate
 from apps.training.models import TrainingJob
 from apps.training.services import job_launch
-from rnnservice.ml.config import VALUES_DEFAULTS
+from rnnservice.ml.config import task_defaults
 from tests.factories import DatasetFactory
 from tests.training.conftest import TINY_ARCHITECTURE, TINY_TRAINING
 
@@ -38,7 +38,7 @@ def test_the_api_launches_over_the_numeric_defaults(api, beats, sent):
     assert response.status_code == 201, response.data
     config = TrainingJob.objects.get().config
     assert config["data"]["input"] == response.data["config"]["data"]["input"] == "values"
-    defaults = VALUES_DEFAULTS["classification"]
+    defaults = task_defaults("classification", "values")
     assert {key: config["architecture"][key] for key in defaults["architecture"]} == defaults["architecture"]
     assert config["training"]["epochs"] == defaults["training"]["epochs"]
 

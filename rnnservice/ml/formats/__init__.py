@@ -23,8 +23,8 @@ from rnnservice.ml.formats.numeric import (
     read_ts,
     read_ucr,
 )
+from rnnservice.ml.tasks import TASKS
 
-TASKS = ("tagging", "classification", "translation")
 FORMATS = ("conllu", "columns", "csv", "tsv", "jsonl", "parallel", "ucr", "ts", "npz")
 NUMERIC_FORMATS = ("ucr", "ts", "npz")      # always series; jsonl holds series when its first object has "values"
 BINARY_FORMATS = ("npz",)                   # read by their own reader from the path, never as text lines

@@ -7,14 +7,22 @@ estimate and the service reach a task only through `rnnservice.ml.tasks.get(name
 """
 from __future__ import annotations
 
+import dataclasses
+import typing
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from torch import Tensor, nn
+from rnnservice.ml.errors import MLError
 
 if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+    from rnnservice.ml.budget import DataShape
     from rnnservice.ml.config import RunConfig
     from rnnservice.ml.data import Codec
+
+
+_KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false"}
 
 
 class Task:
@@ -48,13 +56,56 @@ class Task:
         """The model for this config; `sizes` are the codec's (vocabulary sizes or the feature count)."""
         raise NotImplementedError
 
+    def budget_sizes(self, config: RunConfig, data: DataShape) -> dict[str, int]:
+        """The largest `sizes` a run of this config can learn from data of this shape (before training, for the
+        parameter and memory estimate of `budget`)."""
+        raise NotImplementedError
+
+    def budget_activations(self, config: RunConfig, sizes: dict[str, int], data: DataShape) -> int:
+        """Activation elements one training batch keeps beyond the encoder's (heads, decoders), for `budget`."""
+        return 0
+
+    def dev_options(self, config: RunConfig) -> dict[str, Any]:
+        """The prediction options the dev score of each epoch uses (translation: the eval beam)."""
+        return {}
+
     # -- prediction ----------------------------------------------------------------------------------------
+    # A dataclass of the prediction options with their defaults (int, float or bool fields), or None for a task
+    # that takes none. parse_options checks names and types from it; check_options adds the task's own rules.
+    options_class: ClassVar[type | None] = None
+
     def parse_options(self, options: dict[str, Any]) -> Any:
-        """Prediction options, validated (raise MLError naming the option). The default takes none."""
-        if options:
-            from rnnservice.ml.errors import MLError
-            raise MLError(f"{self.name} takes no prediction options, got {sorted(options)}")
-        return None
+        """Prediction options as an `options_class` instance (None for a task without options); MLError naming
+        the option that is unknown or of the wrong type."""
+        if self.options_class is None:
+            if options:
+                raise MLError(f"{self.name} takes no prediction options, got {sorted(options)}")
+            return None
+        hints = typing.get_type_hints(self.options_class)
+        for name, value in options.items():
+            if name not in hints:
+                raise MLError(f"options.{name}: unknown option; choose from {sorted(hints)}")
+            wanted = hints[name]
+            if wanted is bool:
+                ok = isinstance(value, bool)
+            elif wanted is float:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            else:
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            if not ok:
+                raise MLError(f"options.{name}: must be {_KIND_NAMES.get(wanted, wanted.__name__)}")
+        parsed = self.options_class(**options)
+        self.check_options(parsed)
+        return parsed
+
+    def check_options(self, options: Any) -> None:
+        """Raise MLError naming an option whose value is out of its range."""
+
+    def option_defaults(self) -> dict[str, Any]:
+        """Each prediction option's default, for forms and docs."""
+        if self.options_class is None:
+            return {}
+        return {f.name: f.default for f in dataclasses.fields(self.options_class)}
 
     def parse_input(self, codec: Codec, index: int, raw: Any) -> Any:
         """One REST input (a JSON value) -> an example of the task; raise predict.InputError(index, why)."""
