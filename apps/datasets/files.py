@@ -35,3 +35,10 @@ def _local_path(stored: FieldFile, folder: Path) -> str:
         with stored.storage.open(stored.name, "rb") as source, open(copy, "wb") as out:
             shutil.copyfileobj(source, out, CHUNK)
         return str(copy)
+
+
+def data_path(files: dict[str, str], split: str) -> str | tuple[str, str]:
+    """What the core reads for one split of `files` (as dataset_paths gives them): its file, or the pair of its
+    aligned source and target files (translation)."""
+    target = files.get(f"{split}_target")
+    return files[split] if target is None else (files[split], target)

@@ -18,7 +18,7 @@ from django.core.files.storage import Storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.datasets.files import dataset_paths
+from apps.datasets.files import data_path, dataset_paths
 from apps.datasets.models import FILE_FIELDS, SPLITS, Dataset
 from apps.datasets.statistics import split_statistics
 from apps.datasets.tasks import validate_dataset as validate_dataset_task
@@ -202,8 +202,7 @@ def _read_splits(dataset: Dataset, files: dict[str, str]) -> tuple[str, str, dic
     for split in SPLITS:
         if split not in files:
             continue
-        # Two aligned files reach the core as one "source,target" path (see checks.py: no comma in MEDIA_ROOT).
-        path = ",".join(files[field] for field in (split, f"{split}_target") if field in files)
+        path = data_path(files, split)
         try:
             format = format or guess_format(path, task=dataset.task)
             examples = read_examples(path, task=dataset.task, format=format)

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
-from apps.datasets.files import dataset_paths
+from apps.datasets.files import data_path, dataset_paths
 from apps.datasets.models import Dataset
 from apps.datasets.selectors import dataset_list
 from apps.registry.models import ModelVersion, RegisteredModel
@@ -70,8 +70,7 @@ def evaluate_dataset(*, user: AbstractBaseUser | AnonymousUser, model: Registere
                            f"{_HOLDS[predictor.input]}", field="dataset")
     with dataset_paths(dataset, (used, f"{used}_target")) as files:
         try:
-            # Two aligned files reach the core as one "source,target" path, as in dataset validation.
-            examples = _read(predictor, ",".join(files.values()), format=dataset.format)
+            examples = _read(predictor, data_path(files, used), format=dataset.format)
         except FormatError as exc:
             field = next((name for name, path in files.items() if path == exc.path), used)
             problem = exc.problem
@@ -83,15 +82,16 @@ def evaluate_dataset(*, user: AbstractBaseUser | AnonymousUser, model: Registere
             "examples": len(examples), "metrics": metrics}
 
 
-def evaluate_file(*, model: RegisteredModel, path: str | Path, format: str | None = None, version: int | None = None,
-                  alias: str | None = None, options: dict[str, Any] | None = None) -> dict[str, Any]:
+def evaluate_file(*, model: RegisteredModel, path: str | Path | tuple[str, str], format: str | None = None,
+                  version: int | None = None, alias: str | None = None,
+                  options: dict[str, Any] | None = None) -> dict[str, Any]:
     """{"model", "version", "examples", "metrics"}: the version's scores on a labelled file on this machine (the
     command line's evaluate). No example limit. Raises FormatError naming the file and line, ServiceError for
     text given to a model of numeric series or the other way round, and what evaluate_dataset raises for the
     version and options."""
     chosen = version_resolve(model=model, version=version, alias=alias)
     predictor = model_get(version=chosen).predictor
-    examples = _read(predictor, str(path), format=format)
+    examples = _read(predictor, path if isinstance(path, tuple) else str(path), format=format)
     metrics = predictor.evaluate(examples, **limits.decode_options(predictor.task, dict(options or {})))
     return {"model": model.name, "version": chosen.number, "examples": len(examples), "metrics": metrics}
 
@@ -122,7 +122,7 @@ def _split_to_score(dataset: Dataset, split: str) -> str:
                        "since the model learned from it", field="split")
 
 
-def _read(predictor: Predictor, path: str, *, format: str | None) -> list[Example]:
+def _read(predictor: Predictor, path: str | tuple[str, str], *, format: str | None) -> list[Example]:
     """Gold examples in the model's task. Labels the model never saw are an error at their line. The format
     options the model was trained with (XPOS tags, named columns) apply where the file's format takes them."""
     task = predictor.task

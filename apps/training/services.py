@@ -22,7 +22,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from apps.datasets.files import dataset_paths
+from apps.datasets.files import data_path, dataset_paths
 from apps.datasets.models import Dataset
 from apps.datasets.selectors import dataset_list
 from apps.registry.models import MODEL_NAME_PATTERN, ModelVersion, RegisteredModel
@@ -438,13 +438,11 @@ def _train(job: TrainingJob, *, on_epoch: _Progress) -> TrainResult:
 
 
 def _examples(dataset: Dataset) -> tuple[list[Example], list[Example] | None]:
-    """The train and dev examples of the dataset's stored files, read in the dataset's format; two aligned
-    translation files reach the core as one "source,target" path (datasets.E001: no comma in MEDIA_ROOT)."""
+    """The train and dev examples of the dataset's stored files, read in the dataset's format."""
     with dataset_paths(dataset) as files:
 
         def read(split: str) -> list[Example]:
-            path = ",".join(files[field] for field in (split, f"{split}_target") if field in files)
-            return read_examples(path, task=dataset.task, format=dataset.format)
+            return read_examples(data_path(files, split), task=dataset.task, format=dataset.format)
 
         return read("train"), read("dev") if "dev" in files else None
 

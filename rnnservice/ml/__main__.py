@@ -10,10 +10,17 @@ from pathlib import Path
 from rnnservice.ml import tasks
 from rnnservice.ml.artifacts import load_version
 from rnnservice.ml.config import CELLS, TASKS, config_from_dict
-from rnnservice.ml.errors import MLError
-from rnnservice.ml.formats import FORMATS, input_kind
+from rnnservice.ml.errors import FormatError, MLError
+from rnnservice.ml.formats import FORMATS, command_line_path, input_kind
 from rnnservice.ml.pipeline import load_examples, resolve_device, train
 from rnnservice.ml.predict import Predictor
+
+
+def data_path(value: str) -> str | tuple[str, str]:
+    try:
+        return command_line_path(value)
+    except FormatError as exc:
+        raise argparse.ArgumentTypeError(exc.problem) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,8 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = commands.add_parser("train", help="train a model and write a model version folder")
     t.add_argument("--task", required=True, choices=TASKS)
-    t.add_argument("--train", required=True, help="data file; translation: SOURCE_FILE,TARGET_FILE or a TSV")
-    t.add_argument("--dev", help="dev data (same forms as --train); none: a seeded split of --train")
+    t.add_argument("--train", required=True, type=data_path,
+                   help="data file; translation: SOURCE_FILE,TARGET_FILE or a TSV")
+    t.add_argument("--dev", type=data_path, help="dev data (same forms as --train); none: a seeded split of --train")
     t.add_argument("--format", choices=FORMATS, help="data format; guessed from each file when left out")
     t.add_argument("--cell", choices=CELLS)
     t.add_argument("--epochs", type=int)
@@ -35,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = commands.add_parser("evaluate", help="score a model version on a labelled file; JSON metrics last")
     e.add_argument("model", type=Path, help="model version folder")
-    e.add_argument("path", help="data file; translation: SOURCE_FILE,TARGET_FILE or a TSV")
+    e.add_argument("path", type=data_path, help="data file; translation: SOURCE_FILE,TARGET_FILE or a TSV")
     e.add_argument("--format", choices=FORMATS)
     e.add_argument("--beam-size", type=int, help="translation: beam size (default 5)")
     e.add_argument("--device", default="cpu")

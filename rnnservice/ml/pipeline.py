@@ -62,7 +62,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def load_examples(config: RunConfig, path: str, *, known_labels: set[str] | None = None) -> list:
+def load_examples(config: RunConfig, path: str | tuple[str, str], *, known_labels: set[str] | None = None) -> list:
     return read_examples(path, task=config.task, format=config.data.format, known_labels=known_labels,
                          **config.data.options)
 

@@ -28,9 +28,9 @@ def data(name: str) -> str:
     return str(DATA / name)
 
 
-def fails(name: str, **kwargs) -> FormatError:
+def fails(name: str | tuple[str, str], **kwargs) -> FormatError:
     with pytest.raises(FormatError) as info:
-        read_examples(data(name) if "," not in name else name, **kwargs)
+        read_examples(data(name) if isinstance(name, str) else name, **kwargs)
     return info.value
 
 
@@ -119,7 +119,7 @@ def test_it_reads_a_headerless_parallel_tsv():
 
 
 def test_it_reads_two_aligned_files():
-    pair = f"{data('tiny.de')},{data('tiny.en')}"
+    pair = (data("tiny.de"), data("tiny.en"))
     examples = read_examples(pair, task="translation")
     assert read_examples(pair, task="translation", format="parallel") == examples
     assert examples[0] == TranslationExample("Ein Mann schläft auf einem Sofa.", "A man sleeps on a couch.")
@@ -158,7 +158,7 @@ def test_it_guesses_the_format(name, task, expected):
 
 
 def test_it_guesses_aligned_files():
-    assert guess_format(f"{data('tiny.de')},{data('tiny.en')}") == "parallel"
+    assert guess_format((data("tiny.de"), data("tiny.en"))) == "parallel"
 
 
 @pytest.mark.parametrize(("name", "expected"), [
@@ -212,14 +212,24 @@ def test_it_reports_a_broken_file_with_its_line(name, kwargs, line, problem):
 
 
 def test_it_reports_aligned_files_of_different_lengths_at_the_first_unmatched_line():
-    error = fails(f"{data('mismatch.de')},{data('mismatch.en')}", task="translation")
+    error = fails((data("mismatch.de"), data("mismatch.en")), task="translation")
     assert (error.path, error.line) == (data("mismatch.de"), 3)
     assert "mismatch.de has 3 lines but" in error.problem and "mismatch.en has 2" in error.problem
 
 
 def test_it_names_a_missing_aligned_file():
-    error = fails(f"{data('tiny.de')},{data('nowhere.en')}", task="translation")
-    assert error.path == data("nowhere.en") and "no such file" in error.problem
+    error = fails((data("tiny.de"), data("nowhere.en")), task="translation")
+    assert error.path == data("nowhere.en") and "cannot read the file" in error.problem
+
+
+def test_it_reads_aligned_files_whose_folder_has_a_comma(tmp_path):
+    folder = tmp_path / "a,b"
+    folder.mkdir()
+    for name in ("tiny.de", "tiny.en"):
+        (folder / name).write_bytes(Path(data(name)).read_bytes())
+    pair = (str(folder / "tiny.de"), str(folder / "tiny.en"))
+    assert read_examples(pair, task="translation") == read_examples((data("tiny.de"), data("tiny.en")),
+                                                                    task="translation")
 
 
 @pytest.mark.parametrize(("kwargs", "problem"), [
@@ -264,7 +274,7 @@ def test_it_raises_only_format_errors_on_random_aligned_files(source, target, ta
         pair[0].write_bytes(source)
         pair[1].write_text(target, encoding="utf-8", newline="")
         try:
-            assert isinstance(read_examples(f"{pair[0]},{pair[1]}", task=task, format=format), list)
+            assert isinstance(read_examples((str(pair[0]), str(pair[1])), task=task, format=format), list)
         except FormatError as error:
             assert isinstance(error.line, int) and error.line >= 0
 
@@ -286,7 +296,7 @@ def test_it_reads_slices_of_the_real_files(tmp_path, names, task, count):
             head = b"".join(islice(file, 200))
         (tmp_path / Path(name).name).write_bytes(head)
         slices.append(str(tmp_path / Path(name).name))
-    examples = read_examples(",".join(slices), task=task)
+    examples = read_examples(slices[0] if len(slices) == 1 else (slices[0], slices[1]), task=task)
     assert len(examples) == count
     assert all(example.line > 0 for example in examples)
 

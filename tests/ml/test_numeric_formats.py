@@ -155,7 +155,7 @@ def test_it_tells_the_input_kind_from_the_format_and_the_first_object(name, task
 
 def test_it_tells_the_input_kind_of_a_named_format_and_of_aligned_files():
     assert input_kind(data("series_ucr_spaces.txt"), task="classification", format="ucr") == "values"
-    assert input_kind(f"{data('tiny.de')},{data('tiny.en')}", task="translation") == "tokens"
+    assert input_kind((data("tiny.de"), data("tiny.en")), task="translation") == "tokens"
     with pytest.raises(FormatError, match="unknown format 'xml'"):
         input_kind(data("series_ucr.tsv"), task="classification", format="xml")
 

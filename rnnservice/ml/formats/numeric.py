@@ -13,7 +13,7 @@ from rnnservice.ml.errors import FormatError
 from rnnservice.ml.formats.labels import check_label
 
 if TYPE_CHECKING:
-    from rnnservice.ml.formats import _Source
+    from rnnservice.ml.formats.source import Source
 
 MAX_FRAMES = 10_000
 SERIES_TASKS = ("classification", "tagging")
@@ -114,7 +114,7 @@ def label_text(value: Any) -> str | None:
 
 # UCR: "label v1 v2 ..." a line, separated by tabs, commas or spaces
 
-def read_ucr(src: _Source, task: str) -> list[SeriesExample]:
+def read_ucr(src: Source, task: str) -> list[SeriesExample]:
     file = SeriesFile(src.path, src.known, src.max_frames)
     examples: list[SeriesExample] = []
     for number, line in enumerate(src.lines, 1):
@@ -167,7 +167,7 @@ class _TsHeader:
     first_length: int = 0                # of the first case, for @equalLength true without @seriesLength
 
 
-def read_ts(src: _Source, task: str) -> list[SeriesExample]:
+def read_ts(src: Source, task: str) -> list[SeriesExample]:
     file = SeriesFile(src.path, src.known, src.max_frames)
     header = _TsHeader()
     examples: list[SeriesExample] = []

@@ -8,7 +8,7 @@ from django.core.management.base import CommandParser
 from apps.registry.management.base import ModelCommand
 from apps.registry.selectors import model_reference
 from apps.serving.services import evaluate_file
-from rnnservice.ml.formats import FORMATS
+from rnnservice.ml.formats import FORMATS, command_line_path
 
 
 class Command(ModelCommand):
@@ -19,14 +19,14 @@ class Command(ModelCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("reference", metavar="MODEL[@VERSION|:ALIAS]")
-        parser.add_argument("file", metavar="FILE")
+        parser.add_argument("file", metavar="FILE", help="a data file; translation: SOURCE,TARGET or a TSV")
         parser.add_argument("--format", choices=FORMATS, help="guessed from the file when left out")
         parser.add_argument("--beam-size", type=int, help="translation: beam size (default 5)")
 
     def handle(self, *args: Any, reference: str, file: str, format: str | None, beam_size: int | None,
                **options: Any) -> None:
         model, version, alias = model_reference(reference=reference)
-        result = evaluate_file(model=model, path=file, format=format, version=version, alias=alias,
+        result = evaluate_file(model=model, path=command_line_path(file), format=format, version=version, alias=alias,
                                options={"beam_size": beam_size} if beam_size is not None else {})
         self.stderr.write(f"{result['model']} version {result['version']}: {result['examples']} examples")
         self.emit({"model": result["model"], "version": result["version"], "examples": result["examples"],
