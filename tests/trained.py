@@ -8,11 +8,11 @@ import numpy as np
 import torch
 
 from rnnservice.ml.config import config_from_dict
-from rnnservice.ml.formats import ClassificationExample, TaggingExample, TranslationExample
+from rnnservice.ml.formats import ClassificationExample, GenerationExample, TaggingExample, TranslationExample
 from rnnservice.ml.formats.numeric import SeriesExample
 from rnnservice.ml.pipeline import train
 
-TASK_NAMES = {"tagging": "ner", "classification": "sentiment", "translation": "de-en"}
+TASK_NAMES = {"tagging": "ner", "classification": "sentiment", "translation": "de-en", "generation": "surnames"}
 
 
 def tagging_examples() -> list[TaggingExample]:
@@ -47,12 +47,20 @@ def translation_examples() -> list[TranslationExample]:
     return [TranslationExample(source, target) for source, target in pairs]
 
 
+def generation_examples() -> list[GenerationExample]:
+    """Surnames labelled by language, as in tests/data/tiny_names.csv (characters as tokens)."""
+    names = {"Czech": ["Novak", "Dvorak", "Svoboda", "Cerny"], "English": ["Smith", "Jones", "Taylor", "Brown"],
+             "Japanese": ["Abe", "Sato", "Suzuki", "Tanaka"]}
+    return [GenerationExample(name, language) for language, group in names.items() for name in group]
+
+
 EXAMPLES = {"tagging": tagging_examples, "classification": classification_examples,
-            "translation": translation_examples}
+            "translation": translation_examples, "generation": generation_examples}
 TINY_ARCHITECTURE = {"embed_dim": 8, "hidden_dim": 16, "num_layers": 1}
 TINY_BY_TASK = {"tagging": {"architecture": {"char_dim": 4}},
                 "classification": {},
-                "translation": {"tokenizer": {"kind": "bpe", "bpe_vocab_size": 100}}}
+                "translation": {"tokenizer": {"kind": "bpe", "bpe_vocab_size": 100}},
+                "generation": {"architecture": {"condition_dim": 4}}}
 
 
 def series_classification_examples(count: int = 12) -> list[SeriesExample]:

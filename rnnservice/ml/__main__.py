@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-dir", type=Path, help="checkpoint each epoch here; resume if one exists")
     t.add_argument("--out", required=True, type=Path, help="the model version folder to write (must not exist)")
 
-    e = commands.add_parser("evaluate", help="score a model version on a labelled file; JSON metrics last")
+    e = commands.add_parser("evaluate", help="score a model version on a labelled file (generation: on texts, "
+                                             "by perplexity); JSON metrics last")
     e.add_argument("model", type=Path, help="model version folder")
     e.add_argument("path", type=data_path, help="data file; translation: SOURCE_FILE,TARGET_FILE or a TSV")
     e.add_argument("--format", choices=FORMATS)
@@ -49,15 +50,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="cpu")
 
     p = commands.add_parser("predict", help="one JSON line per input: TEXT arguments, the lines of --inputs, "
-                                            "else the lines of stdin as texts")
+                                            "else the lines of stdin as texts (generation: prompts)")
     p.add_argument("model", type=Path, help="model version folder")
     p.add_argument("texts", nargs="*", metavar="TEXT")
     p.add_argument("--inputs", type=Path, metavar="FILE",
                    help='one JSON value a line, as one element of the REST "inputs" array: "a text", '
-                        '{"tokens": [...]} or {"values": [[...], ...]}')
+                        '{"tokens": [...]}, {"values": [[...], ...]} or {"prompt": "...", "label": "..."}')
     p.add_argument("--beam-size", type=int)
-    p.add_argument("--n-best", type=int)
+    p.add_argument("--n-best", type=int, help="translation: hypotheses per input")
     p.add_argument("--max-length", type=int)
+    p.add_argument("--label", help="generation: the condition; with no TEXT, one input of the label alone")
+    p.add_argument("--num-samples", type=int, help="generation: samples per input")
+    p.add_argument("--temperature", type=float, help="generation: 0 is greedy (default 1)")
+    p.add_argument("--top-k", type=int, help="generation: draw among the k most likely tokens")
+    p.add_argument("--top-p", type=float, help="generation: draw among the most likely tokens of this mass")
+    p.add_argument("--seed", type=int, help="generation: the same seed draws the same samples")
     p.add_argument("--device", default="cpu")
     return parser
 
@@ -108,10 +115,17 @@ def run_predict(args: argparse.Namespace) -> None:
     predictor = Predictor.load(args.model, device=resolve_device(args.device))
     if args.inputs and args.texts:
         raise MLError("give TEXT arguments or --inputs FILE, not both")
-    texts = _read_inputs(args.inputs) if args.inputs else \
-        args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if args.label is not None and args.inputs:
+        raise MLError("--label goes with TEXT prompts (or none), not with --inputs: give each input's label there")
+    if args.label is not None:      # generation: each TEXT a prompt with the label, or the label alone
+        texts = [{"prompt": text, "label": args.label} for text in args.texts] or [{"label": args.label}]
+    else:
+        texts = _read_inputs(args.inputs) if args.inputs else \
+            args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     options = {k: v for k, v in (("beam_size", args.beam_size), ("n_best", args.n_best),
-                                 ("max_length", args.max_length)) if v is not None}
+                                 ("max_length", args.max_length), ("num_samples", args.num_samples),
+                                 ("temperature", args.temperature), ("top_k", args.top_k), ("top_p", args.top_p),
+                                 ("seed", args.seed)) if v is not None}
     for output in predictor.predict(texts, **options):
         _emit(output)
 

@@ -41,7 +41,10 @@ class ArchitectureConfig:
     crf: bool | None = None        # tagging: None = on when the tags are BIO/IOB2
     pooling: str = "max"           # classification: last | mean | max | attention
     decoder_layers: int = 1        # translation
-    tie_embeddings: bool = True    # translation: the target embedding is also the output layer
+    tie_embeddings: bool = True    # translation, generation: the (target) embedding is also the output layer
+    condition_dim: int = 32        # generation: the size of a label's embedding (the condition), when there are labels
+    condition: str = "both"        # generation: the label's embedding sets the initial state (init), joins every
+                                   # input (input), or both
     ctrnn_dt: float = 0.5          # ctrnn: Euler time step; each unit moves dt/tau of the way per step
 
 
@@ -64,6 +67,8 @@ class TrainConfig:
     eval_beam_size: int = 1        # translation: beam used for the dev score each epoch
     average_decay: float = 0.0     # > 0: dev scores and the saved model use an exponential moving average of
                                    # the weights with this decay per step (e.g. 0.999), steadier than the last step
+    bptt: int = 35                 # generation with data.stream: tokens a training window holds (truncated
+                                   # backpropagation through time; the state is carried across windows)
 
 
 @dataclass
@@ -73,6 +78,8 @@ class DataConfig:
     options: dict = field(default_factory=dict)   # format options, e.g. {"tag_field": "xpos"}
     dev_fraction: float = 0.1      # used only when no dev file is given: a seeded split
     split_seed: int = 13
+    stream: bool = False           # generation: the file is one running text (its lines joined), cut into
+                                   # windows of training.bptt tokens, not one document a line
 
 
 @dataclass
@@ -94,6 +101,7 @@ CHOICES = {
     "architecture.cell": CELLS,
     "architecture.nonlinearity": ("tanh", "relu"),
     "architecture.pooling": ("last", "mean", "max", "attention"),
+    "architecture.condition": ("init", "input", "both"),
     "training.schedule": ("constant", "linear", "cosine"),
 }
 # (lowest, highest) inclusive; None = no bound. Upper bounds keep a bad request from exhausting memory.
@@ -110,6 +118,7 @@ RANGES = {
     "training.label_smoothing": (0.0, 0.9), "training.max_length": (1, 100_000),
     "training.eval_beam_size": (1, 64), "training.average_decay": (0.0, 0.99999),
     "data.dev_fraction": (0.01, 0.9), "architecture.ctrnn_dt": (0.001, 10.0),
+    "architecture.condition_dim": (1, 1024), "training.bptt": (2, 10_000),
     # Seeds as numpy and CUDA take them: a larger one fails in the worker, after the job was accepted.
     "training.seed": (0, 2**32 - 1), "data.split_seed": (0, 2**32 - 1),
 }
@@ -185,7 +194,9 @@ def config_from_dict(data: dict[str, Any] | None = None, *, task: str | None = N
     if metric and metric not in reported:
         raise ConfigError("training.metric", f"{task} reports {', '.join(reported)}, not {metric!r}")
     _check_cell_only(data, built["architecture"])
-    return RunConfig(task=task, **built)
+    config = RunConfig(task=task, **built)
+    tasks.get(task).check_config(config)
+    return config
 
 
 def _check_cell_only(data: dict[str, Any], arch: ArchitectureConfig) -> None:

@@ -92,20 +92,28 @@ def train(config: RunConfig, train_examples: Sequence, dev_examples: Sequence | 
     random.seed(cfg.seed)
     codec = _codec(config, train_examples, dev_examples, checkpoint_dir)
     model = build_model(config, vocab_sizes(codec))
-    items = [codec.encode(ex, max_length=cfg.max_length) for ex in train_examples]
+    arranged = task.train_batches(config, codec, train_examples)     # a language model's running text
+    if arranged is None:
+        items = [codec.encode(ex, max_length=cfg.max_length) for ex in train_examples]
 
-    def epoch_batches(epoch: int):
-        return (batch for _, batch in batches(items, codec, batch_size=cfg.batch_size, shuffle=True,
-                                              seed=cfg.seed * 100_003 + epoch))
+        def epoch_batches(epoch: int):
+            return (batch for _, batch in batches(items, codec, batch_size=cfg.batch_size, shuffle=True,
+                                                  seed=cfg.seed * 100_003 + epoch))
+        steps = batch_count(items, cfg.batch_size)
+    else:
+        epoch_batches, steps = arranged
 
     predictor = Predictor(model, codec, config, device=device)
     options = task.dev_options(config)
 
     def dev_score(_model: nn.Module) -> tuple[dict[str, float], float | None]:
+        direct = task.evaluate(model, codec, config, dev_examples, device)
+        if direct is not None:
+            return direct, None
         outputs = predictor.predict_examples(dev_examples, **options)
         return predictor.score(dev_examples, outputs), predictor.dev_loss(dev_examples, outputs)
 
-    result = fit(model, epoch_batches, batch_count(items, cfg.batch_size),
+    result = fit(model, epoch_batches, steps,
                  dev_score, cfg, metric=metric, lower_is_better=metric in task.lower_is_better, device=device,
                  checkpoint_dir=Path(checkpoint_dir) / "last" if checkpoint_dir else None, on_epoch=on_epoch,
                  progress=progress)

@@ -86,7 +86,12 @@ class Predictor:
         return outputs
 
     def evaluate(self, examples: Sequence[Any], **options: Any) -> dict[str, float]:
-        """Score gold examples with the task's metrics."""
+        """Score gold examples with the task's metrics: from the model directly where the task computes them so
+        (a language model's perplexity; the options are still checked), else from its predictions."""
+        direct = self.task_type.evaluate(self.model, self.codec, self.config, examples, self.device)
+        if direct is not None:
+            self.options(options)
+            return direct
         return self.score(examples, self.predict_examples(examples, **options))
 
     def score(self, examples: Sequence[Any], outputs: Sequence[dict[str, Any]]) -> dict[str, float]:

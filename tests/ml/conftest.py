@@ -7,14 +7,14 @@ import pytest
 import torch
 
 from rnnservice.ml.config import RunConfig, config_from_dict
-from rnnservice.ml.formats import ClassificationExample, TaggingExample, TranslationExample
+from rnnservice.ml.formats import ClassificationExample, GenerationExample, TaggingExample, TranslationExample
 from rnnservice.ml.pipeline import TrainResult, train
 
 # Tiny models gain nothing from more threads, and lose a lot when the machine is busy.
 torch.set_num_threads(1)
 
 TINY = {"embed_dim": 8, "hidden_dim": 16, "num_layers": 1, "dropout": 0.1}
-TINY_BY_TASK = {"tagging": {"char_dim": 4}, "classification": {}, "translation": {}}
+TINY_BY_TASK = {"tagging": {"char_dim": 4}, "classification": {}, "translation": {}, "generation": {"condition_dim": 4}}
 
 
 def _tiny_config(task: str, *, architecture: dict | None = None, training: dict | None = None,
@@ -61,8 +61,15 @@ def translation_examples() -> list[TranslationExample]:
             for (s, t), (v, w), (p, q) in itertools.product(subjects, verbs, places)][:36]
 
 
+def generation_examples() -> list[GenerationExample]:
+    """Surnames of two made-up languages: one ends in -ski, the other in -sen (characters as tokens)."""
+    stems = ["Kowal", "Nowa", "Lewand", "Wisn", "Jan", "Ziel", "Kamin", "Dab", "Pet", "Han", "Lar", "Niel"]
+    return [GenerationExample(stem + ending, label) for stem in stems
+            for ending, label in (("ski", "Polish"), ("sen", "Danish"))]
+
+
 EXAMPLES = {"tagging": tagging_examples, "classification": classification_examples,
-            "translation": translation_examples}
+            "translation": translation_examples, "generation": generation_examples}
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ DATA = {
     "tagging": DataShape(tokens=5_000, labels=17, length=40),
     "classification": DataShape(tokens=5_000, labels=2, length=40),
     "translation": DataShape(tokens=5_000, length=30, target_tokens=4_000, target_length=30),
+    "generation": DataShape(tokens=5_000, labels=18, length=20),
 }
 
 

@@ -14,6 +14,7 @@ from rnnservice.ml.formats import (
     FORMATS,
     TASKS,
     ClassificationExample,
+    GenerationExample,
     TaggingExample,
     TranslationExample,
     guess_format,
@@ -317,3 +318,45 @@ def test_it_still_reads_a_table_whose_header_names_its_columns(tmp_path):
     path = tmp_path / "data.tsv"
     path.write_text("sentence\tlabel\na fine film\t1\n2 + 2\t0\n", encoding="utf-8")
     assert [ex.label for ex in read_examples(str(path), task="classification", format="tsv")] == ["1", "0"]
+
+
+# plain text and tables for generation
+
+def write(tmp_path: Path, name: str, content: str) -> str:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    return str(path)
+
+
+def test_generation_reads_a_text_file_one_document_a_line(tmp_path):
+    path = write(tmp_path, "names.txt", "Novak\n\n  Smith \nAbe\n")
+    assert guess_format(path, task="generation") == "text"
+    examples = read_examples(path, task="generation")
+    assert examples == [GenerationExample("Novak"), GenerationExample("Smith"), GenerationExample("Abe")]
+    assert [example.line for example in examples] == [1, 3, 4]
+
+
+def test_generation_picks_the_name_and_language_columns_of_a_table():
+    examples = read_examples(data("tiny_names.csv"), task="generation")
+    assert examples[:2] == [GenerationExample("Abe", "Japanese"), GenerationExample("Novak", "Czech")]
+
+
+def test_generation_reads_a_table_of_one_text_column_without_labels(tmp_path):
+    path = write(tmp_path, "texts.tsv", "text\tsource\tyear\nThe cat sat.\tweb\t2001\n")
+    assert read_examples(path, task="generation") == [GenerationExample("The cat sat.")]
+    one = write(tmp_path, "one.csv", "text\nThe cat sat.\n")
+    assert read_examples(one, task="generation") == [GenerationExample("The cat sat.")]
+
+
+def test_generation_reads_jsonl_with_an_optional_label(tmp_path):
+    path = write(tmp_path, "g.jsonl", '{"text": "Novak", "label": "Czech"}\n{"text": "Smith"}\n')
+    assert read_examples(path, task="generation") == [GenerationExample("Novak", "Czech"),
+                                                      GenerationExample("Smith")]
+
+
+def test_generation_refuses_a_label_the_model_never_saw_and_a_table_without_text(tmp_path):
+    error = fails("tiny_names.csv", task="generation", known_labels={"Czech"})
+    assert error.line == 2 and "label 'Japanese' was never seen in training" in error.problem
+    path = write(tmp_path, "labels.csv", "label\nCzech\n")
+    with pytest.raises(FormatError, match="no text column"):
+        read_examples(path, task="generation")

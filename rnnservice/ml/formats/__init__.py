@@ -1,6 +1,6 @@
 """Data files -> examples: the formats, what each holds and takes, and guessing a file's format. The readers live
-by family: `text` (CoNLL-U, CoNLL columns, parallel TSV, aligned files, JSONL), `tables` (CSV and TSV with a
-header) and `numeric` (UCR, .ts, JSONL with "values", .npz); the example types in `examples`."""
+by family: `text` (CoNLL-U, CoNLL columns, parallel TSV, aligned files, plain text, JSONL), `tables` (CSV and TSV
+with a header) and `numeric` (UCR, .ts, JSONL with "values", .npz); the example types in `examples`."""
 from __future__ import annotations
 
 import csv
@@ -14,6 +14,7 @@ from rnnservice.ml.errors import FormatError
 from rnnservice.ml.formats.examples import (
     ClassificationExample,
     Example,
+    GenerationExample,
     TaggingExample,
     TranslationExample,
 )
@@ -28,25 +29,27 @@ from rnnservice.ml.formats.text import (
     read_conllu,
     read_jsonl,
     read_parallel,
+    read_text,
 )
 from rnnservice.ml.tasks import TASKS
 
-FORMATS = ("conllu", "columns", "csv", "tsv", "jsonl", "parallel", "ucr", "ts", "npz")
+FORMATS = ("conllu", "columns", "csv", "tsv", "jsonl", "parallel", "ucr", "ts", "npz", "text")
 NUMERIC_FORMATS = ("ucr", "ts", "npz")      # always series; jsonl holds series when its first object has "values"
 BINARY_FORMATS = ("npz",)                   # read by their own reader from the path, never as text lines
-FORMAT_TASKS = {"conllu": ("tagging",), "columns": ("tagging",), "csv": ("classification", "translation"),
-                "tsv": ("classification", "translation"), "jsonl": TASKS, "parallel": ("translation",),
-                "ucr": ("classification",), "ts": ("classification",), "npz": ("classification", "tagging")}
+FORMAT_TASKS = {"conllu": ("tagging",), "columns": ("tagging",), "csv": ("classification", "translation", "generation"),
+                "tsv": ("classification", "translation", "generation"), "jsonl": TASKS, "parallel": ("translation",),
+                "ucr": ("classification",), "ts": ("classification",), "npz": ("classification", "tagging"),
+                "text": ("generation",)}
 FORMAT_OPTIONS = {"conllu": ("tag_field",), "columns": ("tag_column",), "csv": (), "tsv": (), "jsonl": (),
-                  "parallel": (), "ucr": (), "ts": (), "npz": ()}
+                  "parallel": (), "ucr": (), "ts": (), "npz": (), "text": ()}
 EXTENSIONS = {".conllu": "conllu", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv",
               ".txt": "columns", ".conll": "columns", ".iob": "columns", ".bio": "columns", ".ts": "ts", ".npz": "npz"}
 _UCR_SUFFIXES = (".tsv", ".csv", ".txt")     # and files of unknown extension: tables whose every field is a number
 AlignedPair = tuple[str, str]                # (source file, target file): translation as two aligned files
 
 __all__ = ["BINARY_FORMATS", "FORMATS", "FORMAT_OPTIONS", "FORMAT_TASKS", "NUMERIC_FORMATS", "TABLE_OPTIONS",
-           "ClassificationExample", "Example", "SeriesExample", "TaggingExample", "TranslationExample",
-           "command_line_path", "guess_format", "input_kind", "read_examples"]
+           "ClassificationExample", "Example", "GenerationExample", "SeriesExample", "TaggingExample",
+           "TranslationExample", "command_line_path", "format_choices", "guess_format", "input_kind", "read_examples"]
 
 
 def read_examples(path: str | AlignedPair, *, task: str, format: str | None = None,
@@ -101,6 +104,8 @@ def guess_format(path: str | AlignedPair, *, task: str | None = None) -> str:
     path = str(path)
     suffix = Path(path).suffix.lower()
     by_extension = EXTENSIONS.get(suffix)
+    if task == "generation" and by_extension not in ("csv", "tsv", "jsonl"):
+        return "text"                       # a generator reads plain text: .txt (and any other) is one text a line
     if (by_extension is None or suffix in _UCR_SUFFIXES) and _holds_numbers_only(path):
         return "ucr"
     if by_extension and not (by_extension == "tsv" and task == "translation"):
@@ -129,6 +134,11 @@ def guess_format(path: str | AlignedPair, *, task: str | None = None) -> str:
         return "columns"
     raise FormatError(path, 1, "cannot tell the format: the extension is not one we know and the first lines "
                                f"match none of the formats; use format= one of {', '.join(FORMATS)}")
+
+
+def format_choices() -> list[tuple[str, str]]:
+    """Django model field choices: a callable, so that a new format needs no migration."""
+    return [(fmt, fmt) for fmt in FORMATS]
 
 
 def input_kind(path: str | AlignedPair, *, task: str, format: str | None = None) -> str:
@@ -207,4 +217,4 @@ def _pair(path: str | AlignedPair) -> AlignedPair | None:
 
 READERS = {"conllu": read_conllu, "columns": read_columns, "csv": partial(read_table, delimiter=","),
            "tsv": partial(read_table, delimiter="\t"), "jsonl": read_jsonl, "parallel": read_parallel,
-           "ucr": read_ucr, "ts": read_ts, "npz": read_npz}
+           "ucr": read_ucr, "ts": read_ts, "npz": read_npz, "text": read_text}

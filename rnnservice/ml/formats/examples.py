@@ -28,6 +28,13 @@ class TranslationExample:
     line: int = field(default=0, compare=False)
 
 
-Example = TaggingExample | ClassificationExample | TranslationExample | SeriesExample
+@dataclass
+class GenerationExample:
+    text: str                                # a document (a name, a sentence); at prediction, the prompt ("": none)
+    label: str | None = None                 # the condition (a name's language), when the data set has one
+    line: int = field(default=0, compare=False)
+
+
+Example = TaggingExample | ClassificationExample | TranslationExample | GenerationExample | SeriesExample
 
 # What each format can hold, and the options it takes besides known_labels, max_line_chars and max_frames.

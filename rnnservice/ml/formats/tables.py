@@ -1,18 +1,22 @@
-"""The readers of tables with a header: CSV and TSV, for classification (text, label) and translation (source,
-target), with the columns picked by name."""
+"""The readers of tables with a header: CSV and TSV, for classification (text, label), translation (source,
+target) and generation (text, an optional label: the condition), with the columns picked by name."""
 from __future__ import annotations
 
 import csv
 import re
 from collections.abc import Iterator
 
-from rnnservice.ml.formats.examples import ClassificationExample, Example, TranslationExample
+from rnnservice.ml.formats.examples import ClassificationExample, Example, GenerationExample, TranslationExample
 from rnnservice.ml.formats.source import Source
 
-TABLE_OPTIONS = {"classification": ("text_column", "label_column"), "translation": ("source_column", "target_column")}
+TABLE_OPTIONS = {"classification": ("text_column", "label_column"), "translation": ("source_column", "target_column"),
+                 "generation": ("text_column", "label_column")}
+_TEXT_NAMES, _LABEL_NAMES = ("text", "sentence", "name"), ("label", "language", "category")
 
 
 def read_table(src: Source, task: str, *, delimiter: str, **columns: str) -> list[Example]:
+    if task == "generation":
+        return _read_generation_table(src, delimiter, columns)
     rows = _table_rows(src, delimiter)
     header_line, header = next(rows, (1, [""]))
     names = [name.strip() for name in header]
@@ -33,6 +37,42 @@ def read_table(src: Source, task: str, *, delimiter: str, **columns: str) -> lis
         else:
             examples.append(TranslationExample(text, other, line=number))
     _check_header(src, header_line, names, names[second] if task == "classification" else None, examples)
+    return examples
+
+
+def _read_generation_table(src: Source, delimiter: str, given: dict[str, str]) -> list[Example]:
+    """A text column and an optional label column (the condition): named by the options, else the usual names
+    (text, sentence, name; label, language, category), else the first column and, in a table of two, the other."""
+    rows = _table_rows(src, delimiter)
+    header_line, header = next(rows, (1, [""]))
+    names = [name.strip() for name in header]
+    lowered = [name.lower() for name in names]
+    picked = []
+    for option, usual in (("text_column", _TEXT_NAMES), ("label_column", _LABEL_NAMES)):
+        name = given.get(option)
+        if name is not None and name not in names:
+            src.fail(header_line, f"missing column {name!r} ({option}); the header has {', '.join(map(repr, names))}")
+        picked.append(names.index(name) if name is not None else
+                      next((lowered.index(u) for u in usual if u in lowered), None))
+    text, label = picked
+    if text is None:
+        text = next((i for i in range(len(names)) if i != label), None)
+        if text is None:
+            src.fail(header_line, f"no text column: the header has only {names[0]!r}, picked as the label")
+    if label is None and len(names) == 2 and "label_column" not in given:
+        label = 1 - text
+    if text == label:
+        src.fail(header_line, f"text_column and label_column both pick the column {names[text]!r}")
+    examples: list[Example] = []
+    for number, cells in rows:
+        if len(cells) != len(names):
+            src.fail(number, f"ragged row: {len(cells)} columns, but the header has {len(names)}")
+        if not cells[text].strip():
+            src.fail(number, f"the text in column {names[text]!r} is empty")
+        examples.append(GenerationExample(cells[text].strip(),
+                                          None if label is None else src.label(number, cells[label].strip()),
+                                          line=number))
+    _check_header(src, header_line, names, None if label is None else names[label], examples)
     return examples
 
 

@@ -1,5 +1,5 @@
-"""The readers of text: CoNLL-U, CoNLL columns, parallel TSV, two aligned files, and JSONL (texts, or numeric
-series when its objects have "values")."""
+"""The readers of text: CoNLL-U, CoNLL columns, parallel TSV, two aligned files, plain text (one document a line,
+for generation), and JSONL (texts, or numeric series when its objects have "values")."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 from rnnservice.ml.errors import FormatError
-from rnnservice.ml.formats.examples import ClassificationExample, Example, TaggingExample, TranslationExample
+from rnnservice.ml.formats.examples import (
+    ClassificationExample,
+    Example,
+    GenerationExample,
+    TaggingExample,
+    TranslationExample,
+)
 from rnnservice.ml.formats.numeric import SeriesFile, read_json_series
 from rnnservice.ml.formats.source import Source, read_lines
 
@@ -123,6 +129,12 @@ def read_parallel(src: Source, task: str) -> list[Example]:
     return examples
 
 
+def read_text(src: Source, task: str) -> list[Example]:
+    """Plain text, one document a line (a name, a sentence, a paragraph of running text); blank lines are skipped.
+    With `data.stream` a language model reads the lines as one running text instead (tasks/generation.py)."""
+    return [GenerationExample(line.strip(), line=number) for number, line in enumerate(src.lines, 1) if line.strip()]
+
+
 def read_jsonl(src: Source, task: str) -> list[Example]:
     """Texts, or numeric series when the first object has "values" (then all must; a mix is an error)."""
     examples: list[Example] = []
@@ -176,6 +188,14 @@ def _json_translation(src: Source, number: int, obj: dict) -> Example:
     return TranslationExample(source, target, line=number)
 
 
+def _json_generation(src: Source, number: int, obj: dict) -> Example:
+    text = _json_get(src, number, obj, "text", str).strip()
+    if not text:
+        src.fail(number, "the text is empty")
+    label = _json_label(src, number, obj["label"]) if obj.get("label") is not None else None
+    return GenerationExample(text, label, line=number)
+
+
 def _json_get(src: Source, number: int, obj: dict, key: str, kind: type) -> Any:
     if key not in obj:
         src.fail(number, f"missing key {key!r}; the object has {', '.join(map(repr, obj)) or 'no keys'}")
@@ -200,4 +220,5 @@ def _json_label(src: Source, number: int, value: Any) -> str:
     return src.label(number, str(value).strip())
 
 
-_JSON_READERS = {"tagging": _json_tagging, "classification": _json_classification, "translation": _json_translation}
+_JSON_READERS = {"tagging": _json_tagging, "classification": _json_classification, "translation": _json_translation,
+                 "generation": _json_generation}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rnnservice.ml.errors import MLError
@@ -64,6 +64,22 @@ class Task:
     def budget_activations(self, config: RunConfig, sizes: dict[str, int], data: DataShape) -> int:
         """Activation elements one training batch keeps beyond the encoder's (heads, decoders), for `budget`."""
         return 0
+
+    def check_config(self, config: RunConfig) -> None:
+        """Raise ConfigError naming a field whose value this task cannot use (a generator reads left to right, so
+        it refuses `architecture.bidirectional`). Called by config_from_dict once the config is built."""
+
+    def train_batches(self, config: RunConfig, codec: Codec, examples: Sequence[Any],
+                      ) -> tuple[Callable[[int], Iterable[dict[str, Tensor]]], int] | None:
+        """(epoch -> that epoch's training batches, batches per epoch) for a task that arranges its training data
+        itself (a language model over running text), or None: length-bucketed batches of the encoded examples."""
+        return None
+
+    def evaluate(self, model: nn.Module, codec: Codec, config: RunConfig, examples: Sequence[Any],
+                 device: Any) -> dict[str, float] | None:
+        """The metrics of the gold `examples` computed from the model directly (a language model's perplexity),
+        for the dev score of each epoch and for `evaluate`; None: predict the examples, then `score` them."""
+        return None
 
     def dev_options(self, config: RunConfig) -> dict[str, Any]:
         """The prediction options the dev score of each epoch uses (translation: the eval beam)."""
