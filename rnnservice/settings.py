@@ -240,6 +240,7 @@ SERVING_MAX_FRAMES = env_int("SERVING_MAX_FRAMES", 10_000, minimum=1)           
 SERVING_MAX_BEAM = env_int("SERVING_MAX_BEAM", 10, minimum=1)                     # translation: beam_size
 SERVING_MAX_OUTPUT_LENGTH = env_int("SERVING_MAX_OUTPUT_LENGTH", 256, minimum=1)  # translation: output tokens
 SERVING_MAX_EVALUATE_EXAMPLES = env_int("SERVING_MAX_EVALUATE_EXAMPLES", 10_000, minimum=1)
+SERVING_MAX_SAMPLES = env_int("SERVING_MAX_SAMPLES", 16, minimum=1)               # generation: num_samples per input
 
 # Request bodies of the API other than uploads (rnnservice/parsers.py): JSON and forms are refused past this many
 # bytes before they are read in full, and JSON nested deeper than this before it is parsed. A prediction input

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import models
 
 from rnnservice.ml.config import INPUTS
-from rnnservice.ml.formats import FORMATS
+from rnnservice.ml.formats import format_choices
 from rnnservice.ml.tasks import task_choices
 
 SPLITS = ("train", "dev", "test")
@@ -30,7 +30,7 @@ class Dataset(models.Model):
     name = models.CharField(max_length=100)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="datasets")
     task = models.CharField(max_length=20, choices=task_choices)
-    format = models.CharField(max_length=20, choices=[(fmt, fmt) for fmt in FORMATS], null=True, blank=True,
+    format = models.CharField(max_length=20, choices=format_choices, null=True, blank=True,
                               help_text="Given at upload, or guessed from the training file during validation.")
     input = models.CharField(max_length=10, choices=[(kind, kind) for kind in INPUTS], blank=True, default="",
                              help_text="What the files hold, found by validation: tokens (text) or values (numeric "

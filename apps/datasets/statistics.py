@@ -9,20 +9,27 @@ from typing import Any
 
 import numpy as np
 
-from rnnservice.ml.formats import ClassificationExample, Example, TaggingExample, TranslationExample
+from rnnservice.ml.formats import (
+    ClassificationExample,
+    Example,
+    GenerationExample,
+    TaggingExample,
+    TranslationExample,
+)
 from rnnservice.ml.formats.numeric import SeriesExample
 from rnnservice.ml.text import WordTokenizer
 
 PERCENTILES = (50, 90, 99)
 HISTOGRAM_BINS = 12          # at most; the admin draws them as the data set's length chart
-# Raw text (classification, translation) is counted in the words of the core's regex tokenizer; a model
+# Raw text (classification, translation, generation) is counted in the words of the core's regex tokenizer; a model
 # trained with characters or subwords sees other units, but words are what a person reads.
 _words = WordTokenizer()
 
 
 def split_statistics(examples: Sequence[Example]) -> dict[str, Any]:
     """{"examples", "tokens", "length": {"p50", "p90", "p99", "max"}, "length_histogram"} plus "labels" (tagging,
-    classification) or "target_tokens" and "target_length" (translation), for the examples of one split;
+    classification; generation: the conditions, {} without) or "target_tokens" and "target_length" (translation),
+    for the examples of one split;
     series_statistics for numeric series."""
     if examples and isinstance(examples[0], SeriesExample):
         return series_statistics(examples)
@@ -36,6 +43,8 @@ def split_statistics(examples: Sequence[Example]) -> dict[str, Any]:
             labels.update(example.tags)
         elif isinstance(example, ClassificationExample):
             labels[example.label] += 1
+        elif isinstance(example, GenerationExample):
+            labels.update([example.label] if example.label is not None else [])
         else:
             targets.append(len(_words.tokenize(example.target)))
     if targets:
@@ -93,4 +102,6 @@ def _length(example: Example) -> int:
         return len(example.tokens)
     if isinstance(example, TranslationExample):
         return len(_words.tokenize(example.source))
+    if isinstance(example, GenerationExample):
+        return len(_words.tokenize(example.text))
     return len(example.tokens) if example.tokens is not None else len(_words.tokenize(example.text))

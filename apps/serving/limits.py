@@ -9,6 +9,7 @@ from django.conf import settings
 
 from rnnservice.errors import LimitExceeded, ServiceError
 from rnnservice.ml.predict import Predictor
+from rnnservice.ml.tasks.generation import SampleOptions
 from rnnservice.ml.tasks.translation import DecodeOptions
 
 # Beam search divides a score by length ** length_penalty: far outside this range the power overflows or
@@ -40,8 +41,9 @@ def check_characters(inputs: Sequence[Any]) -> None:
     maximum = settings.SERVING_MAX_INPUT_CHARS
     for index, raw in enumerate(inputs):
         tokens = raw.get("tokens") if isinstance(raw, dict) else None
-        if isinstance(raw, str):
-            count = len(raw)
+        prompt = raw.get("prompt") if isinstance(raw, dict) else None
+        if isinstance(raw, str) or isinstance(prompt, str):
+            count = len(raw if isinstance(raw, str) else prompt)
         elif isinstance(tokens, list):
             count = sum(len(token) for token in tokens if isinstance(token, str))
         else:
@@ -73,13 +75,16 @@ def check_examples(count: int) -> None:
 
 
 def decode_options(task: str, options: dict[str, Any]) -> dict[str, Any]:
-    """`options` with the beam and output-length limits applied (translation; other tasks take no options).
+    """`options` with the beam and output-length limits applied (translation; generation adds SERVING_MAX_SAMPLES,
+    in _sample_options; other tasks take no options).
 
     A beam_size over SERVING_MAX_BEAM, or a max_length or length_cap over SERVING_MAX_OUTPUT_LENGTH, is refused;
     left out, they default to the Predictor's defaults, lowered to the limits. A length_penalty outside
     LENGTH_PENALTY_RANGE is a ServiceError. Values of the wrong type are left to the Predictor, whose error names
     the option.
     """
+    if task == "generation":
+        return _sample_options(options)
     if task != "translation":
         return options
     max_beam, max_length = settings.SERVING_MAX_BEAM, settings.SERVING_MAX_OUTPUT_LENGTH
@@ -98,7 +103,20 @@ def decode_options(task: str, options: dict[str, Any]) -> dict[str, Any]:
             **options}
 
 
+def _sample_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Generation: beam_size over SERVING_MAX_BEAM, max_length over SERVING_MAX_OUTPUT_LENGTH and num_samples over
+    SERVING_MAX_SAMPLES are refused; max_length left out is the core's default, lowered to the limit."""
+    for name, setting in (("beam_size", "SERVING_MAX_BEAM"), ("max_length", "SERVING_MAX_OUTPUT_LENGTH"),
+                          ("num_samples", "SERVING_MAX_SAMPLES")):
+        value, maximum = options.get(name), getattr(settings, setting)
+        if isinstance(value, int) and not isinstance(value, bool) and value > maximum:
+            raise LimitExceeded(setting, value, maximum, what=f"options.{name}", field=f"options.{name}")
+    return {"max_length": min(SampleOptions().max_length, settings.SERVING_MAX_OUTPUT_LENGTH), **options}
+
+
 def _token_count(predictor: Predictor, raw: Any) -> int | None:
+    if isinstance(raw, dict) and isinstance(raw.get("prompt"), str):
+        raw = raw["prompt"]                                         # generation: the prompt is what is read
     if isinstance(raw, dict) and isinstance(raw.get("tokens"), list):
         if predictor.task != "translation":
             return len(raw["tokens"])

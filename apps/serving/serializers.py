@@ -10,8 +10,9 @@ from apps.serving.services import EVALUATE_SPLITS
 from rnnservice.api import MAX_ID, MAX_VERSION, StrictCharField
 
 _VERSION_HELP = "A version number; else `alias`; else the `production` alias; else the newest version."
-_OPTIONS_HELP = ("Translation only: beam_size, n_best, max_length, length_penalty, length_cap. "
-                 "Other tasks take none.")
+_OPTIONS_HELP = ("Translation: beam_size, n_best, max_length, length_penalty, length_cap. Generation: max_length, "
+                 "temperature (0: greedy), top_k, top_p, num_samples, seed (the same seed, the same samples), "
+                 "beam_size. Other tasks take none.")
 
 
 class VersionChoiceInput(serializers.Serializer):
@@ -28,7 +29,8 @@ class VersionChoiceInput(serializers.Serializer):
 @extend_schema_field({"description": 'One input: a text (a string, split by the model\'s tokenizer), '
                                      '{"tokens": ["...", ...]} (already split), or for a model of numeric series '
                                      '{"values": [[f1, ..., fF], ...]}: one frame of the model\'s F features per '
-                                     'step, or a flat list of numbers when F is 1.'})
+                                     'step, or a flat list of numbers when F is 1; for generation a prompt (a '
+                                     'string) or {"prompt"?: "...", "label"?: "..."}.'})
 class PredictItemField(serializers.JSONField):
     """One input. Its shape is checked by the model's Predictor, whose message names the input's index and what
     the model takes (its feature count, a finite number where a value is not one)."""
@@ -42,7 +44,8 @@ class PredictItemField(serializers.JSONField):
 class PredictInput(VersionChoiceInput):
     inputs = serializers.ListField(child=PredictItemField(allow_null=True), min_length=1, help_text=(
         'Each a string (split by the model\'s tokenizer), {"tokens": [...]}, or for a model of numeric series '
-        '{"values": [[f1, ..., fF], ...]} (a flat list of numbers for one feature).'))
+        '{"values": [[f1, ..., fF], ...]} (a flat list of numbers for one feature); for generation a prompt or '
+        '{"prompt"?, "label"?}.'))
 
 
 class PredictOutput(serializers.Serializer):
@@ -51,7 +54,7 @@ class PredictOutput(serializers.Serializer):
     outputs = serializers.ListField(child=serializers.DictField(), help_text=(
         'One per input. Tagging {"tokens", "tags", "scores"} (series: {"tags", "scores"}, one per frame); '
         'classification {"label", "probabilities"}; translation {"translation", "tokens", "score"} (+ "n_best" '
-        'when options.n_best > 1).'))
+        'when options.n_best > 1); generation {"samples": [{"text", "tokens", "logprob"}, ...], "seed"}.'))
 
 
 class EvaluateInput(VersionChoiceInput):
@@ -68,4 +71,5 @@ class EvaluateOutput(serializers.Serializer):
     split = serializers.ChoiceField(choices=EVALUATE_SPLITS, help_text="The split that was scored.")
     examples = serializers.IntegerField()
     metrics = serializers.DictField(child=serializers.FloatField(), help_text=(
-        "accuracy and macro_f1 (+ entity_f1 for BIO tags); translation: bleu and chrf."))
+        "accuracy and macro_f1 (+ entity_f1 for BIO tags); translation: bleu and chrf; generation: perplexity "
+        "(+ bits_per_char for character models)."))

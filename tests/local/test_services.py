@@ -26,11 +26,12 @@ def test_it_makes_a_demo_superuser_and_a_valid_data_set_per_task_once(db, passwo
     assert first.password == password_file.read_text().strip()
     assert len(first.password) >= 16 and user.check_password(first.password)
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
-    assert first.imported == ["demo-ner", "demo-sentiment", "demo-de-en", "demo-waves"]
+    assert first.imported == ["demo-ner", "demo-sentiment", "demo-de-en", "demo-waves", "demo-names"]
     datasets = Dataset.objects.filter(owner=user).order_by("pk")
     assert [(d.name, d.task, d.format, d.status) for d in datasets] == [
         ("demo-ner", "tagging", "columns", "valid"), ("demo-sentiment", "classification", "tsv", "valid"),
-        ("demo-de-en", "translation", "parallel", "valid"), ("demo-waves", "classification", "ucr", "valid")]
+        ("demo-de-en", "translation", "parallel", "valid"), ("demo-waves", "classification", "ucr", "valid"),
+        ("demo-names", "generation", "tsv", "valid")]
     assert [d.pk for d in first.datasets] == [d.pk for d in datasets]
     for dataset in datasets:
         assert dataset.statistics["dev_split"] == {"dev": "given"}
@@ -42,13 +43,16 @@ def test_it_makes_a_demo_superuser_and_a_valid_data_set_per_task_once(db, passwo
     assert {key: waves.statistics["splits"]["train"][key] for key in ("examples", "features", "labels")} == {
         "examples": 150, "features": 1, "labels": {"sine": 50, "square": 50, "sawtooth": 50}}
     assert waves.statistics["splits"]["dev"]["length"]["max"] == 60
+    names = datasets[4]
+    assert names.statistics["splits"]["train"]["labels"] == {
+        "Russian": 60, "Japanese": 60, "Italian": 60, "Irish": 60, "German": 60}
 
     second = demo_bootstrap(password_file=password_file, queue_validation=False)
 
     assert (second.user, second.created_user, second.password) == (user, False, first.password)
     assert second.imported == []
     assert [d.pk for d in second.datasets] == [d.pk for d in datasets]
-    assert Dataset.objects.count() == 4 and get_user_model().objects.count() == 1
+    assert Dataset.objects.count() == 5 and get_user_model().objects.count() == 1
     assert password_file.read_text().strip() == first.password
 
 
@@ -93,14 +97,15 @@ def test_it_queues_validation_and_queues_it_again_for_a_demo_data_set_still_pend
 
     assert again.imported == []
     assert sent == ids + ids[1:]                          # the valid one is left alone
-    assert len(DEMO_DATASETS) == Dataset.objects.count() == 4
+    assert len(DEMO_DATASETS) == Dataset.objects.count() == 5
 
 
-def test_the_demo_series_are_what_demo_make_waves_writes(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("script", "names"), [("make_waves.py", ("waves-train.tsv", "waves-dev.tsv")),
+                                               ("make_names.py", ("names-train.tsv", "names-dev.tsv"))])
+def test_the_made_demo_files_are_what_their_script_writes(tmp_path, monkeypatch, script, names):
     """The committed files are the script's output, byte for byte: it says how they were made."""
-    script = DEMO_DIR / "make_waves.py"
-    module = runpy.run_path(str(script))
+    module = runpy.run_path(str(DEMO_DIR / script))
     monkeypatch.setitem(module["main"].__globals__, "HERE", tmp_path)
     module["main"]()
-    for name in ("waves-train.tsv", "waves-dev.tsv"):
+    for name in names:
         assert (tmp_path / name).read_bytes() == (DEMO_DIR / name).read_bytes()

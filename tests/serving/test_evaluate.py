@@ -14,6 +14,7 @@ UPLOADS = {
     "classification": ("sentiment", {"train": "tiny_sst.tsv", "test": "tiny_sst.tsv"}, {"accuracy", "macro_f1"}),
     "translation": ("de-en", {"train": "tiny.de", "train_target": "tiny.en", "test": "tiny.de",
                               "test_target": "tiny.en"}, {"bleu", "chrf"}),
+    "generation": ("surnames", {"train": "tiny_names.csv", "test": "tiny_names.csv"}, {"bits_per_char", "perplexity"}),
 }
 
 

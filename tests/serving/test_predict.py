@@ -18,6 +18,7 @@ INPUTS = {
     "tagging": ["Peter Blackburn visited Paris", {"tokens": ["EU", "rejects", "German", "call"]}],
     "classification": ["a witty , charming movie .", {"tokens": ["dull", "and", "cold", "."]}],
     "translation": ["Ein Mann schläft.", {"tokens": ["Eine", "Frau", "liest", "."]}],
+    "generation": [{"label": "Czech"}, {"prompt": "No", "label": "Czech"}],
 }
 
 
@@ -45,6 +46,10 @@ def test_it_predicts_for_each_task_and_names_model_and_version(api, alice, make_
             assert set(output) == {"label", "probabilities"}
             assert output["label"] in labels and set(output["probabilities"]) == set(labels)
             assert math.isclose(sum(output["probabilities"].values()), 1.0, abs_tol=1e-4)
+        elif task == "generation":
+            assert set(output) == {"samples", "seed"}
+            [sample] = output["samples"]
+            assert set(sample) == {"text", "tokens", "logprob"} and sample["logprob"] <= 0
         else:
             assert set(output) == {"translation", "tokens", "score"}
             assert isinstance(output["translation"], str) and isinstance(output["score"], float)
@@ -61,6 +66,32 @@ def test_it_takes_decoding_options_for_translation(api, alice, make_version):
     output = response.data["outputs"][0]
     assert len(output["n_best"]) == 2
     assert output["translation"] == output["n_best"][0]["translation"]
+
+
+def test_it_samples_names_in_a_language_that_repeat_with_a_seed(api, alice, make_version):
+    make_version(alice, task="generation")
+    body = {"inputs": [{"label": "Japanese"}, {"prompt": "Sa", "label": "Japanese"}],
+            "options": {"num_samples": 3, "temperature": 0.8, "top_k": 10, "top_p": 0.9, "seed": 42}}
+    first, again = post(api, "surnames", body), post(api, "surnames", body)
+    assert first.status_code == 200, first.data
+    assert first.data["outputs"] == again.data["outputs"]
+    assert [len(output["samples"]) for output in first.data["outputs"]] == [3, 3]
+    assert all(sample["text"].startswith("Sa") for sample in first.data["outputs"][1]["samples"])
+    beam = post(api, "surnames", {"inputs": [{"label": "Czech"}], "options": {"beam_size": 3, "num_samples": 2}})
+    assert beam.status_code == 200, beam.data
+    assert len(beam.data["outputs"][0]["samples"]) == 2
+
+
+@pytest.mark.parametrize(("options", "limit"), [
+    ({"num_samples": 17}, "SERVING_MAX_SAMPLES"), ({"max_length": 257}, "SERVING_MAX_OUTPUT_LENGTH"),
+    ({"beam_size": 11}, "SERVING_MAX_BEAM"),
+])
+def test_generation_options_over_their_limits_are_a_400_naming_the_setting(api, alice, make_version, options,
+                                                                           limit):
+    make_version(alice, task="generation")
+    response = post(api, "surnames", {"inputs": [{"label": "Czech"}], "options": options})
+    assert response.status_code == 400
+    assert (response.data["limit"], response.data["field"]) == (limit, f"options.{next(iter(options))}")
 
 
 def test_it_serves_a_promoted_version_on_the_next_request(api, alice, make_version):
@@ -149,6 +180,11 @@ def test_it_lowers_the_default_beam_and_output_length_to_the_limits(api, alice, 
     ("translation", {"inputs": ["x"], "options": {"length_penalty": -1e308, "beam_size": 2}},
      "options.length_penalty must be between 0 and 10"),
     ("translation", {"inputs": ["x"], "options": ["beam_size"]}, "options"),
+    ("generation", {"inputs": [{"label": "Klingon"}]}, "inputs[0]: label 'Klingon' is not one the model knows"),
+    ("generation", {"inputs": [{"label": "Czech"}, "No"]}, "inputs[1]: the model is conditioned on a label"),
+    ("generation", {"inputs": [{"label": "Czech"}], "options": {"temperature": -0.5}}, "options.temperature"),
+    ("generation", {"inputs": [{"label": "Czech"}], "options": {"top_p": 1.5}}, "options.top_p"),
+    ("generation", {"inputs": [{"label": "Czech"}], "options": {"seed": "x"}}, "options.seed: must be an integer"),
     ("classification", {"inputs": ["x"], "version": 0}, "version"),
     ("classification", {"inputs": ["x"], "version": "latest"}, "version"),
     ("classification", {"inputs": ["x"], "alias": ""}, "alias"),

@@ -1,6 +1,7 @@
 /* The try-it panel of a version's page (<form id="try-it">): sends the input to the REST prediction endpoint
    with the page's session and CSRF token, exactly as a client would, and shows the answer for people: tags
-   under their tokens with scores, label probabilities as bars, a translation with its n-best list. Any other
+   under their tokens with scores, label probabilities as bars, a translation with its n-best list, generated
+   samples with their log-probabilities and seed. Any other
    shape is shown as the JSON it is. */
 "use strict";
 (function () {
@@ -40,7 +41,14 @@
     return box;
   }
 
+  function generation(output) {
+    const list = el("ol", { class: "rnn-samples" });
+    for (const s of output.samples) list.append(el("li", {}, el("strong", {}, s.text), ` (log-probability ${s.logprob.toFixed(2)})`));
+    return output.seed === undefined ? list : el("div", {}, list, el("p", {}, `seed ${output.seed}`));
+  }
+
   function render(output) {
+    if (output && Array.isArray(output.samples)) return generation(output);
     if (output && Array.isArray(output.tags)) return tagging(output);
     if (output && output.probabilities) return classification(output);
     if (output && typeof output.translation === "string") return translation(output);

@@ -13,7 +13,8 @@ from rnnservice.ml.formats import FORMATS, command_line_path
 
 class Command(ModelCommand):
     help = ("Score a registered model version on FILE (translation: SOURCE,TARGET or a TSV) and print a JSON line "
-            "of metrics last: accuracy, macro_f1 (+ entity_f1 for BIO tags); translation bleu, chrf. A label the "
+            "of metrics last: accuracy, macro_f1 (+ entity_f1 for BIO tags); translation bleu, chrf; generation "
+            "bits_per_char (character models) and perplexity, of the texts in FILE. A label the "
             "model never saw is an error at its line. Without @VERSION or :ALIAS: the production version, else "
             "the newest.")
 

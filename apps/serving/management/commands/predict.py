@@ -23,18 +23,35 @@ class Command(ModelCommand):
         parser.add_argument("texts", metavar="TEXT", nargs="*")
         parser.add_argument("--inputs", type=Path, metavar="FILE",
                             help='one JSON value a line, as one element of the REST "inputs" array: "a text", '
-                                 '{"tokens": [...]} or {"values": [[...], ...]} (numeric series)')
-        parser.add_argument("--beam-size", type=int, help="translation: beam size (default 5)")
+                                 '{"tokens": [...]}, {"values": [[...], ...]} (numeric series) or {"prompt": "...", '
+                                 '"label": "..."} (generation)')
+        parser.add_argument("--beam-size", type=int, help="translation, generation: beam size (translation's "
+                                                                "default 5)")
         parser.add_argument("--n-best", type=int, help="translation: hypotheses per input")
-        parser.add_argument("--max-length", type=int, help="translation: output tokens at most")
+        parser.add_argument("--max-length", type=int, help="translation, generation: output tokens at most")
+        parser.add_argument("--label", help="generation: the condition; with no TEXT, one input of the label alone")
+        parser.add_argument("--num-samples", type=int, help="generation: samples per input")
+        parser.add_argument("--temperature", type=float, help="generation: 0 is greedy (default 1)")
+        parser.add_argument("--top-k", type=int, help="generation: draw among the k most likely tokens")
+        parser.add_argument("--top-p", type=float, help="generation: draw among the most likely tokens of this mass")
+        parser.add_argument("--seed", type=int, help="generation: the same seed draws the same samples")
 
-    def handle(self, *args: Any, reference: str, texts: list[str], inputs: Path | None, **options: Any) -> None:
-        if bool(texts) == bool(inputs):
+    def handle(self, *args: Any, reference: str, texts: list[str], inputs: Path | None, label: str | None,
+               **options: Any) -> None:
+        if label is not None and inputs:
+            raise CommandError("--label goes with TEXT prompts (or none), not with --inputs: give each input's "
+                               "label there")
+        if label is None and bool(texts) == bool(inputs):
             raise CommandError("give TEXT arguments or --inputs FILE (one JSON value a line), one of the two")
+        if label is not None:       # generation: each TEXT a prompt with the label, or the label alone
+            given = [{"prompt": text, "label": label} for text in texts] or [{"label": label}]
+        else:
+            given = _read_inputs(inputs) if inputs else texts
         model, version, alias = model_reference(reference=reference)
-        decode = {name: options[name] for name in ("beam_size", "n_best", "max_length") if options[name] is not None}
+        decode = {name: options[name] for name in ("beam_size", "n_best", "max_length", "num_samples", "temperature",
+                                                   "top_k", "top_p", "seed") if options[name] is not None}
         chosen = version_resolve(model=model, version=version, alias=alias)
-        answer = predict(chosen=chosen, inputs=_read_inputs(inputs) if inputs else texts, options=decode)
+        answer = predict(chosen=chosen, inputs=given, options=decode)
         for output in answer["outputs"]:
             self.emit({"model": answer["model"], "version": answer["version"], **output})
 
