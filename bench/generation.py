@@ -1,9 +1,11 @@
 """Surnames generated in a language asked for (issue 18): of 1,000 sampled names (18 languages, temperature 0.8),
 the share the project's own surname classifier assigns to the language asked for, and the share not in the
-training file.
+training file. Beside it, the share of real names (the judge's dev split) the judge assigns to their language, in
+the same mix of languages: how high the judge lets the first figure go.
 
     python -m bench.generation [--data ../shared/datasets] [--config bench/configs/names_generation.json]
         [--set architecture.condition=init ...] [--epochs N] [--model DIR] [--temperature 0.8] [--judge DIR]
+        [--mix uniform|data]
 
 Trains the generator through `python -m rnnservice.ml train` (the path a user takes) unless --model names a
 trained version, and the judge (bench/configs/names.json, the surname classifier of `bench.accuracy names`)
@@ -21,6 +23,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from rnnservice.ml.data import split_dev
+from rnnservice.ml.formats import read_examples
 from rnnservice.ml.predict import Predictor
 
 SAMPLES = 1000
@@ -49,6 +53,34 @@ def overridden(config: dict, settings: list[str]) -> dict:
     return config
 
 
+def mix(languages: list[str], how: str, data: Path) -> Counter[str]:
+    """How many of the SAMPLES names each language gets: the same number (uniform, 55 or 56), or in proportion to
+    its names in the training file (data: Russian about half), by largest remainders."""
+    if how == "uniform":
+        return Counter({language: SAMPLES // len(languages) + (i < SAMPLES % len(languages))
+                        for i, language in enumerate(languages)})
+    counts = Counter(line.split("\t")[1] for line in (data / "names/names.tsv").read_text().splitlines()[1:])
+    shares = {language: SAMPLES * counts[language] / sum(counts.values()) for language in languages}
+    quota = Counter({language: int(share) for language, share in shares.items()})
+    by_remainder = sorted(languages, key=lambda lang: int(shares[lang]) - shares[lang])
+    for language in by_remainder[:SAMPLES - sum(quota.values())]:
+        quota[language] += 1
+    return quota
+
+
+def real_names_right(judge: Predictor, data: Path) -> dict[str, float]:
+    """Per language, the share of real names the judge assigns to it: the names of the judge's own dev split (the
+    seeded 10% of names.tsv it never trained on), so that the same mix of languages as the samples' says how high
+    the judge lets the figure go."""
+    config = judge.config
+    examples = read_examples(str(data / "names/names.tsv"), task="classification", format=config.data.format)
+    _, dev = split_dev(examples, fraction=config.data.dev_fraction, seed=config.data.split_seed)
+    verdicts = judge.predict([ex.text for ex in dev])
+    totals, right = Counter(ex.label for ex in dev), Counter(
+        ex.label for ex, verdict in zip(dev, verdicts, strict=True) if verdict["label"] == ex.label)
+    return {language: right[language] / count for language, count in totals.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets"))
@@ -60,6 +92,8 @@ def main() -> None:
     parser.add_argument("--judge-epochs", type=int, default=10)
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--mix", choices=("uniform", "data"), default="uniform",
+                        help="names per language: the same for each (default), or as many as the file has")
     args = parser.parse_args()
     if not args.judge.exists():
         train("classification", args.data, json.loads(Path("bench/configs/names.json").read_text()), args.judge,
@@ -75,26 +109,31 @@ def main() -> None:
     generator, judge = Predictor.load(model), Predictor.load(args.judge)
     known = {line.split("\t")[0].lower() for line in (args.data / "names/names.tsv").read_text().splitlines()[1:]}
     languages = list(generator.labels())
-    asked = [languages[i % len(languages)] for i in range(SAMPLES)]
-    per_language = Counter(asked)
-    inputs = [{"label": language} for language in languages]
+    per_language = mix(languages, args.mix, args.data)
     outputs = []
-    for language, output in zip(languages, generator.predict(
-            inputs, num_samples=max(per_language.values()), temperature=args.temperature, seed=args.seed,
-            max_length=30), strict=True):
-        outputs += [(language, sample["text"]) for sample in output["samples"][:per_language[language]]]
+    for number, language in enumerate(languages):      # a seed per language: no language shares another's draws
+        for start in range(0, per_language[language], 16):          # SERVING_MAX_SAMPLES' default at a time
+            count = min(16, per_language[language] - start)
+            [output] = generator.predict([{"label": language}], num_samples=count, temperature=args.temperature,
+                                         seed=args.seed + 1000 * number + start, max_length=30)
+            outputs += [(language, sample["text"]) for sample in output["samples"]]
     judged = judge.predict([text or "?" for _, text in outputs])
     right = Counter(language for (language, _), verdict in zip(outputs, judged, strict=True)
                     if verdict["label"] == language)
     novel = sum(text.lower() not in known for _, text in outputs)
+    ceiling = real_names_right(judge, args.data)
     for language in languages:
         examples = [text for lang, text in outputs if lang == language][:5]
-        print(json.dumps({"language": language, "right": round(right[language] / per_language[language], 3),
-                          "examples": examples}, ensure_ascii=False))
+        print(json.dumps({"language": language, "samples": per_language[language],
+                          "right": round(right[language] / max(per_language[language], 1), 3),
+                          "real_names_right": round(ceiling[language], 3), "examples": examples},
+                         ensure_ascii=False))
     info = json.loads((model / "config.json").read_text())
-    print(json.dumps({"samples": len(outputs), "temperature": args.temperature,
+    print(json.dumps({"samples": len(outputs), "mix": args.mix, "temperature": args.temperature,
                       "right_language": round(sum(right.values()) / len(outputs), 4), "goal_right": 0.75,
                       "novel": round(novel / len(outputs), 4), "goal_novel": 0.80,
+                      "real_names_right": round(sum(ceiling[lang] * per_language[lang] for lang in languages)
+                                                / len(outputs), 4),
                       "judge_dev_accuracy": json.loads((args.judge / "config.json").read_text())["metrics"]["accuracy"],
                       "dev_perplexity": info["metrics"]["perplexity"], "best_epoch": info["best_epoch"],
                       "train_minutes": round(trained_s / 60, 1), "model": str(model),
