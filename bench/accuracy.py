@@ -1,6 +1,6 @@
 """Accuracy on the whole public data sets, trained from scratch through `python -m rnnservice.ml train`.
 
-    python -m bench.accuracy ud_upos|conll_ner|sst2|multi30k|names [--data ../shared/datasets]
+    python -m bench.accuracy ud_upos|conll_ner|sst2|multi30k|names|wikitext2 [--data ../shared/datasets]
 
 Runs the real command line (the path a user takes), streams its per-epoch JSON lines, then scores the
 saved version with `evaluate` on the dev split and prints a summary line beside the goal.
@@ -25,6 +25,8 @@ BENCHES = {
     "multi30k": ("translation", "multi30k-de-en/train.de,multi30k-de-en/train.en",
                  "multi30k-de-en/val.de,multi30k-de-en/val.en", "bleu", 36.0, ["--beam-size", "5"]),
     "names": ("classification", "names/names.tsv", None, "accuracy", 0.87, []),
+    # generation over running text; perplexity, lower is better (goal: at most 100)
+    "wikitext2": ("generation", "wikitext-2/train.txt", "wikitext-2/valid.txt", "perplexity", 100.0, []),
 }
 
 

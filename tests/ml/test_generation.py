@@ -164,3 +164,18 @@ def test_running_text_with_labels_is_refused(tiny_config):
     config.data.stream = True
     with pytest.raises(ConfigError, match="data.stream: running text has no labels"):
         train(config, [GenerationExample("Novak", "Czech")] * 4)
+
+
+def test_a_large_vocabulary_trains_and_samples_through_the_adaptive_softmax(tiny_config):
+    words = [f"w{i}" for i in range(2100)]
+    texts = [GenerationExample(" ".join(words[i:i + 30])) for i in range(0, 2100, 15)]
+    config = tiny_config("generation", tokenizer={"kind": "whitespace"}, architecture={"adaptive_softmax": True},
+                         training={"epochs": 1})
+    result = train(config, texts, texts[:5])
+    assert result.model.adaptive is not None and result.model.out is None
+    predictor = Predictor(result.model, result.codec, result.config)
+    assert 1.0 < predictor.evaluate(texts[:5])["perplexity"] < 10_000
+    [output] = predictor.predict(["w7 w8"], seed=2, num_samples=2, max_length=4)
+    assert all(1 <= len(sample["tokens"]) <= 4 for sample in output["samples"])
+    with pytest.raises(ConfigError, match="architecture.tie_embeddings: the adaptive softmax"):
+        tiny_config("generation", architecture={"adaptive_softmax": True, "tie_embeddings": True})

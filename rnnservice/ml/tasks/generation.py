@@ -29,6 +29,7 @@ from rnnservice.ml.models import State, embedding, make_rnn
 from rnnservice.ml.tasks.base import Task
 from rnnservice.ml.text import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Tokenizer, Vocab, make_tokenizer, tokenizer_from_dict
 
+ADAPTIVE_CUTOFFS = (2_000, 10_000, 50_000)   # adaptive softmax: the head's size and the clusters' bounds
 EVAL_STREAMS = 10        # running text is scored as 10 parallel streams, as pytorch/examples' word_language_model
 
 
@@ -116,7 +117,12 @@ class LanguageModel(nn.Module):
         tied = arch.tie_embeddings
         self.project = nn.Linear(arch.hidden_dim, arch.embed_dim) if tied and arch.hidden_dim != arch.embed_dim \
             else None
-        self.out = nn.Linear(arch.embed_dim if tied else arch.hidden_dim, vocab_size)
+        cutoffs = [c for c in ADAPTIVE_CUTOFFS if c < vocab_size - 1] if arch.adaptive_softmax else []
+        # Frequent tokens in a full softmax, rarer ones in clusters of smaller vectors (Grave et al., 2017): a
+        # 33,000-word vocabulary costs about a fifth of the full output layer. Vocabularies are most frequent first.
+        self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(arch.hidden_dim, vocab_size, cutoffs, div_value=4.0) \
+            if cutoffs else None
+        self.out = None if cutoffs else nn.Linear(arch.embed_dim if tied else arch.hidden_dim, vocab_size)
         if tied:
             self.out.weight = self.embed.weight
         self.drop = nn.Dropout(arch.dropout)
@@ -137,8 +143,25 @@ class LanguageModel(nn.Module):
 
     def run(self, ids: Tensor, lengths: Tensor, labels: Tensor | None = None,
             state: State | None = None) -> tuple[Tensor, State]:
-        """Scores of the next token after each step (B, T, V) and the state after each row's last step; `state`
-        None starts from the label's (or zeros)."""
+        """Scores of the next token after each step (B, T, V): logits, or log-probabilities with the adaptive
+        softmax; and the state after each row's last step; `state` None starts from the label's (or zeros)."""
+        features, state = self.features(ids, lengths, labels, state)
+        if self.adaptive is not None:
+            return self.adaptive.log_prob(features.flatten(0, 1)).view(*features.shape[:2], -1), state
+        return self.out(features), state
+
+    def nll(self, features: Tensor, target: Tensor) -> Tensor:
+        """The negative log-likelihood of each target token that is not padding, flat (N,)."""
+        flat, target = features.flatten(0, 1), target.flatten()
+        keep = target != PAD_ID
+        flat, target = flat[keep], target[keep]
+        if self.adaptive is not None:
+            return -self.adaptive(flat.float(), target).output
+        return F.cross_entropy(self.out(flat).float(), target, reduction="none")
+
+    def features(self, ids: Tensor, lengths: Tensor, labels: Tensor | None = None,
+                 state: State | None = None) -> tuple[Tensor, State]:
+        """What the output layer reads at each step (B, T, D), and the state after each row's last step."""
         x = self.embed(ids)                                                          # (B, T, E)
         if self.joins:
             x = torch.cat([x, self.label_embed(labels).unsqueeze(1).expand(-1, ids.size(1), -1)], dim=-1)
@@ -152,7 +175,7 @@ class LanguageModel(nn.Module):
             out, state = self.rnn(packed, state)
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=ids.size(1))
         out = self.drop(out)                                                         # (B, T, H)
-        return self.out(self.project(out) if self.project is not None else out), state
+        return (self.project(out) if self.project is not None else out), state
 
     def forward(self, ids: Tensor, lengths: Tensor, target: Tensor | None = None, labels: Tensor | None = None,
                 carry: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
@@ -161,12 +184,10 @@ class LanguageModel(nn.Module):
             drop = (torch.rand(ids.shape, device=ids.device) < self.word_dropout) & (ids > EOS_ID)
             ids = ids.masked_fill(drop, UNK_ID)
         state = self.carried if carry is not None and bool(carry) else None
-        logits, state = self.run(ids, lengths, labels, state)
+        features, state = self.features(ids, lengths, labels, state)
         if carry is not None:
             self.carried = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
-        loss = None if target is None else F.cross_entropy(logits.flatten(0, 1).float(), target.flatten(),
-                                                           ignore_index=PAD_ID)
-        return logits, loss
+        return features, None if target is None else self.nll(features, target).mean()
 
 
 @dataclass
@@ -219,7 +240,7 @@ class GenerationTask(Task):
     lower_is_better = frozenset({"perplexity"})
     output_vocab = "labels"      # the conditions: a version lists them (empty for an unconditioned model)
     own_fields = ("architecture.tie_embeddings", "architecture.condition_dim", "architecture.condition",
-                  "training.bptt", "data.stream")
+                  "architecture.adaptive_softmax", "training.bptt", "data.stream")
     batch_inputs = ("ids", "lengths", "labels")
     options_class = SampleOptions
     defaults = {"tokens": {
@@ -233,9 +254,13 @@ class GenerationTask(Task):
         return GenerationCodec
 
     def check_config(self, config):
-        if config.architecture.bidirectional:
+        arch = config.architecture
+        if arch.bidirectional:
             raise ConfigError("architecture.bidirectional", "a generator reads left to right: it must be false "
                                                             "for generation")
+        if arch.adaptive_softmax and arch.tie_embeddings:
+            raise ConfigError("architecture.tie_embeddings", "the adaptive softmax has output vectors of its own; "
+                                                             "set tie_embeddings false to use it")
 
     def build_model(self, config, sizes):
         return LanguageModel(config.architecture, sizes["words"], sizes.get("labels", 0), config.training.word_dropout)
@@ -280,18 +305,17 @@ class GenerationTask(Task):
             state = None
             for start in range(0, data.size(1) - 1, config.training.bptt):
                 steps = min(config.training.bptt, data.size(1) - 1 - start)
-                logits, state = model.run(data[:, start:start + steps], torch.full((data.size(0),), steps),
-                                          state=state)
+                features, state = model.features(data[:, start:start + steps],
+                                                 torch.full((data.size(0),), steps), state=state)
                 target = data[:, start + 1:start + 1 + steps]
-                total += F.cross_entropy(logits.flatten(0, 1).float(), target.flatten(), reduction="sum")
+                total += model.nll(features, target).sum()
                 count += target.numel()
         else:
             items = [codec.encode(ex) for ex in examples]
             for _, batch in batches(items, codec, batch_size=64):
                 batch = {k: v.to(device) for k, v in batch.items()}
-                logits, state = model.run(batch["ids"], batch["lengths"], batch.get("labels"))
-                total += F.cross_entropy(logits.flatten(0, 1).float(), batch["target"].flatten(),
-                                         ignore_index=PAD_ID, reduction="sum")
+                features, _ = model.features(batch["ids"], batch["lengths"], batch.get("labels"))
+                total += model.nll(features, batch["target"]).sum()
                 count += int(batch["lengths"].sum())
         loss = total.item() / max(count, 1)
         per_char = {"bits_per_char": round(loss / math.log(2), 4)} if codec.tokenizer.kind == "chars" else {}
