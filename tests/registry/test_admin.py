@@ -169,6 +169,15 @@ def test_it_puts_a_try_it_form_on_a_version_page_with_the_tasks_decoding_options
     assert html.index('id="try-it"') > admin_form_end                     # not inside the admin's own form
 
 
+def test_a_generator_is_tried_from_its_first_label_with_a_seed_that_may_be_left_fresh(admin_client, alice,
+                                                                                      make_version):
+    generator = make_version(alice, task="generation")
+    html = admin_client.get(f"/admin/registry/modelversion/{generator.pk}/change/").content.decode()
+    assert '{&quot;label&quot;: &quot;Czech&quot;}</textarea>' in html
+    assert 'value="json" checked' in html
+    assert 'name="seed" value="-1"' in html and 'min="-1"' in html     # -1, a fresh seed, passes the form's check
+
+
 def test_it_compares_selected_versions_side_by_side(admin_client, alice, make_version):
     first = make_version(alice, metrics={"accuracy": 0.5, "macro_f1": 0.25})
     second = make_version(alice, metrics={"accuracy": 0.75, "macro_f1": 0.25})

@@ -36,6 +36,19 @@ def test_it_predicts_with_the_version_or_alias_named(alice, make_version):
     assert (line["version"], len(line["n_best"])) == (1, 2)
 
 
+def test_it_generates_from_a_label_alone_or_with_prompts_and_repeats_with_a_seed(alice, make_version):
+    make_version(alice, task="generation")
+    [alone] = run("predict", "surnames", "--label", "Czech", "--num-samples", "3", "--seed", "4",
+                  "--temperature", "0.8", "--top-k", "5", "--top-p", "0.9")
+    assert (alone["model"], alone["seed"], len(alone["samples"])) == ("surnames", 4, 3)
+    assert run("predict", "surnames", "--label", "Czech", "--num-samples", "3", "--seed", "4", "--temperature",
+               "0.8", "--top-k", "5", "--top-p", "0.9") == [alone]
+    prompted = run("predict", "surnames", "No", "Sv", "--label", "Czech", "--max-length", "4")
+    assert [line["samples"][0]["text"][:2] for line in prompted] == ["No", "Sv"]
+    with pytest.raises(CommandError, match="--label goes with TEXT prompts"):
+        run("predict", "surnames", "--label", "Czech", "--inputs", str(DATA / "tiny_names.csv"))
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (("nope", "text"), "no model named 'nope'"),
     (("sentiment@3", "text"), "model 'sentiment' has no version 3"),
@@ -54,6 +67,7 @@ def test_it_refuses_what_the_service_refuses(alice, make_version, settings, args
     ("tagging", "ner", "tiny_ner.txt", {"accuracy", "macro_f1", "entity_f1"}),
     ("classification", "sentiment", "tiny_sst.tsv", {"accuracy", "macro_f1"}),
     ("translation", "de-en", "tiny.de,tiny.en", {"bleu", "chrf"}),
+    ("generation", "surnames", "tiny_names.csv", {"bits_per_char", "perplexity"}),
 ])
 def test_it_evaluates_a_file_and_prints_metrics_last(alice, make_version, task, name, path, metrics):
     make_version(alice, task=task)
