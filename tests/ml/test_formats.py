@@ -238,7 +238,7 @@ def test_it_reads_aligned_files_whose_folder_has_a_comma(tmp_path):
     ({"task": "parsing"}, "unknown task 'parsing'; choose one of tagging"),
     ({"task": "classification", "tag_column": 1}, "does not take the option 'tag_column'"),
     ({"task": "classification", "source_column": "sentence"}, "it takes text_column, label_column"),
-    ({"task": "tagging"}, "format 'tsv' holds classification or translation data, not tagging"),
+    ({"task": "tagging"}, "format 'tsv' holds classification or translation or generation data, not tagging"),
     ({"task": "translation", "known_labels": {"0"}}, "translation has no labels"),
 ])
 def test_it_refuses_bad_arguments(kwargs, problem):
