@@ -23,6 +23,7 @@ TINY = {
     "classification": ({"train": "tiny_sst.tsv", "dev": "tiny_sst.tsv"}, "tsv", {}, {}),
     "translation": ({"train": "tiny.de", "train_target": "tiny.en", "dev": "tiny.de", "dev_target": "tiny.en"},
                     "parallel", {"bpe_vocab_size": 100}, {}),
+    "generation": ({"train": "tiny_names.csv", "dev": "tiny_names.csv"}, "csv", {}, {"condition_dim": 4}),
 }
 
 

@@ -130,7 +130,7 @@ def test_it_launches_into_a_model_the_owner_has(alice, tagging_data):
 # job_run: these commit, as a worker does, since the heartbeat thread writes through its own connection
 
 
-@pytest.mark.parametrize("task", ["tagging", "classification", "translation"])
+@pytest.mark.parametrize("task", ["tagging", "classification", "translation", "generation"])
 def test_it_trains_and_registers_a_version(transactional_db, alice, models_store, task):
     dataset = valid_dataset(alice, task, name=f"tiny {task}")
     job = launch(alice, dataset, f"tiny-{task}")
