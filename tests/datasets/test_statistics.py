@@ -1,6 +1,6 @@
 """Tests for apps.datasets.statistics."""
 from apps.datasets.statistics import length_histogram, length_summary, split_statistics
-from rnnservice.ml.formats import ClassificationExample, TaggingExample, TranslationExample
+from rnnservice.ml.formats import ClassificationExample, GenerationExample, TaggingExample, TranslationExample
 
 
 def test_it_takes_nearest_rank_percentiles():
@@ -19,6 +19,9 @@ def test_it_counts_tokens_and_labels_per_task():
     assert (translation["tokens"], translation["target_tokens"]) == (4, 5)
     assert translation["target_length"]["max"] == 5
     assert "labels" not in translation
+    generation = split_statistics([GenerationExample("Novak", "Czech"), GenerationExample("Abe", "Japanese")])
+    assert (generation["tokens"], generation["labels"]) == (2, {"Czech": 1, "Japanese": 1})
+    assert split_statistics([GenerationExample("The cat sat.")])["labels"] == {}
 
 
 def test_it_bins_lengths_for_the_histogram():
