@@ -157,6 +157,8 @@ def test_running_text_trains_in_windows_that_carry_the_state(tiny_config):
     assert torch.equal(windows[0]["target"][:, :-1], windows[0]["ids"][:, 1:])
     assert torch.equal(windows[0]["target"][:, -1], windows[1]["ids"][:, 0])
     assert result.metrics["perplexity"] < len(result.codec.words)
+    with pytest.raises(MLError, match="the text to score is too short"):
+        task.evaluate(result.model, result.codec, config, lines[:1], "cpu")
 
 
 def test_running_text_with_labels_is_refused(tiny_config):

@@ -317,7 +317,10 @@ class GenerationTask(Task):
                 features, _ = model.features(batch["ids"], batch["lengths"], batch.get("labels"))
                 total += model.nll(features, batch["target"]).sum()
                 count += int(batch["lengths"].sum())
-        loss = total.item() / max(count, 1)
+        if not count:
+            raise MLError(f"the text to score is too short: fewer than 2 tokens in each of its {EVAL_STREAMS} "
+                          "streams (data.stream)")
+        loss = total.item() / count
         per_char = {"bits_per_char": round(loss / math.log(2), 4)} if codec.tokenizer.kind == "chars" else {}
         return {**per_char, "perplexity": round(math.exp(min(loss, 700.0)), 4)}
 
