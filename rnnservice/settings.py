@@ -189,7 +189,7 @@ def s3_storage(name: str, url: str, *, overwrite: bool) -> dict:
             "OPTIONS": {"bucket_name": parts.netloc, "location": parts.path.strip("/"), "file_overwrite": overwrite}}
 
 
-# An S3-compatible bucket for several machines (apps/registry/store.py). MODELS_STORE stays each machine's working
+# An S3-compatible bucket for several machines (apps/registry/bucket.py). MODELS_STORE stays each machine's working
 # copy: with MODELS_STORE_URL, a version's files are uploaded there as it is registered, and a machine that lacks
 # a version's folder downloads it (checked against the recorded sha256) before loading it. MEDIA_STORE_URL keeps
 # uploaded data sets in a bucket instead of MEDIA_ROOT. Credentials come from boto3's usual places
@@ -352,6 +352,9 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stale-training-jobs": {"task": "apps.training.tasks.requeue_stale_jobs",
                                     "schedule": float(TRAINING_STALE_SECONDS),
                                     "options": {"expires": float(TRAINING_STALE_SECONDS)}},  # the next one is due
+    "resend-pending-datasets": {"task": "apps.datasets.tasks.resend_pending_datasets",
+                                "schedule": float(DATASET_PENDING_RESEND_SECONDS),
+                                "options": {"expires": float(DATASET_PENDING_RESEND_SECONDS)}},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(RNNSERVICE_HOME / "celerybeat-schedule")
 

@@ -18,7 +18,8 @@ MODEL_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}"
 ALIAS_NAME_PATTERN = r"[a-z][a-z0-9_-]{0,49}"
 PRODUCTION = "production"
 # Folders of MODELS_STORE that hold no model (training keeps its checkpoints in one), so no model is named so.
-RESERVED_MODEL_NAMES = frozenset({"checkpoints"})
+CHECKPOINTS = "checkpoints"
+RESERVED_MODEL_NAMES = frozenset({CHECKPOINTS})
 
 validate_model_name = RegexValidator(
     rf"\A{MODEL_NAME_PATTERN}\Z",

@@ -16,6 +16,7 @@ from django.db.models import Max
 
 from apps.datasets.models import Dataset
 from apps.registry.artifacts import version_verify
+from apps.registry.bucket import bucket_configured, bucket_upload
 from apps.registry.models import (
     ALIAS_NAME_PATTERN,
     MODEL_NAME_PATTERN,
@@ -24,7 +25,6 @@ from apps.registry.models import (
     ModelVersion,
     RegisteredModel,
 )
-from apps.registry.store import bucket_configured, bucket_upload
 from rnnservice.errors import ServiceError
 from rnnservice.ml.artifacts import verify_version
 from rnnservice.ml.config import TASKS
@@ -133,6 +133,16 @@ def version_export(*, version: ModelVersion, out_dir: Path) -> Path:
     return out_dir
 
 
+def model_name_check(*, owner: AbstractBaseUser, name: str, task: str, task_field: str = "task") -> None:
+    """The model name rules, for a launch (before training starts) and for version_create (at registration): a
+    well-formed name, not reserved, and either free or the owner's own model of `task` in the same case. Raises
+    ServiceError naming the field ("model_name", or `task_field` for a model of another task)."""
+    _check_name(name)
+    model = RegisteredModel.objects.filter(name__iexact=name).first()
+    if model is not None:
+        _check_model(model, owner=owner, name=name, task=task, task_field=task_field)
+
+
 def _check_name(name: str) -> None:
     if not isinstance(name, str) or not re.fullmatch(MODEL_NAME_PATTERN, name):
         raise ServiceError(f"model name {name!r} is not valid: use up to 100 letters, digits, hyphens and "
@@ -140,6 +150,18 @@ def _check_name(name: str) -> None:
     if name.lower() in RESERVED_MODEL_NAMES:
         raise ServiceError(f"model name {name!r} is reserved: MODELS_STORE/{name.lower()}/ holds no model",
                            field="model_name")
+
+
+def _check_model(model: RegisteredModel, *, owner: AbstractBaseUser, name: str, task: str, task_field: str) -> None:
+    if model.owner_id != owner.pk:
+        # Model names are global: say the name is taken, but not by whom.
+        raise ServiceError(f"the model name {name!r} is taken; choose another", field="model_name")
+    if model.name != name:
+        raise ServiceError(f"you have a model named {model.name!r}; model names are unique regardless of case",
+                           field="model_name")
+    if model.task != task:
+        raise ServiceError(f"model {name!r} is a {model.task} model; a {task} version cannot join it",
+                           field=task_field)
 
 
 def _model_for_update(*, owner: AbstractBaseUser, name: str, task: str) -> RegisteredModel:
@@ -153,14 +175,7 @@ def _model_for_update(*, owner: AbstractBaseUser, name: str, task: str) -> Regis
                 name=name, defaults={"owner": owner, "task": task})
         except IntegrityError:         # another request registered the same name in another case just now
             model = RegisteredModel.objects.select_for_update().get(name__iexact=name)
-    if model.owner_id != owner.pk:
-        # Model names are global: say the name is taken, but not by whom.
-        raise ServiceError(f"the model name {name!r} is taken; choose another", field="model_name")
-    if model.name != name:
-        raise ServiceError(f"you have a model named {model.name!r}; model names are unique regardless of case",
-                           field="model_name")
-    if model.task != task:
-        raise ServiceError(f"model {name!r} is a {model.task} model; a {task} version cannot join it", field="task")
+    _check_model(model, owner=owner, name=name, task=task, task_field="task")
     return model
 
 

@@ -6,7 +6,8 @@ from rest_framework.test import APIClient
 
 from apps.datasets.models import Dataset
 from apps.training.models import TrainingJob
-from apps.training.services import job_launch, job_run
+from apps.training.runs import job_run
+from apps.training.services import job_launch
 from tests.factories import DatasetFactory
 from tests.training.conftest import tiny_launch, valid_dataset
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from apps.training.services import job_cancel, job_fail, job_launch, job_run
+from apps.training.runs import job_fail, job_run
+from apps.training.services import job_cancel, job_launch
 from tests.training.conftest import tiny_launch
 
 

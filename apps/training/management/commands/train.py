@@ -19,7 +19,8 @@ from tqdm import tqdm
 
 from apps.datasets.models import Dataset
 from apps.training.models import TrainingJob
-from apps.training.services import job_cancel, job_launch, job_run
+from apps.training.runs import job_run
+from apps.training.services import job_cancel, job_launch
 from rnnservice.errors import ServiceError
 
 SECTIONS = ("tokenizer", "architecture", "training")
