@@ -101,7 +101,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Outermost, so that every response carries its X-Request-ID and every request is timed, errors included.
     "rnnservice.logs.RequestIdMiddleware",
-    "rnnservice.metrics.RequestMetricsMiddleware",
+    "rnnservice.prometheus.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the admin's, the API docs') straight from gunicorn: no separate file server to run.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -358,7 +358,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(RNNSERVICE_HOME / "celerybeat-schedule")
 
-# Metrics for Prometheus at /metrics (rnnservice/metrics.py), for a scraper that sends "Authorization: Bearer
+# Metrics for Prometheus at /metrics (rnnservice/prometheus.py), for a scraper that sends "Authorization: Bearer
 # <METRICS_TOKEN>" or a logged-in staff user; nobody else. Models are labelled by id, or by name with
 # METRICS_MODEL_LABEL=name. A Celery worker serves its own on METRICS_WORKER_PORT (0: none).
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")

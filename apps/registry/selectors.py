@@ -17,9 +17,9 @@ from apps.registry.models import (
     ModelVersion,
     RegisteredModel,
 )
-from rnnservice.api import visible_to
 from rnnservice.errors import ServiceError
 from rnnservice.queries import PreparedQuery
+from rnnservice.visibility import visible_to
 
 _REFERENCE = re.compile(rf"(?P<name>{MODEL_NAME_PATTERN})(?:@(?P<version>[0-9]+)|:(?P<alias>{ALIAS_NAME_PATTERN}))?")
 

@@ -9,7 +9,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from apps.training.models import TrainingJob
-from rnnservice.metrics import observe_job_finished
+from rnnservice.prometheus import observe_job_finished
 
 Status = TrainingJob.Status
 LOG_TAIL_LINES = 50

@@ -27,12 +27,12 @@ from apps.training.checkpoints import checkpoint_dir, checkpoint_fetch, checkpoi
 from apps.training.models import TrainingJob
 from apps.training.records import UNREACHABLE, job_finish, log_add, public_error
 from apps.training.recovery import is_stale
-from rnnservice.metrics import observe_job_finished
 from rnnservice.ml.config import config_from_dict
 from rnnservice.ml.errors import TrainingStopped
 from rnnservice.ml.formats import Example, read_examples
 from rnnservice.ml.pipeline import TrainResult, resolve_device, train
 from rnnservice.ml.training import Epoch
+from rnnservice.prometheus import observe_job_finished
 
 logger = logging.getLogger(__name__)
 Status = TrainingJob.Status

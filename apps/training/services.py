@@ -17,9 +17,9 @@ from apps.training.models import TrainingJob
 from apps.training.records import log_add
 from apps.training.tasks import train_model as train_model_task
 from rnnservice.errors import Conflict, ServiceError
-from rnnservice.metrics import observe_job_finished
 from rnnservice.ml.config import config_from_dict
 from rnnservice.ml.errors import ConfigError
+from rnnservice.prometheus import observe_job_finished
 
 logger = logging.getLogger(__name__)
 Status = TrainingJob.Status

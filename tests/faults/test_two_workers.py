@@ -9,8 +9,8 @@ import pytest
 from kombu import Connection
 
 from apps.registry.models import ModelVersion
-from apps.training.models import TrainingJob
 from apps.training.checkpoints import checkpoint_dir
+from apps.training.models import TrainingJob
 from apps.training.services import job_launch
 from apps.training.tasks import train_model
 from rnnservice.ml.artifacts import sha256_file

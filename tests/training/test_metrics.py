@@ -1,4 +1,4 @@
-"""Training jobs in the Prometheus metrics (rnnservice.metrics): each final status counted once, and timed from the
+"""Training jobs in the Prometheus metrics (rnnservice.prometheus): each final status counted once, and timed from the
 job's first start when it started at all."""
 from __future__ import annotations
 
