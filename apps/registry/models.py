@@ -56,6 +56,9 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(default=dict, blank=True, help_text="Dev metrics of the best epoch.")
     info = models.JSONField(default=dict, blank=True,
                             help_text="From config.json: the run config, labels, data split, per-epoch history.")
+    signature = models.JSONField(default=dict, blank=True,
+                                 help_text="What callers depend on: task, input kind, labels (None: open outputs). "
+                                           "apps/registry/signatures.py.")
     dataset = models.ForeignKey("datasets.Dataset", null=True, blank=True, on_delete=models.SET_NULL,
                                 related_name="model_versions")
     created = models.DateTimeField(auto_now_add=True)

@@ -25,7 +25,8 @@ from apps.registry.models import (
     ModelVersion,
     RegisteredModel,
 )
-from rnnservice.errors import ServiceError
+from apps.registry.signatures import signature_differences, signature_of
+from rnnservice.errors import Conflict, ServiceError
 from rnnservice.ml.artifacts import verify_version
 from rnnservice.ml.config import TASKS
 from rnnservice.ml.errors import ArtifactError
@@ -66,7 +67,8 @@ def version_create(*, owner: AbstractBaseUser, model_name: str, task: str, sourc
             moved_to = _move_into_store(source_dir, Path(settings.MODELS_STORE) / artifact_path)
             version = ModelVersion.objects.create(
                 model=model, number=number, artifact_path=artifact_path, sha256=sha256, dataset=dataset,
-                metrics=metrics if metrics is not None else info.get("metrics", {}), info=info)
+                metrics=metrics if metrics is not None else info.get("metrics", {}), info=info,
+                signature=signature_of(task=task, info=info))
             if bucket_configured():
                 # Before the commit: no machine finds the row before the bucket holds its files.
                 bucket_upload(moved_to, artifact_path)
@@ -77,11 +79,14 @@ def version_create(*, owner: AbstractBaseUser, model_name: str, task: str, sourc
         raise
 
 
-def alias_set(*, model: RegisteredModel, alias: str, version_number: int) -> Alias:
+def alias_set(*, model: RegisteredModel, alias: str, version_number: int, confirm: bool = False) -> Alias:
     """Point `alias` of `model` at its version `version_number`, creating the alias or moving it.
 
     Raises ServiceError (field "alias") for a name that is not a lower-case slug, and (field "version") for a
-    number the model has no version of. The next prediction that resolves the alias gets the new version.
+    number the model has no version of; Conflict (409, with "differences") for a move to a version whose
+    signature differs from the one the alias points at (labels added or removed, another input kind) unless
+    `confirm`: its callers would get answers they do not expect. The next prediction that resolves the alias gets
+    the new version.
     """
     if not isinstance(alias, str) or not re.fullmatch(ALIAS_NAME_PATTERN, alias):
         raise ServiceError(f"alias {alias!r} is not a valid name: use up to 50 lower-case letters, digits, hyphens "
@@ -89,9 +94,19 @@ def alias_set(*, model: RegisteredModel, alias: str, version_number: int) -> Ali
     version = model.versions.filter(number=version_number).first()
     if version is None:
         raise ServiceError(f"model {model.name!r} has no version {version_number}", field="version")
-    # update_or_create locks the alias row (select_for_update) and the unique (model, name) constraint settles
-    # two requests that create the same alias at once: the later one updates.
-    found, _ = Alias.objects.update_or_create(model=model, name=alias, defaults={"version": version})
+    with transaction.atomic():
+        # The alias row, locked: the differences are checked against the version it points at when it moves.
+        current = Alias.objects.select_for_update().select_related("version").filter(model=model, name=alias).first()
+        if current is not None and not confirm:
+            differences = signature_differences(current.version.signature, version.signature)
+            if differences:
+                raise Conflict(f"version {version.number} of {model.name!r} changes what {alias!r} (version "
+                               f"{current.version.number}) answers: {'; '.join(differences)}. Confirm the move to make "
+                               "it anyway (\"confirm\": true in the API, --confirm on the command line)",
+                               field="confirm", differences=differences)
+        # update_or_create settles two requests that create the same alias at once (the unique (model, name)
+        # constraint): the later one updates.
+        found, _ = Alias.objects.update_or_create(model=model, name=alias, defaults={"version": version})
     return found
 
 

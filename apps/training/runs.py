@@ -21,10 +21,11 @@ from django.utils import timezone
 from apps.datasets.files import data_path, dataset_paths
 from apps.datasets.models import Dataset
 from apps.registry.models import ModelVersion
+from apps.registry.selectors import version_alias_changes
 from apps.registry.services import version_create
 from apps.training import limits
 from apps.training.checkpoints import checkpoint_dir, checkpoint_fetch, checkpoint_push, checkpoint_remove
-from apps.training.models import TrainingJob
+from apps.training.models import TrainingJob, early_stop_reason
 from apps.training.records import UNREACHABLE, job_finish, log_add, public_error
 from apps.training.recovery import is_stale
 from rnnservice.ml.config import config_from_dict
@@ -247,9 +248,17 @@ def _register_saved(job: TrainingJob, folder: Path, result: TrainResult, progres
                                         source_dir=folder, dataset=job.dataset, metrics=result.metrics)
         locked.status, locked.progress, locked.finished = Status.SUCCEEDED, 1.0, timezone.now()
         locked.epochs, locked.heartbeat_at = progress.history(result), locked.finished
-        locked.log_tail = log_add(progress.log, f"succeeded: {job.model_name} version {locked.version.number}")
+        log = progress.log
+        if stopped := early_stop_reason(locked.epochs, locked.config):
+            log = log_add(log, stopped)
+        # A version that answers other labels than an alias's: said now, and moving the alias needs confirm.
+        changes = version_alias_changes(version=locked.version)
+        for warning in changes:
+            log = log_add(log, f"warning: {warning}")
+        locked.warnings = [*locked.warnings, *changes]
+        locked.log_tail = log_add(log, f"succeeded: {job.model_name} version {locked.version.number}")
         locked.save(update_fields=["version", "status", "progress", "finished", "epochs", "heartbeat_at",
-                                   "log_tail"])
+                                   "log_tail", "warnings"])
         transaction.on_commit(lambda: observe_job_finished(status=Status.SUCCEEDED, started=locked.started))
     progress.log = locked.log_tail
     return locked.version

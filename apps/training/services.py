@@ -14,6 +14,7 @@ from apps.registry.services import model_name_check
 from apps.training import limits
 from apps.training.checkpoints import checkpoint_remove
 from apps.training.models import TrainingJob
+from apps.training.notices import dev_split_warnings
 from apps.training.records import log_add
 from apps.training.tasks import train_model as train_model_task
 from rnnservice.errors import Conflict, ServiceError
@@ -59,8 +60,12 @@ def job_launch(*, owner: AbstractBaseUser, dataset: Dataset, model_name: str, to
     get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
     limits.check_active_jobs(owner)
     # queue=False: the caller claims it at once; sent_at keeps the stale check from sending it meanwhile.
+    warnings = dev_split_warnings(config, dataset)
+    log = ""
+    for warning in warnings:
+        log = log_add(log, f"warning: {warning}")
     job = TrainingJob.objects.create(owner=owner, dataset=dataset, model_name=model_name, config=config.to_dict(),
-                                     sent_at=None if queue else timezone.now())
+                                     sent_at=None if queue else timezone.now(), warnings=warnings, log_tail=log)
     if queue:
         # After the commit, or the worker could look for a row that is not there yet.
         transaction.on_commit(lambda: _send(job), robust=True)
@@ -86,13 +91,14 @@ def _send(job: TrainingJob) -> None:
 
 def job_cancel(*, job: TrainingJob) -> TrainingJob:
     """Cancel a job: a queued one at once (a message still on its way then does nothing), a running one at
-    the end of its current epoch, or at the end of training (cancel_requested). Raises ServiceError for a job
-    that has finished, and Conflict (409) for one that has finished training and is saving its version."""
+    the end of its current epoch, or at the end of training (cancel_requested). Raises Conflict (409) for a job
+    that has finished, or that has finished training and is saving its version."""
     with transaction.atomic():
         locked = TrainingJob.objects.select_for_update().get(pk=job.pk)
         if locked.status not in TrainingJob.ACTIVE:
-            raise ServiceError(f"job {locked.pk} has finished ({locked.status}); only a queued or running job can "
-                               "be cancelled", field="status")
+            # A 409, as for one saving its version: the request is well-formed, the job's state refuses it.
+            raise Conflict(f"job {locked.pk} has finished ({locked.status}); only a queued or running job can be "
+                           "cancelled", field="status")
         if locked.status == Status.RUNNING and locked.progress >= 1.0:
             raise Conflict(f"job {locked.pk} has finished training and is saving its version: too late to cancel",
                            field="status")

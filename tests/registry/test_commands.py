@@ -26,6 +26,17 @@ def test_it_promotes_and_moves_an_alias(alice, make_version):
     assert dict(Alias.objects.values_list("name", "version__number")) == {"production": 2, "staging": 1}
 
 
+def test_it_moves_an_alias_to_a_version_with_other_labels_only_with_confirm(alice, make_version):
+    make_version(alice)
+    make_version(alice, "sentiment", series=True)                       # another input kind, other labels
+    run("promote", "sentiment", "1")
+    with pytest.raises(CommandError, match=r"changes what 'production' \(version 1\) answers: the input kind "
+                                           r"changes from tokens to values.*--confirm on the command line"):
+        run("promote", "sentiment", "2")
+    assert Alias.objects.get().version.number == 1
+    assert run("promote", "sentiment", "2", "--confirm").strip() == "sentiment:production -> version 2 (was version 1)"
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (("nope", "1"), "no model named 'nope'"),
     (("sentiment", "5"), "model 'sentiment' has no version 5"),

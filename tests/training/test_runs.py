@@ -11,12 +11,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from apps.datasets.services import dataset_validate
 from apps.registry.models import ModelVersion, RegisteredModel
 from apps.training import runs
 from apps.training.checkpoints import checkpoint_dir
 from apps.training.models import TrainingJob
 from apps.training.recovery import jobs_requeue_stale
 from apps.training.runs import job_fail, job_run
+from tests.factories import DatasetFactory
 from tests.training.conftest import tiny_launch, valid_dataset
 from tests.training.helpers import LONG_AGO, launch, on_epoch_calls, running
 
@@ -58,6 +60,48 @@ def test_it_adds_the_next_version_to_the_same_model(transactional_db, alice, tag
     job_run(job_id=second.pk)
     assert [job.version.number for job in TrainingJob.objects.order_by("pk")] == [1, 2]
     assert RegisteredModel.objects.get().versions.count() == 2
+
+
+def test_it_says_when_early_stopping_ended_the_job_in_its_log_and_the_api(transactional_db, alice, tagging_data,
+                                                                          api):
+    # A learning rate too small to move the weights: epoch 1 stays the best, so patience 2 stops it at epoch 3.
+    job = launch(alice, tagging_data, **tiny_launch(epochs=8, patience=2, lr=1e-7))
+
+    job_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    said = "stopped early at epoch 3 of 8: dev accuracy has not improved for 2 epochs"
+    assert (job.status, len(job.epochs), job.stopped_early) == ("succeeded", 3, said)
+    assert said in job.log_tail
+    assert api.get(f"/api/training-jobs/{job.pk}/").data["stopped_early"] == said
+    trained_all = launch(alice, tagging_data, **tiny_launch(epochs=2))
+    job_run(job_id=trained_all.pk)
+    trained_all.refresh_from_db()
+    assert trained_all.stopped_early == "" and "stopped early" not in trained_all.log_tail
+
+
+def test_a_version_whose_labels_differ_from_an_aliased_one_is_registered_with_a_warning(
+        transactional_db, alice, api):
+    two_labels = valid_dataset(alice, "classification", name="sst")
+    three_labels = dataset_validate(dataset_id=DatasetFactory(
+        owner=alice, task="classification", format="tsv",
+        files={"train": "unseen_label.tsv", "dev": "tiny_sst.tsv"}).pk)
+    first = launch(alice, two_labels, "sentiment")
+    job_run(job_id=first.pk)
+    api.post("/api/models/sentiment/aliases/", {"alias": "production", "version": 1}, format="json")
+    second = launch(alice, three_labels, "sentiment")
+
+    job_run(job_id=second.pk)
+
+    second.refresh_from_db()
+    warning = ("version 2 differs from version 1 behind alias 'production': labels added: 2; moving 'production' "
+               "to it needs confirm")
+    assert (second.status, second.version.number) == ("succeeded", 2)
+    assert warning in second.warnings
+    assert f"warning: {warning}" in second.log_tail
+    assert warning in api.get(f"/api/training-jobs/{second.pk}/").data["warnings"]
+    moved = api.post("/api/models/sentiment/aliases/", {"alias": "production", "version": 2}, format="json")
+    assert (moved.status_code, moved.data["differences"]) == (409, ["labels added: 2"])
 
 
 def test_it_does_nothing_for_a_duplicate_delivery(transactional_db, alice, tagging_data):

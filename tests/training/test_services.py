@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 
+from apps.datasets.services import dataset_validate
 from apps.registry.models import ModelVersion, RegisteredModel
 from apps.training.checkpoints import checkpoint_dir
 from apps.training.models import TrainingJob
@@ -88,6 +89,24 @@ def test_it_refuses_a_model_name_it_could_not_register(alice, bob, tagging_data,
     assert not TrainingJob.objects.exists()
 
 
+def test_it_warns_at_launch_of_a_dev_split_too_small_or_missing_labels(alice, tagging_data):
+    job = launch(alice, tagging_data)                       # tests/data/tiny.conllu as train and dev: 2 sentences
+
+    assert job.warnings == ["the dev file has 2 examples, fewer than 20: its scores are noisy, and early stopping "
+                            "and the best epoch rest on very few examples"]
+    assert f"warning: {job.warnings[0]}" in job.log_tail
+    three_labels = dataset_validate(dataset_id=DatasetFactory(
+        owner=alice, task="classification", format="tsv",
+        files={"train": "unseen_label.tsv", "dev": "tiny_sst.tsv"}).pk)
+    missing = launch(alice, three_labels, "sentiment")
+    assert missing.warnings[1] == ("1 label of the training split is missing from the dev file (2): the dev score "
+                                   "cannot tell whether the model learnt them")
+    no_dev = dataset_validate(dataset_id=DatasetFactory(owner=alice, task="classification", format="tsv",
+                                                        files={"train": "tiny_sst.tsv"}).pk)
+    split = launch(alice, no_dev, "split")
+    assert split.warnings[0].startswith("the dev split (0.1 of the training examples) has 1 example, fewer than 20")
+
+
 def test_it_launches_into_a_model_the_owner_has(alice, tagging_data):
     RegisteredModel.objects.create(name="mine", task="tagging", owner=alice)
     assert launch(alice, tagging_data, "mine").status == "queued"
@@ -129,7 +148,7 @@ def test_it_cancels_a_running_job_at_the_end_of_the_epoch(transactional_db, alic
 def test_it_refuses_to_cancel_a_finished_job(alice, tagging_data):
     job = launch(alice, tagging_data)
     TrainingJob.objects.filter(pk=job.pk).update(status="succeeded")
-    with pytest.raises(ServiceError, match=rf"job {job.pk} has finished \(succeeded\); only a queued") as caught:
+    with pytest.raises(Conflict, match=rf"job {job.pk} has finished \(succeeded\); only a queued") as caught:
         job_cancel(job=job)
     assert caught.value.extra == {"field": "status"}
     job.refresh_from_db()
