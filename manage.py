@@ -20,7 +20,7 @@ def main() -> None:
     from django.core.management import execute_from_command_line
 
     try:
-        settings._setup()                # loads the settings, which check the environment
+        settings.INSTALLED_APPS  # noqa: B018  (loads the settings, which check the environment)
     except ImproperlyConfigured as exc:
         hint = next((text for name, text in HINTS.items() if name in str(exc)),
                     "  Set it in the environment; README.md, \"Configuration\", lists every setting.\n")
