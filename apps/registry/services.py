@@ -137,7 +137,16 @@ def version_export(*, version: ModelVersion, out_dir: Path) -> Path:
     source = version_verify(version=version)
     partial = out_dir.with_name(f".{out_dir.name}.partial-{uuid.uuid4().hex[:8]}")
     try:
-        shutil.copytree(source, partial)
+        # The bytes only, not the store's modes (copytree would keep them, and a version saved before every file got
+        # one mode has a weights file for its owner only): each file as this user writes any, one mode for all.
+        partial.mkdir(parents=True)
+        for path in sorted(source.rglob("*")):
+            target = partial / path.relative_to(source)
+            if path.is_dir():
+                target.mkdir(exist_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
         if verify_version(partial) != version.sha256:
             raise ServiceError(f"the copy in {partial} does not match the recorded sha256; nothing was exported")
         if out_dir.exists():

@@ -28,6 +28,7 @@ from apps.training.checkpoints import checkpoint_dir, checkpoint_fetch, checkpoi
 from apps.training.models import TrainingJob, early_stop_reason
 from apps.training.records import UNREACHABLE, job_finish, log_add, public_error
 from apps.training.recovery import is_stale
+from rnnservice.display import significant
 from rnnservice.ml.config import config_from_dict
 from rnnservice.ml.errors import TrainingStopped
 from rnnservice.ml.formats import Example, read_examples
@@ -335,7 +336,7 @@ def _out_of_memory(job: TrainingJob, exc: Exception) -> str:
 
 
 def _epoch_line(epoch: Epoch, planned: int) -> str:
-    dev = ", ".join(f"dev_{name} {value:.4f}" for name, value in epoch.dev.items())
+    dev = ", ".join(f"dev_{name} {significant(value)}" for name, value in epoch.dev.items())
     best = " (best)" if epoch.is_best else ""
-    return (f"epoch {epoch.epoch}/{planned}: train_loss {epoch.train_loss:.4f}, {dev}{best}; "
+    return (f"epoch {epoch.epoch}/{planned}: train_loss {significant(epoch.train_loss)}, {dev}{best}; "
             f"{epoch.tokens_per_s:,.0f} tokens/s, {epoch.seconds:.1f} s")

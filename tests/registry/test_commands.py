@@ -61,6 +61,18 @@ def test_it_exports_the_version_a_reference_names(alice, make_version, tmp_path,
     assert verify_version(out) == version.sha256
 
 
+def test_it_exports_every_file_with_one_mode_whatever_the_stored_ones(alice, make_version, tmp_path):
+    version = make_version(alice)
+    (version.folder / "weights.safetensors").chmod(0o600)           # as safetensors wrote it before the fix
+    out = tmp_path / "exported"
+    run("export_model", "sentiment", str(out))
+    modes = {path.name: path.stat().st_mode & 0o777 for path in out.iterdir()}
+    plain = tmp_path / "plain"
+    plain.write_text("")                                            # what this user's umask gives any new file
+    assert set(modes) == {"config.json", "vocab.json", "weights.safetensors", "manifest.json"}
+    assert set(modes.values()) == {plain.stat().st_mode & 0o777}
+
+
 def test_it_refuses_to_export_a_changed_artifact(alice, make_version, tmp_path):
     version = make_version(alice)
     with (version.folder / "weights.safetensors").open("r+b") as weights:

@@ -3,6 +3,7 @@ the heartbeat, progress rows."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from datetime import timedelta
 
@@ -73,6 +74,8 @@ def test_it_says_when_early_stopping_ended_the_job_in_its_log_and_the_api(transa
     said = "stopped early at epoch 3 of 8: dev accuracy has not improved for 2 epochs"
     assert (job.status, len(job.epochs), job.stopped_early) == ("succeeded", 3, said)
     assert said in job.log_tail
+    losses = re.findall(r"train_loss (\S+),", job.log_tail)             # 4 significant digits, as the admin shows
+    assert len(losses) == 3 and all(len(loss.lstrip("0.").replace(".", "")) <= 4 for loss in losses), losses
     assert api.get(f"/api/training-jobs/{job.pk}/").data["stopped_early"] == said
     trained_all = launch(alice, tagging_data, **tiny_launch(epochs=2))
     job_run(job_id=trained_all.pk)
