@@ -341,6 +341,12 @@ DATASET_MAX_BYTES_PER_USER = env_int("DATASET_MAX_BYTES_PER_USER", 2 * 1024**3, 
 # and the job fails naming it, where the kernel's OOM killer would kill the worker, and then each worker the job is
 # sent to again. For CPU workers: CUDA reserves far more address space than it uses.
 WORKER_MAX_MEMORY_BYTES = env_int("WORKER_MAX_MEMORY_BYTES", 0)
+# A worker the kernel's OOM killer killed says nothing (SIGKILL): its job goes silent and would be sent to the next
+# worker to die the same way. The machine's count of OOM kills, FILE:FIELD (kernel-wide /proc/vmstat by default; a
+# cgroup v2 container's own is /sys/fs/cgroup/memory.events:oom_kill), is recorded as each attempt starts; the
+# stale check on the same machine that finds the job's worker gone and the count risen fails the job once, naming
+# its estimate (apps/training/oom.py). Empty: off.
+WORKER_OOM_KILL_COUNTER = os.environ.get("WORKER_OOM_KILL_COUNTER", "/proc/vmstat:oom_kill").strip()
 # A message can be lost on its way: a broker restarted without persistence drops what it held, and one that is
 # down at a launch or an upload is never given it. The same check then sends again a job still queued
 # TRAINING_QUEUED_RESEND_SECONDS after it was sent (at once when it never was), and validation of a dataset

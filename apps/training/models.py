@@ -49,6 +49,9 @@ class TrainingJob(models.Model):
                                    help_text="When train_model was last sent for it; empty: never (the broker was "
                                              "down at launch). A job queued long after it is sent again.")
     worker = models.CharField(max_length=255, blank=True, help_text="The worker of the latest attempt.")
+    memory_watch = models.JSONField(default=dict, blank=True,
+                                    help_text="The machine and its count of OOM kills when the latest attempt "
+                                              "started (apps/training/oom.py); empty when it cannot be read.")
     version = models.OneToOneField("registry.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="job")
 

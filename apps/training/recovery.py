@@ -11,10 +11,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.training import limits
 from apps.training.checkpoints import checkpoint_remove
 from apps.training.models import TrainingJob
+from apps.training.oom import oom_killed
 from apps.training.records import job_finish, log_add
 from apps.training.tasks import train_model as train_model_task
+from rnnservice.ml.config import config_from_dict
 
 logger = logging.getLogger(__name__)
 Status = TrainingJob.Status
@@ -58,6 +61,9 @@ def _requeue(job: TrainingJob, *, restarted: bool) -> bool:
         why = f"no heartbeat since {job.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC from {worker}"
     if job.cancel_requested:
         job_finish(job, Status.CANCELLED, log_add(job.log_tail, f"cancelled: {why}"), check=False)
+    elif killed := oom_killed(job):
+        error = oom_error(job, killed)
+        job_finish(job, Status.FAILED, log_add(job.log_tail, f"failed: {error}"), error=error, check=False)
     elif job.attempts >= settings.TRAINING_MAX_ATTEMPTS:
         error = f"WorkerLost: {why}; gave up after {job.attempts} attempts (TRAINING_MAX_ATTEMPTS)"
         job_finish(job, Status.FAILED, log_add(job.log_tail, f"failed: {error}"), error=error, check=False)
@@ -115,3 +121,10 @@ def is_stale(job: TrainingJob, now: datetime) -> bool:
 
 def _stale_after() -> timedelta:
     return timedelta(seconds=settings.TRAINING_STALE_SECONDS)
+
+
+def oom_error(job: TrainingJob, killed: str) -> str:
+    """The error of a job whose worker the OOM killer killed (apps/training/oom.py): what happened, and what the
+    launch estimated. It is not sent again: the next worker would die the same way."""
+    return (f"OutOfMemory: its worker was killed: {killed}; "
+            f"{limits.out_of_memory_advice(config_from_dict(job.config), job.dataset)}")

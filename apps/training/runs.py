@@ -26,8 +26,9 @@ from apps.registry.services import version_create
 from apps.training import limits
 from apps.training.checkpoints import checkpoint_dir, checkpoint_fetch, checkpoint_push, checkpoint_remove
 from apps.training.models import TrainingJob, early_stop_reason
+from apps.training.oom import oom_killed, oom_watch
 from apps.training.records import UNREACHABLE, job_finish, log_add, public_error
-from apps.training.recovery import is_stale
+from apps.training.recovery import is_stale, oom_error
 from rnnservice.display import significant
 from rnnservice.ml.config import config_from_dict
 from rnnservice.ml.errors import TrainingStopped
@@ -100,6 +101,14 @@ def job_start(*, job_id: int, worker: str) -> TrainingJob | None:
             return None
         as_read = TrainingJob.objects.filter(pk=job.pk, status=job.status, attempts=job.attempts, sent_at=job.sent_at,
                                              heartbeat_at=job.heartbeat_at, cancel_requested=job.cancel_requested)
+        if killed := oom_killed(job):         # its last attempt died of memory here: the next would too
+            error = oom_error(job, killed)
+            if as_read.update(status=Status.FAILED, error=error, finished=now,
+                              log_tail=log_add(job.log_tail, f"failed: {error}")):
+                checkpoint_remove(job)
+                observe_job_finished(status=Status.FAILED, started=job.started)
+                return None
+            continue
         if job.cancel_requested:              # asked while its last worker was dying: nothing left to stop
             if as_read.update(status=Status.CANCELLED, finished=now,
                               log_tail=log_add(job.log_tail, "cancelled: its worker stopped")):
@@ -110,10 +119,11 @@ def job_start(*, job_id: int, worker: str) -> TrainingJob | None:
         attempt, started = job.attempts + 1, job.started or now
         resume = " from its last checkpoint" if attempt > 1 else ""
         log_tail = log_add(job.log_tail, f"attempt {attempt} started{resume} on {worker}")
+        watch = oom_watch()
         if as_read.update(status=Status.RUNNING, attempts=attempt, worker=worker, heartbeat_at=now,
-                          started=started, log_tail=log_tail):
+                          started=started, log_tail=log_tail, memory_watch=watch):
             job.status, job.attempts, job.worker, job.heartbeat_at = Status.RUNNING, attempt, worker, now
-            job.started, job.log_tail = started, log_tail
+            job.started, job.log_tail, job.memory_watch = started, log_tail, watch
             logger.info("training job %s: attempt %s started on %s", job.pk, job.attempts, worker)
             return job
     return None
@@ -328,11 +338,7 @@ def _drop_connection() -> None:
 def _out_of_memory(job: TrainingJob, exc: Exception) -> str:
     """The reason a job that ran out of memory failed, with what the launch estimated; it is not tried again: the
     next worker would run out of memory the same way."""
-    cost = limits.run_estimate(config_from_dict(job.config), job.dataset)
-    estimate = (f"the launch estimated {cost.parameters:,} parameters and {cost.memory_bytes:,} bytes a step "
-                f"(TRAINING_MAX_MEMORY_BYTES is {settings.TRAINING_MAX_MEMORY_BYTES:,})")
-    return (f"OutOfMemory: {exc}; {estimate}; lower the batch size, max_length or the model's sizes, or give the "
-            "worker more memory")
+    return f"OutOfMemory: {exc}; {limits.out_of_memory_advice(config_from_dict(job.config), job.dataset)}"
 
 
 def _epoch_line(epoch: Epoch, planned: int) -> str:
