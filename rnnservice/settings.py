@@ -215,12 +215,17 @@ RNNSERVICE_DEVICE = os.environ.get("RNNSERVICE_DEVICE", "auto").strip()
 if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", RNNSERVICE_DEVICE):
     raise ImproperlyConfigured(f"RNNSERVICE_DEVICE={RNNSERVICE_DEVICE!r}: use auto, cpu, cuda or cuda:N")
 
-# Upload limits, per file. The size is checked before a byte is stored; a front proxy should cap the
-# request body as well (nginx client_max_body_size), since Django receives the whole upload first.
+# Upload limits, per file. The size is checked as the file arrives, before a byte is stored; a front proxy may cap
+# the request body as well (nginx client_max_body_size).
 RNNSERVICE_MAX_UPLOAD_BYTES = env_int("RNNSERVICE_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
 RNNSERVICE_MAX_UPLOAD_LINES = env_int("RNNSERVICE_MAX_UPLOAD_LINES", 5_000_000, minimum=1)
 # The longest line an upload may have, in characters: by default the longest the core's parsers read.
 RNNSERVICE_MAX_UPLOAD_LINE_CHARS = env_int("RNNSERVICE_MAX_UPLOAD_LINE_CHARS", 100_000, minimum=1)
+# A multipart file is counted as it arrives, and the request stopped as soon as one passes
+# RNNSERVICE_MAX_UPLOAD_BYTES (apps/datasets/uploads.py), before the handlers that keep it in memory or a file.
+FILE_UPLOAD_HANDLERS = ["apps.datasets.uploads.UploadLimitHandler",
+                        "django.core.files.uploadhandler.MemoryFileUploadHandler",
+                        "django.core.files.uploadhandler.TemporaryFileUploadHandler"]
 
 # Prediction and evaluation (apps.serving). Loaded models are kept per process, the least recently used
 # dropped first: each takes its weights' size in memory (CPU or GPU). A request over a limit gets a 400 that
