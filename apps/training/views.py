@@ -41,7 +41,7 @@ class JobDetailApi(APIView):
 
 
 class JobCancelApi(APIView):
-    @extend_schema(request=None, responses={200: JobOutput, 409: ErrorOutput})    # 409: saving its version
+    @extend_schema(request=None, responses={200: JobOutput, 409: ErrorOutput})    # 409: finished, or saving its version
     def post(self, request: Request, pk: int) -> Response:
         job = job_cancel(job=job_get(user=request.user, pk=pk))
         return Response(JobOutput(job).data)
