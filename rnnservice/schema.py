@@ -6,6 +6,7 @@ sections from the configuration dataclasses."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from typing import Any
@@ -83,23 +84,29 @@ class ApiSchema(AutoSchema):
 
 
 # -- the JSON the core defines -------------------------------------------------------------------------------
-def dataclass_schema(cls: type, *, section: str = "", title: str = "") -> dict[str, Any]:
-    """A configuration dataclass as a JSON schema: each field's type and default, its choices (config.CHOICES)
-    and range (config.RANGES), named "section.field" there."""
+def dataclass_schema(cls: type, *, section: str = "", title: str = "", default: str = "Default") -> dict[str, Any]:
+    """A configuration dataclass as a JSON schema: each field's type, its choices (config.CHOICES) and range
+    (config.RANGES), named "section.field" there, and its default in words ("`default`: 20."). Not as
+    `default`: generated clients send a declared default as if it were set, and a task's defaults differ from
+    the dataclass's (translation trains 12 epochs, not 20)."""
     hints = typing.get_type_hints(cls)
     properties = {}
     for field in dataclasses.fields(cls):
         prop = _type_schema(hints[field.name])
         path = f"{section}.{field.name}"
         if path in config.CHOICES:
-            prop["enum"] = list(config.CHOICES[path])
+            choices = [choice for choice in config.CHOICES[path] if choice is not None]
+            if None in config.CHOICES[path]:
+                prop = {"anyOf": [{"type": "string", "enum": choices}, {"type": "null"}]}
+            else:
+                prop["enum"] = choices
         low, high = config.RANGES.get(path, (None, None))
         if low is not None:
             prop["minimum"] = low
         if high is not None:
             prop["maximum"] = high
         if field.default is not dataclasses.MISSING:
-            prop["default"] = field.default
+            prop["description"] = f"{default}: {json.dumps(field.default)}."
         properties[field.name] = prop
     return {"type": "object", "title": title or cls.__name__, "properties": properties, "additionalProperties": False}
 
@@ -119,7 +126,7 @@ SECTIONS = {"tokenizer": ("TokenizerConfig", config.TokenizerConfig),
 
 def config_components() -> dict[str, dict[str, Any]]:
     """The configuration sections and the whole run configuration (a job's `config`, a version's)."""
-    components = {name: dataclass_schema(cls, section=section, title=name)
+    components = {name: dataclass_schema(cls, section=section, title=name, default="Default (a task may set its own)")
                   for section, (name, cls) in SECTIONS.items()}
     components["RunConfig"] = {
         "type": "object", "title": "RunConfig", "description": "The full run configuration: the task's defaults "
@@ -149,8 +156,10 @@ def prediction_components() -> dict[str, dict[str, Any]]:
                 if shape not in inputs:
                     inputs.append(shape)
         if task.options_class is not None:
-            for option, prop in dataclass_schema(task.options_class)["properties"].items():
-                options.setdefault(option, {**prop, "description": f"{name} only."})
+            for option, prop in dataclass_schema(task.options_class, default=f"{name}'s default")["properties"].items():
+                if option in options:           # two tasks' option of one name: both defaults said
+                    prop["description"] = f"{options[option]['description']} {prop['description']}"
+                options[option] = prop
         output = dict(task.output_schema())
         output_name = output.pop("title", None) or f"{_title(name)}Output"
         components[output_name] = output
@@ -164,13 +173,22 @@ def prediction_components() -> dict[str, dict[str, Any]]:
                                        "description": "One per input, in order."}},
             "required": ["task", "model", "version", "outputs"]}
         predictions[name] = REF + prediction_name
+    items = []
+    for shape in inputs:                # objects by name (a title, else the key they need), so generators name them
+        if shape.get("type") == "object":
+            shape = dict(shape)
+            shape_name = shape.pop("title", None) or f"{_title(shape['required'][0])}Input"
+            components[shape_name] = shape
+            shape = {"$ref": REF + shape_name}
+        items.append(shape)
     components["PredictInputItem"] = {
         "description": "One input, in a shape the model's task and input kind read (its index names it in an "
                        "error): a text, a text split into tokens, a numeric series...",
-        "anyOf": inputs}
+        "anyOf": items}
     components["PredictOptions"] = {
         "type": "object", "properties": options, "additionalProperties": False,
-        "description": "Prediction options; a task refuses those it does not take (most take none)."}
+        "description": "Prediction options, each with the default of the tasks that take it; a task refuses "
+                       "those it does not take (most take none)."}
     components["Prediction"] = {
         "oneOf": [{"$ref": ref} for ref in predictions.values()],
         "discriminator": {"propertyName": "task", "mapping": predictions}}
