@@ -291,7 +291,25 @@ def contract(result: dict[str, Any], generator: Any, request: Any, public: bool)
         "type": "http", "scheme": "bearer",
         "description": "The key from POST /api/auth/token/, as `Authorization: Bearer KEY` (or DRF's spelling, "
                        "`Authorization: Token KEY`)."}
-    return result
+    return _nulls(result)
+
+
+def _nulls(node: Any) -> Any:
+    """OpenAPI 3.0's `nullable` (DRF's pagination schema still says it) as 3.1 says it: null among the types."""
+    if isinstance(node, list):
+        return [_nulls(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _nulls(value) for key, value in node.items()}
+    if node.pop("nullable", False):
+        kinds = node.get("type")
+        if isinstance(kinds, str):
+            node["type"] = [kinds, "null"]
+        elif isinstance(kinds, list) and "null" not in kinds:
+            node["type"] = [*kinds, "null"]
+        elif kinds is None:
+            node = {"anyOf": [node, {"type": "null"}]}
+    return node
 
 
 def _renamed(result: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:

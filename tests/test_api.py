@@ -16,7 +16,9 @@ def test_it_turns_service_and_core_errors_into_a_400():
          {"detail": "the number of inputs is 12; the limit is 10 (MAX_ITEMS)", "limit": "MAX_ITEMS", "value": 12,
           "maximum": 10}),
         (FormatError("/srv/media/datasets/3/train.tsv", 4, "ragged row"),
-         {"detail": "train.tsv, line 4: ragged row", "line": 4}),
+         {"detail": "train.tsv, line 4: ragged row", "file": "train.tsv", "line": 4}),
+        (FormatError("/srv/media/datasets/3/train.tsv", 0, "the file is empty"),     # line 0: the whole file
+         {"detail": "train.tsv: the file is empty", "file": "train.tsv"}),
         (ConfigError("training.epochs", "must be between 1 and 10000, not 0"),
          {"detail": "training.epochs: must be between 1 and 10000, not 0", "field": "training.epochs"}),
         (MLError("the training data holds no examples"), {"detail": "the training data holds no examples"}),
@@ -41,19 +43,35 @@ def test_it_answers_503_naming_the_database_when_it_cannot_be_reached():
 
 
 def test_it_hands_out_a_token_for_a_username_and_password(client, alice):
-    response = client.post("/api/auth/token/", {"username": "alice", "password": "password"})
+    response = client.post("/api/auth/token/", {"username": "alice", "password": "password"},
+                           content_type="application/json")
     assert response.status_code == 200
     assert response.json() == {"token": Token.objects.get(user=alice).key}
-    wrong = client.post("/api/auth/token/", {"username": "alice", "password": "guess"})
+    wrong = client.post("/api/auth/token/", {"username": "alice", "password": "guess"},
+                        content_type="application/json")
     assert wrong.status_code == 400
+    assert wrong.json() == {"detail": "Unable to log in with provided credentials."}
     assert Token.objects.filter(user=alice).count() == 1
 
 
 def test_it_authenticates_with_the_token_it_handed_out(client, alice):
-    token = client.post("/api/auth/token/", {"username": "alice", "password": "password"}).json()["token"]
-    response = client.get("/api/datasets/", headers={"Authorization": f"Token {token}"})
-    assert response.status_code == 200
-    assert response.json()["count"] == 0
+    token = client.post("/api/auth/token/", {"username": "alice", "password": "password"},
+                        content_type="application/json").json()["token"]
+    for keyword in ("Token", "Bearer", "bearer"):       # DRF's word, and the one the schema declares
+        response = client.get("/api/datasets/", headers={"Authorization": f"{keyword} {token}"})
+        assert (response.status_code, response.json()["count"]) == (200, 0)
+    wrong = client.get("/api/datasets/", headers={"Authorization": "Bearer not-a-key"})
+    assert (wrong.status_code, wrong.json()) == (401, {"detail": "Invalid token."})
+
+
+def test_the_token_endpoint_takes_json_and_a_form_and_no_other_type(client, alice):
+    form = client.post("/api/auth/token/", "username=alice&password=password",
+                       content_type="application/x-www-form-urlencoded")
+    assert form.status_code == 200
+    multipart = client.post("/api/auth/token/", {"username": "alice", "password": "password"})
+    assert multipart.status_code == 415
+    assert multipart.json()["detail"].endswith("this endpoint takes application/json, "
+                                               "application/x-www-form-urlencoded")
 
 
 def test_it_renders_the_openapi_schema_and_docs(client, db):
@@ -62,7 +80,7 @@ def test_it_renders_the_openapi_schema_and_docs(client, db):
     paths = schema.json()["paths"]
     assert {"/api/datasets/", "/api/datasets/{id}/", "/api/auth/token/"} <= set(paths)
     upload = paths["/api/datasets/"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
-    assert upload["$ref"].endswith("/DatasetCreateInputRequest")
+    assert upload["$ref"].endswith("/DatasetCreateRequest")
     for page in ("/api/docs/", "/api/redoc/"):
         html = client.get(page).content.decode()
         assert "/static/drf_spectacular_sidecar/" in html
