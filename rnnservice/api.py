@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, UnsupportedMediaType, ValidationError
+from rest_framework.exceptions import UnsupportedMediaType, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -82,8 +82,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         view = context.get("view")
         taken = ", ".join(parser.media_type for parser in view.get_parsers()) if view is not None else ""
         response.data = {"detail": f"{exc.detail.rstrip('.')}; this endpoint takes {taken}"}
-    else:
-        response.data = {"detail": str(exc.detail) if isinstance(exc, APIException) else str(exc)}
+    else:                                   # DRF's own (an Http404 it made a NotFound) already says it in `detail`
+        detail = response.data.get("detail") if isinstance(response.data, dict) else None
+        response.data = {"detail": str(detail or exc)}
     return response
 
 

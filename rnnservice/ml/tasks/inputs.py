@@ -20,8 +20,9 @@ TEXT_SCHEMA: dict[str, Any] = {
          "required": ["tokens"], "additionalProperties": False},
     ]}
 SERIES_SCHEMA: dict[str, Any] = {
-    "type": "object", "title": "SeriesInput", "description": "A numeric series: one frame of feature values a step (or a flat list of "
-                                     "numbers for a model of one feature).",
+    "type": "object", "title": "SeriesInput",
+    "description": "A numeric series: one frame of feature values a step (or a flat list of numbers for a model of "
+                   "one feature).",
     "properties": {"values": {"type": "array", "minItems": 1, "items": {
         "oneOf": [{"type": "number"}, {"type": "array", "minItems": 1, "items": {"type": "number"}}]}}},
     "required": ["values"], "additionalProperties": False}
