@@ -64,7 +64,8 @@ def work(monkeypatch) -> Callable[[], None]:
 def test_the_readme_path_runs_with_the_generated_client_only(path, live_server, alice, models_store, work,
                                                              make_version):
     client = path.log_in(live_server.url, "alice", "password")
-    dataset = path.wait_until_valid(client, path.upload(client, "reviews", DATA / "tiny_sst.tsv", DATA / "tiny_sst.tsv"), work)
+    uploaded = path.upload(client, "reviews", DATA / "tiny_sst.tsv", DATA / "tiny_sst.tsv")
+    dataset = path.wait_until_valid(client, uploaded, work)
     assert dataset.statistics.splits["train"].examples > 0 and dataset.sha256["train"]
     job = path.train(client, dataset, "reviews", work)
     assert path.promote(client, "reviews", job.version.number).version == 1
