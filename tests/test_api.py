@@ -1,6 +1,8 @@
 """Tests for rnnservice/api.py and the project-wide API routes: token, schema, docs."""
 from __future__ import annotations
 
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import InterfaceError, OperationalError, ProgrammingError
 from rest_framework.authtoken.models import Token
 
@@ -85,3 +87,47 @@ def test_it_renders_the_openapi_schema_and_docs(client, db):
         html = client.get(page).content.decode()
         assert "/static/drf_spectacular_sidecar/" in html
         assert "cdn." not in html                 # a machine without internet access still shows the docs
+
+
+@pytest.mark.parametrize(("method", "url", "body", "field"), [
+    ("post", "/api/models/sentiment/predict/", {"inputs": ["fine"], "bogus": 1}, "bogus"),
+    ("post", "/api/models/sentiment/predict/", {"inputs": ["fine"], "versoin": 2}, "versoin"),   # not production
+    ("post", "/api/models/sentiment/evaluate/", {"dataset": 1, "splitt": "dev"}, "splitt"),
+    ("post", "/api/models/sentiment/aliases/", {"alias": "staging", "version": 1, "force": True}, "force"),
+    ("patch", "/api/models/sentiment/", {"description": "x", "task": "tagging"}, "task"),
+    ("post", "/api/training-jobs/", {"dataset": 1, "model_name": "x", "epochs": 3}, "epochs"),
+])
+def test_it_refuses_an_unknown_field_by_name(api, alice, make_version, method, url, body, field):
+    make_version(alice)
+    response = getattr(api, method)(url, body, format="json")
+    assert response.status_code == 400
+    assert response.json()["field"] == field and response.json()["detail"].startswith(f"{field}: ")
+
+
+def test_it_refuses_an_unknown_field_of_an_upload_by_name(api):
+    response = api.post("/api/datasets/", {"name": "x", "task": "tagging", "formatt": "conllu",
+                                           "train": SimpleUploadedFile("train.conllu", b"1\tA\n")}, format="multipart")
+    assert response.json() == {"detail": "formatt: unknown field; the fields are name, task, format, train, "
+                                         "train_target, dev, dev_target, test, test_target", "field": "formatt"}
+
+
+def test_it_answers_one_error_shape_for_several_fields_at_fault(api, alice, make_version):
+    make_version(alice)
+    response = api.post("/api/models/sentiment/aliases/", {"alias": 1, "version": 0}, format="json")
+    assert response.json() == {
+        "detail": "alias: Not a valid string (and 1 more: see errors).", "field": "alias",
+        "errors": [{"detail": "alias: Not a valid string.", "field": "alias"},
+                   {"detail": "version: Ensure this value is greater than or equal to 1.", "field": "version"}]}
+
+
+def test_it_names_the_index_of_a_list_item_at_fault(api, alice, make_version):
+    make_version(alice)
+    response = api.post("/api/models/sentiment/predict/", {"inputs": ["fine", None]}, format="json")
+    assert response.json() == {"detail": "inputs[1]: This field may not be null.", "field": "inputs", "index": 1}
+
+
+def test_it_takes_json_only_where_the_schema_says_json(api, alice, make_version):
+    make_version(alice)
+    response = api.post("/api/models/sentiment/predict/", {"inputs": "fine"})       # multipart, as a form sends
+    assert response.status_code == 415
+    assert response.json()["detail"].endswith("this endpoint takes application/json")
