@@ -103,7 +103,7 @@ def test_the_configuration_sections_come_from_the_dataclasses(schema):
     assert components["ArchitectureConfig"]["properties"]["crf"]["type"] == ["boolean", "null"]
     launch = components["JobLaunchRequest"]["properties"]
     assert launch["training"]["allOf"] == [{"$ref": REF + "TrainingConfig"}]
-    assert components["Job"]["properties"]["config"] == {"$ref": REF + "RunConfig"}
+    assert components["Job"]["properties"]["config"]["allOf"] == [{"$ref": REF + "RunConfig"}]
     assert components["Job"]["properties"]["epochs"]["items"] == {"$ref": REF + "Epoch"}
 
 
