@@ -15,6 +15,12 @@ from rnnservice.schema import ref, typed
 _TARGET_HELP = "Translation only: the target side when {split} is the source side of two aligned files."
 
 
+def _upload(**kwargs: Any) -> serializers.FileField:
+    """A file field that takes an empty file: the service refuses it (uploads.py), in the words import_dataset
+    gets too."""
+    return serializers.FileField(allow_empty_file=True, **kwargs)
+
+
 class DatasetCreateInput(StrictInput):
     """Multipart form: the files, with the dataset's name, task and (optionally) format."""
 
@@ -24,12 +30,12 @@ class DatasetCreateInput(StrictInput):
     task = serializers.ChoiceField(choices=TASKS)
     format = serializers.ChoiceField(choices=FORMATS, required=False,
                                      help_text="Guessed from the training file when left out.")
-    train = serializers.FileField()
-    train_target = serializers.FileField(required=False, help_text=_TARGET_HELP.format(split="train"))
-    dev = serializers.FileField(required=False, help_text="Without it, training splits a seeded dev set off.")
-    dev_target = serializers.FileField(required=False, help_text=_TARGET_HELP.format(split="dev"))
-    test = serializers.FileField(required=False)
-    test_target = serializers.FileField(required=False, help_text=_TARGET_HELP.format(split="test"))
+    train = _upload()
+    train_target = _upload(required=False, help_text=_TARGET_HELP.format(split="train"))
+    dev = _upload(required=False, help_text="Without it, training splits a seeded dev set off.")
+    dev_target = _upload(required=False, help_text=_TARGET_HELP.format(split="dev"))
+    test = _upload(required=False)
+    test_target = _upload(required=False, help_text=_TARGET_HELP.format(split="test"))
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # A form keeps the last of two values of a name: a second train file would be lost in silence.

@@ -190,7 +190,7 @@ class _FileProblem(Exception):
     """The first problem in a dataset's files: the file field, its line, and the format it was read in."""
 
     def __init__(self, field: str, line: int | None, problem: str, format: str | None):
-        super().__init__(f"{field}, line {line}: {problem}")
+        super().__init__(f"{field}, line {line}: {problem}" if line else f"{field}: {problem}")
         self.field, self.line, self.problem, self.format = field, line, problem, format
 
 

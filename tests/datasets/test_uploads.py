@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import gzip
 import uuid
+from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
 
 from apps.datasets.models import Dataset
 from tests.factories import DATA
@@ -148,3 +150,13 @@ def test_it_refuses_a_second_file_or_an_unknown_field_naming_it(api, media_root,
     assert response.status_code == 400, response.data
     assert response.data["field"] == field and words in response.data["detail"]
     assert not Dataset.objects.exists() and (not media_root.exists() or files_under(media_root) == set())
+
+
+def test_an_empty_file_is_refused_alike_by_the_api_and_import_dataset(api, alice, media_root):
+    response = api.post(URL, {"name": "empty", "task": "classification",
+                              "train": SimpleUploadedFile("train.tsv", b"")}, format="multipart")
+    assert response.json() == {"detail": "the train file is empty", "field": "train"}
+    with pytest.raises(CommandError, match="^the train file is empty$"):
+        call_command("import_dataset", "empty", "--task", "classification", "--train", str(DATA / "empty.tsv"),
+                     "--owner", "alice", stdout=StringIO())
+    assert not Dataset.objects.exists()
