@@ -35,7 +35,8 @@ ERROR_DESCRIPTIONS = {
            "broken (other versions still answer).",
 }
 SUCCESS_DESCRIPTIONS = {"200": "OK.", "201": "Created.", "204": "Done; no content."}
-_JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string", dict: "object"}
+_JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string", dict: "object", list: "array",
+               tuple: "array"}
 
 
 class ApiSchema(AutoSchema):
@@ -112,11 +113,15 @@ def dataclass_schema(cls: type, *, section: str = "", title: str = "", default: 
 
 
 def _type_schema(hint: Any) -> dict[str, Any]:
+    """The JSON type of a dataclass field's annotation; any JSON value for a type JSON has no name for."""
     args = typing.get_args(hint)
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        kinds = [_JSON_TYPES[arg] for arg in args if arg is not type(None)]
+        kinds = [_JSON_TYPES.get(typing.get_origin(arg) or arg) for arg in args if arg is not type(None)]
+        if None in kinds:
+            return {}
         return {"type": [*kinds, "null"] if type(None) in args else kinds}
-    return {"type": _JSON_TYPES[typing.get_origin(hint) or hint]}
+    kind = _JSON_TYPES.get(typing.get_origin(hint) or hint)
+    return {"type": kind} if kind else {}
 
 
 SECTIONS = {"tokenizer": ("TokenizerConfig", config.TokenizerConfig),
@@ -146,41 +151,33 @@ def prediction_components() -> dict[str, dict[str, Any]]:
     task's prediction options with their defaults), one `<Task>Output` and `<Task>Prediction` a task, and
     `Prediction`, the answer of predict: one of those, told apart by `task`."""
     components: dict[str, dict[str, Any]] = {}
-    inputs: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
     options: dict[str, dict[str, Any]] = {}
     predictions: dict[str, str] = {}
     for name in tasks.TASKS:
         task = tasks.get(name)
         for kind in task.inputs:
             for shape in _alternatives(task.input_schema(kind)):
-                if shape not in inputs:
-                    inputs.append(shape)
+                if shape.get("type") == "object":      # by name, so that generators name its class
+                    shape = {"$ref": _component(components, shape, f"{_title(name)}{_title(kind)}Input")}
+                if shape not in items:
+                    items.append(shape)
         if task.options_class is not None:
             for option, prop in dataclass_schema(task.options_class, default=f"{name}'s default")["properties"].items():
                 if option in options:           # two tasks' option of one name: both defaults said
                     prop["description"] = f"{options[option]['description']} {prop['description']}"
                 options[option] = prop
-        output = dict(task.output_schema())
-        output_name = output.pop("title", None) or f"{_title(name)}Output"
-        components[output_name] = output
+        output_name = _component(components, task.output_schema(), f"{_title(name)}Output")
         prediction_name = f"{_title(name)}Prediction"
         components[prediction_name] = {
             "type": "object", "description": f"The answer of a {name} model.",
             "properties": {"task": {"type": "string", "const": name},
                            "model": {"type": "string"},
                            "version": {"type": "integer", "description": "The version that answered."},
-                           "outputs": {"type": "array", "items": {"$ref": REF + output_name},
+                           "outputs": {"type": "array", "items": {"$ref": output_name},
                                        "description": "One per input, in order."}},
             "required": ["task", "model", "version", "outputs"]}
         predictions[name] = REF + prediction_name
-    items = []
-    for shape in inputs:                # objects by name (a title, else the key they need), so generators name them
-        if shape.get("type") == "object":
-            shape = dict(shape)
-            shape_name = shape.pop("title", None) or f"{_title(shape['required'][0])}Input"
-            components[shape_name] = shape
-            shape = {"$ref": REF + shape_name}
-        items.append(shape)
     components["PredictInputItem"] = {
         "description": "One input, in a shape the model's task and input kind read (its index names it in an "
                        "error): a text, a text split into tokens, a numeric series...",
@@ -193,6 +190,17 @@ def prediction_components() -> dict[str, dict[str, Any]]:
         "oneOf": [{"$ref": ref} for ref in predictions.values()],
         "discriminator": {"propertyName": "task", "mapping": predictions}}
     return components
+
+
+def _component(components: dict[str, dict[str, Any]], schema: dict[str, Any], fallback: str) -> str:
+    """`schema` among `components` under its title (else `fallback`; also when another schema has that title):
+    the $ref to it."""
+    schema = dict(schema)
+    name = schema.pop("title", None) or fallback
+    if components.get(name, schema) != schema:
+        name = fallback
+    components[name] = schema
+    return REF + name
 
 
 def _alternatives(schema: dict[str, Any]) -> list[dict[str, Any]]:
