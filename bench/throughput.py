@@ -73,8 +73,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--sentences", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, help="train today's loop at this batch size (the loop of before keeps "
-                        "the config's); bench.accuracy --batch-size checks the dev score at it")
+    parser.add_argument("--batch-size", type=int, help="train today's loop at this batch size (the loop of before "
+                        "keeps the config's); bench.accuracy --batch-size checks the dev score at it")
     args = parser.parse_args()
 
     config = config_from_dict(json.loads(Path("bench/configs/ud_upos.json").read_text()), task="tagging")
