@@ -37,7 +37,7 @@ from apps.registry.store import (
 from apps.training import limits
 from apps.training.models import TrainingJob
 from apps.training.tasks import train_model as train_model_task
-from rnnservice.errors import Conflict, ServiceError, redact
+from rnnservice.errors import Conflict, ServiceError
 from rnnservice.metrics import observe_job_finished
 from rnnservice.ml.config import config_from_dict
 from rnnservice.ml.errors import ConfigError, TrainingStopped
@@ -621,4 +621,6 @@ def _tail(log: str, line: str) -> str:
 
 def _public(message: str) -> str:
     """An error without the server's folders: users see where in *their* data, not where on our disks."""
-    return redact(message, {str(root).rstrip("/") + "/": "" for root in (settings.MEDIA_ROOT, settings.MODELS_STORE)})
+    for root in sorted({str(settings.MEDIA_ROOT), str(settings.MODELS_STORE)}, key=len, reverse=True):
+        message = message.replace(root.rstrip("/") + "/", "")
+    return message
