@@ -1,5 +1,5 @@
-"""DRF glue shared by the apps: the one exception handler and the error shape it answers with, pagination, and
-who may see which rows. The OpenAPI schema is rnnservice/schema.py's."""
+"""DRF glue shared by the apps: the one exception handler and the error shape it answers with, and pagination.
+The OpenAPI schema is rnnservice/schema.py's; who may see which rows, rnnservice/visibility.py's."""
 from __future__ import annotations
 
 import logging
@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
-from django.db.models import Model, ProtectedError, QuerySet
+from django.db.models import ProtectedError, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from drf_spectacular.utils import extend_schema_serializer
@@ -248,13 +248,3 @@ def paginated_response(*, queryset: QuerySet, serializer_class: type[Serializer]
     paginator = view.pagination_class()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-
-def visible_to(queryset: QuerySet[Model], user: Any, *, owner_field: str = "owner") -> QuerySet[Model]:
-    """The rows `user` may see: their own; staff see all. Anything else is absent, so a lookup by id
-    answers 404, never 403, and does not confirm that someone else's object exists."""
-    if user.is_staff:
-        return queryset
-    if not user.is_authenticated:
-        return queryset.none()
-    return queryset.filter(**{owner_field: user})

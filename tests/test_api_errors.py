@@ -1,4 +1,4 @@
-"""Tests for the error answers of rnnservice/api.py and rnnservice/auth.py, each a bug schemathesis found
+"""Tests for the error answers of rnnservice/api.py and rnnservice/logins.py, each a bug schemathesis found
 (tests/test_schema_fuzz.py): JSON errors under /api/, documented in the schema, and inputs refused that DRF
 would have taken quietly."""
 from __future__ import annotations

@@ -9,8 +9,8 @@ import threading
 import uuid
 from pathlib import Path
 
+from apps.registry.bucket import bucket_configured, bucket_download
 from apps.registry.models import ModelVersion
-from apps.registry.store import bucket_configured, bucket_download
 from rnnservice.errors import ArtifactUnavailable, redact
 from rnnservice.ml.artifacts import MANIFEST, verify_version
 from rnnservice.ml.errors import ArtifactError

@@ -40,11 +40,13 @@ class ModelVersionOutput(serializers.ModelSerializer):
     split = typed(serializers.JSONField, ref("DataSplit", nullable=True), source="info.split", default=None,
                   read_only=True, help_text="How the training and dev examples were split, and the dev metric.")
     best_epoch = serializers.IntegerField(source="info.best_epoch", default=None, read_only=True)
+    signature = serializers.JSONField(read_only=True, help_text="What callers depend on: task, input kind and "
+                                      "labels (null for open outputs).")
 
     class Meta:
         model = ModelVersion
         fields = ["number", "sha256", "metrics", "dataset", "job", "created", "aliases", "labels", "best_epoch",
-                  "split", "config"]
+                  "split", "config", "signature"]
         read_only_fields = fields
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
@@ -85,6 +87,9 @@ class AliasNameField(StrictCharField):
 class AliasInput(StrictInput):
     alias = AliasNameField(max_length=100, help_text="production, staging, or any lower-case slug.")
     version = serializers.IntegerField(min_value=1, max_value=MAX_VERSION)
+    confirm = serializers.BooleanField(default=False, help_text="Move the alias even to a version whose signature "
+                                       "(labels, input kind) differs from the one it points at; without it such a "
+                                       "move is a 409 that lists the differences.")
 
 
 class AliasOutput(serializers.ModelSerializer):

@@ -16,7 +16,7 @@ from apps.registry.serializers import (
     ModelUpdateInput,
 )
 from apps.registry.services import alias_set, model_update
-from rnnservice.api import Pagination, paginated_response
+from rnnservice.api import ErrorOutput, Pagination, paginated_response
 
 
 class ModelListApi(APIView):
@@ -47,13 +47,15 @@ class ModelDetailApi(APIView):
 
 
 class AliasApi(APIView):
-    @extend_schema(operation_id="alias_set", request=AliasInput, responses={200: AliasOutput, 201: AliasOutput})
+    @extend_schema(operation_id="alias_set", request=AliasInput,
+                   responses={200: AliasOutput, 201: AliasOutput, 409: ErrorOutput})
     def post(self, request: Request, name: str) -> Response:
-        """Point an alias at a version: 201 when the alias is new, 200 when it moved (or already pointed there)."""
+        """Point an alias at a version: 201 when the alias is new, 200 when it moved (or already pointed there); 409
+        listing the differences for a move to a version with other labels or input kind, unless confirm is true."""
         model = model_get_visible(user=request.user, name=name)
         payload = AliasInput(data=request.data)
         payload.is_valid(raise_exception=True)
         is_new = alias_get(model=model, name=payload.validated_data["alias"]) is None
         alias = alias_set(model=model, alias=payload.validated_data["alias"],
-                          version_number=payload.validated_data["version"])
+                          version_number=payload.validated_data["version"], confirm=payload.validated_data["confirm"])
         return Response(AliasOutput(alias).data, status=status.HTTP_201_CREATED if is_new else status.HTTP_200_OK)

@@ -15,11 +15,11 @@ from apps.registry.selectors import version_resolve
 from apps.serving import limits
 from apps.serving.cache import model_get
 from rnnservice.errors import ServiceError, core_error
-from rnnservice.metrics import count_prediction
 from rnnservice.ml.errors import FormatError
 from rnnservice.ml.formats import FORMAT_OPTIONS, TABLE_OPTIONS, Example, guess_format, read_examples
 from rnnservice.ml.formats.numeric import SeriesExample
 from rnnservice.ml.predict import InputError, Predictor
+from rnnservice.prometheus import count_prediction
 
 EVALUATE_SPLITS = ("test", "dev")
 _HOLDS = {"tokens": "text", "values": "numeric series"}

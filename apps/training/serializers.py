@@ -66,10 +66,12 @@ class JobListOutput(serializers.ModelSerializer):
 class JobOutput(JobListOutput):
     """A job with its per-epoch metrics (`epochs`: one row per epoch), log tail and config."""
 
+    stopped_early = serializers.CharField(read_only=True, help_text='"stopped early at epoch 7 of 8: dev accuracy '
+                                          'has not improved for 4 epochs"; empty when it was not.')
     epochs = typed(serializers.JSONField, {"type": "array", "items": ref("Epoch")}, read_only=True)
     config = typed(serializers.JSONField, ref("RunConfig"), read_only=True)
 
     class Meta(JobListOutput.Meta):
         fields = [*JobListOutput.Meta.fields, "device", "epochs", "log_tail", "attempts", "worker", "heartbeat_at",
-                  "config"]
+                  "config", "warnings", "stopped_early"]
         read_only_fields = fields

@@ -48,7 +48,7 @@ class JobDetailApi(APIView):
 class JobCancelApi(APIView):
     @extend_schema(operation_id="job_cancel", request=None, responses={200: JobOutput, 409: ErrorOutput})
     def post(self, request: Request, pk: int) -> Response:
-        """Cancel a job: a queued one at once, a running one at the end of its epoch. A 409 while it saves its
-        version."""
+        """Cancel a job: a queued one at once, a running one at the end of its epoch. A 409 once it has finished
+        or while it saves its version."""
         job = job_cancel(job=job_get(user=request.user, pk=pk))
         return Response(JobOutput(job).data)

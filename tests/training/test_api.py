@@ -6,7 +6,8 @@ from rest_framework.test import APIClient
 
 from apps.datasets.models import Dataset
 from apps.training.models import TrainingJob
-from apps.training.services import job_launch, job_run
+from apps.training.runs import job_run
+from apps.training.services import job_launch
 from tests.factories import DatasetFactory
 from tests.training.conftest import tiny_launch, valid_dataset
 
@@ -148,7 +149,7 @@ def test_it_cancels_a_queued_job_at_once_and_a_running_one_at_its_next_epoch(api
     assert TrainingJob.objects.get(pk=alices_job.pk).status == "cancelled"
 
     again = api.post(f"{URL}{alices_job.pk}/cancel/")
-    assert again.status_code == 400
+    assert again.status_code == 409                      # well-formed, refused by the job's state
     assert again.data == {"detail": f"job {alices_job.pk} has finished (cancelled); only a queued or running "
                                     "job can be cancelled", "field": "status"}
 

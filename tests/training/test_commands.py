@@ -11,7 +11,7 @@ from django.db import connection
 
 from apps.registry.models import ModelVersion
 from apps.training.models import TrainingJob
-from apps.training.services import job_run
+from apps.training.runs import job_run
 from apps.training.tasks import train_model
 from tests.training.conftest import tiny_launch, valid_dataset
 
