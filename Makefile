@@ -20,17 +20,22 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 install: $(VENV)/.installed
 
+# tests/contract's TypeScript tools (openapi-typescript, tsc), as its package-lock.json pins them; needs Node 20.
+CONTRACT_TOOLS := tests/contract/node_modules/.package-lock.json
+$(CONTRACT_TOOLS): tests/contract/package-lock.json
+	npm ci --prefix tests/contract --no-audit --no-fund
+
 # Everything on this machine, state under RNNSERVICE_HOME (default .rnnservice): migrations, the demo user and
 # data sets, the web server, a worker per queue and celery beat; Ctrl-C stops them all. DJANGO_DEBUG defaults to
 # true here only: a built-in secret key and static files served from the apps.
 run: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) manage.py run_local --port $(PORT)
 
-test: install
+test: install $(CONTRACT_TOOLS)
 	$(PY) -m pytest
 
 # tests/ml has no database and no broker: the first pass covers it.
-test-services: install
+test-services: install $(CONTRACT_TOOLS)
 	DATABASE_URL=$(SERVICES_DATABASE_URL) CELERY_BROKER_URL=$(SERVICES_BROKER_URL) CACHE_URL=$(SERVICES_CACHE_URL) \
 	  $(PY) -m pytest --ignore=tests/ml
 
@@ -43,4 +48,4 @@ bench: install
 	for name in ud_upos conll_ner sst2 names multi30k; do $(PY) -m bench.accuracy $$name --data $(DATA) || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache tests/contract/node_modules
