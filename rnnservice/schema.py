@@ -106,21 +106,30 @@ def dataclass_schema(cls: type, *, section: str = "", title: str = "", default: 
             prop["minimum"] = low
         if high is not None:
             prop["maximum"] = high
-        if field.default is not dataclasses.MISSING:
-            prop["description"] = f"{default}: {json.dumps(field.default)}."
+        if field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING:
+            value = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+            prop["description"] = f"{default}: {json.dumps(value)}."
         properties[field.name] = prop
     return {"type": "object", "title": title or cls.__name__, "properties": properties, "additionalProperties": False}
 
 
 def _type_schema(hint: Any) -> dict[str, Any]:
-    """The JSON type of a dataclass field's annotation; any JSON value for a type JSON has no name for."""
-    args = typing.get_args(hint)
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        kinds = [_JSON_TYPES.get(typing.get_origin(arg) or arg) for arg in args if arg is not type(None)]
-        if None in kinds:
-            return {}
-        return {"type": [*kinds, "null"] if type(None) in args else kinds}
-    kind = _JSON_TYPES.get(typing.get_origin(hint) or hint)
+    """The JSON schema of a dataclass field's annotation (int, str | None, list[str], dict[str, float]...); any JSON
+    value for a type JSON has no name for."""
+    origin, args = typing.get_origin(hint) or hint, typing.get_args(hint)
+    if isinstance(hint, types.UnionType) or origin is typing.Union:
+        kinds = [_type_schema(arg) for arg in args if arg is not type(None)]
+        if type(None) in args:
+            kinds.append({"type": "null"})
+        if all(set(kind) == {"type"} and isinstance(kind["type"], str) for kind in kinds):
+            return {"type": [kind["type"] for kind in kinds]}
+        return {"anyOf": kinds} if all(kinds) else {}
+    kind = _JSON_TYPES.get(origin)
+    if kind == "array":
+        item = args[0] if args and (origin is list or args[1:] == (Ellipsis,)) else None
+        return {"type": "array", "items": _type_schema(item) if item is not None else {}}
+    if kind == "object" and len(args) == 2:
+        return {"type": "object", "additionalProperties": _type_schema(args[1])}
     return {"type": kind} if kind else {}
 
 

@@ -287,7 +287,10 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "rnnservice API",
-    "DESCRIPTION": "Train, version and serve recurrent sequence models.",
+    "DESCRIPTION": "Train, version and serve recurrent sequence models. Authenticate with `Authorization: Bearer "
+                   "KEY`, the key from POST /api/auth/token/. Bodies are JSON (the data set upload: multipart). "
+                   "Every error answer is an `Error`: `detail`, one sentence, and where they apply `field`, "
+                   "`index`, `file`, `line`, `limit`, and `errors` when several fields are at fault.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,      # file fields appear as binary uploads in request bodies

@@ -22,8 +22,9 @@ def api_schema() -> dict[str, Any]:
 
 
 @functools.cache
-def _operations() -> list[tuple[re.Pattern[str], dict[str, Any]]]:
-    return [(re.compile(re.sub(r"\{[^}/]+\}", "[^/]+", path) + r"\Z"), item)
+def _operations() -> list[tuple[re.Pattern[str], str, dict[str, Any]]]:
+    """(pattern, path, path item) of each path of the schema: /api/models/{name}/ matches /api/models/ner/."""
+    return [(re.compile(re.sub(r"\{[^}/]+\}", "[^/]+", path) + r"\Z"), path, item)
             for path, item in api_schema()["paths"].items()]
 
 
@@ -50,11 +51,12 @@ def check_response(response: HttpResponse) -> None:
     assert response["Content-Type"] == "application/json", \
         f"{method.upper()} {path} answered {response.status_code} in {response['Content-Type']}, not JSON"
     body = json.loads(response.content)
-    item = next((item for pattern, item in _operations() if pattern.match(path)), None)
+    template, item = next(((template, item) for pattern, template, item in _operations() if pattern.match(path)),
+                          ("", {}))
     status = str(response.status_code)
-    if item is not None and method in item and status in item[method]["responses"]:
-        escaped = next(p for p in api_schema()["paths"] if api_schema()["paths"][p] is item).replace("~", "~0")
-        pointer = f"/paths/{escaped.replace('/', '~1')}/{method}/responses/{status}/content/application~1json/schema"
+    if method in item and status in item[method]["responses"]:
+        escaped = template.replace("~", "~0").replace("/", "~1")             # a JSON pointer's escapes
+        pointer = f"/paths/{escaped}/{method}/responses/{status}/content/application~1json/schema"
     else:
         assert response.status_code >= 400, f"{method.upper()} {path}: {status} is not in the schema"
         pointer = "/components/schemas/Error"

@@ -68,8 +68,7 @@ def version_unavailable(*, version: ModelVersion, error: ArtifactError | None = 
         problem = f"{MANIFEST} is not the one recorded at registration (sha256 {version.sha256[:12]}...)"
     else:
         folder = str(version.folder)
-        problem = (str(error).replace(f"{folder}: ", "").replace(folder + os.sep, "")
-                   .replace(folder, "the version folder"))
+        problem = redact(str(error), {f"{folder}: ": "", folder + os.sep: "", folder: "the version folder"})
     return ArtifactUnavailable(model=version.model.name, version=version.number, problem=problem)
 
 

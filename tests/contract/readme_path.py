@@ -118,8 +118,7 @@ def show(client: AuthenticatedClient, model: str) -> ModelDetail:
 
 def classify(client: AuthenticatedClient, model: str, texts: list[str]) -> list[tuple[str, float]]:
     """Each text's label and its probability."""
-    inputs: list[SeriesInput | str | TokensInput] = list(texts)
-    prediction = answer(predict.sync(model, client=client, body=PredictRequest(inputs=inputs)))
+    prediction = answer(predict.sync(model, client=client, body=PredictRequest(inputs=[*texts])))
     assert isinstance(prediction, ClassificationPrediction), prediction
     return [(output.label, output.probabilities[output.label]) for output in prediction.outputs]
 
