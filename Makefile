@@ -26,11 +26,6 @@ $(CONTRACT_TOOLS): tests/contract/package.json tests/contract/package-lock.json
 
 install: $(VENV)/.installed
 
-# tests/contract's TypeScript tools (openapi-typescript, tsc), as its package-lock.json pins them; needs Node 20.
-CONTRACT_TOOLS := tests/contract/node_modules/.package-lock.json
-$(CONTRACT_TOOLS): tests/contract/package-lock.json
-	npm ci --prefix tests/contract --no-audit --no-fund
-
 # Everything on this machine, state under RNNSERVICE_HOME (default .rnnservice): migrations, the demo user and
 # data sets, the web server, a worker per queue and celery beat; Ctrl-C stops them all. DJANGO_DEBUG defaults to
 # true here only: a built-in secret key and static files served from the apps.
