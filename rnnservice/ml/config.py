@@ -184,7 +184,8 @@ def config_from_dict(data: dict[str, Any] | None = None, *, task: str | None = N
         given = data.get(name) or {}
         if not isinstance(given, dict):
             raise ConfigError(name, f"must be an object, not {type(given).__name__}")
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        defaults = {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+                    for f in dataclasses.fields(cls)}
         for key, value in given.items():
             owners = task_only.get(f"{name}.{key}")
             if owners and task not in owners and value != defaults.get(key):   # a saved config repeats defaults
