@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.trained import forecast_csv
+
 ROOT = Path(__file__).parents[2]
 DATA = ROOT / "tests" / "data"
 TINY = {"architecture": {"embed_dim": 8, "hidden_dim": 16, "num_layers": 1, "dropout": 0.1},
@@ -144,8 +146,8 @@ def test_it_names_the_line_of_a_config_file_that_is_not_json(tmp_path):
 
 
 def test_it_trains_evaluates_and_predicts_a_forecaster(tmp_path):
-    from tests.ml.test_forecasting import write_waves
-    data = write_waves(tmp_path)
+    data = tmp_path / "waves.csv"
+    data.write_text(forecast_csv())
     config = write_config(tmp_path, {"architecture": {"embed_dim": 8, "hidden_dim": 16, "segment_length": 4},
                                      "training": {"batch_size": 8}, "data": {"lookback": 12, "horizon": 4,
                                                                              "targets": ["load"]}})

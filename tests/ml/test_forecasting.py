@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
@@ -17,6 +16,7 @@ from rnnservice.ml.formats import read_examples
 from rnnservice.ml.pipeline import train
 from rnnservice.ml.predict import Predictor
 from rnnservice.ml.tasks.forecasting import ForecastWindow
+from tests.trained import forecast_csv
 
 TASK = tasks.get("forecasting")
 TINY = {"architecture": {"embed_dim": 8, "hidden_dim": 16, "segment_length": 4, "dropout": 0.0},
@@ -25,15 +25,8 @@ TINY = {"architecture": {"embed_dim": 8, "hidden_dim": 16, "segment_length": 4, 
 
 
 def write_waves(folder, rows: int = 160, name: str = "waves.csv") -> str:
-    """Hourly: a daily sine `load`, `temp` following it with noise, and `hour`, an input the forecast may use."""
-    lines = ["date,load,temp,hour"]
-    rng = np.random.default_rng(0)
-    for t in range(rows):
-        day, hour = divmod(t, 24)
-        load = 10 + 3 * math.sin(2 * math.pi * t / 24)
-        lines.append(f"2024-01-{day + 1:02d} {hour:02d}:00:00,{load:.4f},{load / 2 + rng.normal(0, 0.1):.4f},{hour}")
     path = folder / name
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(forecast_csv(rows))
     return str(path)
 
 

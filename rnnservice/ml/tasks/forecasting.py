@@ -273,13 +273,14 @@ class ForecastingTask(Task):
     def parse_options(self, options, codec=None):
         parsed = super().parse_options(options, codec)
         if codec is not None and parsed.horizon > codec.horizon:
-            raise MLError(f"options.horizon: the model forecasts at most {codec.horizon} steps (its trained "
-                          f"horizon), not {parsed.horizon}")
+            raise ConfigError("options.horizon", f"the model forecasts at most {codec.horizon} steps (its trained "
+                                                 f"horizon), not {parsed.horizon}")
         return parsed
 
     def check_options(self, options):
         if options.horizon < 0:
-            raise MLError(f"options.horizon: must be at least 1, or 0 for the trained horizon, not {options.horizon}")
+            raise ConfigError("options.horizon", f"must be at least 1, or 0 for the trained horizon, not "
+                                                 f"{options.horizon}")
 
     def parse_input(self, codec, index, raw):
         window = series_input(index, raw, codec.features)
