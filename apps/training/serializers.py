@@ -39,6 +39,9 @@ class JobLaunchInput(serializers.Serializer):
     tokenizer = serializers.DictField(required=False, help_text=_SECTION_HELP)
     architecture = serializers.DictField(required=False, help_text=_SECTION_HELP)
     training = serializers.DictField(required=False, help_text=_SECTION_HELP)
+    data = serializers.DictField(required=False, help_text=_SECTION_HELP + " The dev split and forecasting's "
+                                 "lookback, horizon, stride and targets; format, input and options are the "
+                                 "dataset's.")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # A misspelt or misplaced key ({"epochs": 3} at the top) must not be dropped in silence.
