@@ -10,26 +10,15 @@ import pytest
 from django.core.management import call_command
 
 from apps.datasets.services import dataset_validate
-from apps.registry.services import version_create
-from tests.trained import forecast_csv, train_tiny_forecaster
+from tests.trained import forecast_csv
 
 PREDICT = "/api/models/load/predict/"
 HISTORY = [[10.0, 5.0, float(hour)] for hour in range(12)]      # 12 rows of load, temp, hour: the look-back
 
 
-@pytest.fixture(scope="module")
-def forecaster_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("forecaster")
-    data = folder / "waves.csv"
-    data.write_text(forecast_csv())
-    return train_tiny_forecaster(folder / "version", data)
-
-
 @pytest.fixture
-def forecaster(alice, models_store, forecaster_dir, tmp_path):
-    import shutil
-    shutil.copytree(forecaster_dir, tmp_path / "incoming")
-    return version_create(owner=alice, model_name="load", task="forecasting", source_dir=tmp_path / "incoming")
+def forecaster(alice, make_forecaster):
+    return make_forecaster(alice)
 
 
 def test_it_forecasts_the_target_columns_over_rest(api, forecaster):
