@@ -286,8 +286,8 @@ class ForecastingTask(Task):
         window = series_input(index, raw, codec.features)
         if len(window.values) != codec.lookback:
             raise InputError(index, f"values: the model reads exactly {count(codec.lookback, 'row')} of "
-                                    f"{count(codec.features, 'number')} ({', '.join(codec.columns)}), the last "
-                                    f"first-to-last; got {count(len(window.values), 'row')}")
+                                    f"{count(codec.features, 'number')} ({', '.join(codec.columns)}), the "
+                                    f"latest rows, oldest first; got {count(len(window.values), 'row')}")
         return ForecastWindow(window.values)
 
     def warm_up_inputs(self, codec):
