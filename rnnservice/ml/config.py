@@ -136,8 +136,10 @@ INPUT_ONLY = {"architecture.char_dim": "tokens", "architecture.input_conv": "val
               "architecture.input_noise": "values"}
 
 def task_defaults(task: str, input: str | None = None) -> dict[str, dict[str, Any]]:
-    """The task's defaults over the dataclasses' own, for one input kind (None: tokens): section -> field -> value."""
-    return tasks.get(task).defaults.get(input or "tokens", {})
+    """The task's defaults over the dataclasses' own, for one input kind (None: the task's first, tokens but for
+    forecasting): section -> field -> value."""
+    kind = tasks.get(task)
+    return kind.defaults.get(input or kind.inputs[0], {})
 
 
 def task_only_fields() -> dict[str, tuple[str, ...]]:

@@ -159,3 +159,8 @@ def test_the_budget_counts_windows_not_the_whole_series():
     assert small.memory_bytes < 2 * 1024 ** 3
     longer = config_from_dict({"data": {"lookback": 1440, "horizon": 96}}, task="forecasting", input="values")
     assert estimate(longer, DataShape(tokens=0, length=17_420, features=7)).memory_bytes > small.memory_bytes
+
+
+def test_a_config_without_an_input_kind_gets_the_forecasting_defaults():
+    config = config_from_dict({}, task="forecasting")
+    assert (config.architecture.cell, config.architecture.hidden_dim, config.training.batch_size) == ("gru", 512, 256)
