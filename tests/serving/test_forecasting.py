@@ -8,6 +8,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from apps.datasets.services import dataset_validate
 from tests.trained import forecast_csv
@@ -78,3 +79,16 @@ def test_the_predict_command_takes_a_horizon(forecaster, tmp_path):
     (line,) = out.getvalue().splitlines()
     row = json.loads(line)
     assert (row["model"], row["columns"], len(row["forecast"])) == ("load", ["load", "temp"], 3)
+
+
+def test_the_evaluate_command_slides_over_a_file_and_prints_mse_and_mae_last(forecaster, tmp_path):
+    data = tmp_path / "waves.csv"
+    data.write_text(forecast_csv(30))
+    out = StringIO()
+    call_command("evaluate", "load", str(data), stdout=out, stderr=StringIO())
+    row = json.loads(out.getvalue().splitlines()[-1])
+    assert row["examples"] == 30 - 16 + 1 and list(row)[-2:] == ["mse", "mae"]
+    short = tmp_path / "short.csv"
+    short.write_text(forecast_csv(10))
+    with pytest.raises(CommandError, match="no scored window: the longest series has 10 rows"):
+        call_command("evaluate", "load", str(short), stdout=StringIO(), stderr=StringIO())
