@@ -82,3 +82,11 @@ def test_named_time_and_id_columns(tmp_path):
 def test_other_tasks_do_not_read_timeseries(tmp_path):
     with pytest.raises(FormatError, match="holds forecasting data, not classification"):
         read_examples(table(tmp_path, HOURLY), task="classification", format="timeseries")
+
+
+def test_a_quoted_header_and_an_open_quote_in_a_row(tmp_path):
+    (series,) = read(table(tmp_path, '"date","load, MW"\n2020-01-01,1\n2020-01-02,2\n'))
+    assert series.columns == ["load, MW"]
+    with pytest.raises(FormatError) as caught:
+        read(table(tmp_path, 'date,v\n2020-01-01,"1\n2020-01-02,2\n'))
+    assert caught.value.line == 2

@@ -88,11 +88,11 @@ def _rows(src: Source):
     if "\t" in lines[0][1]:
         yield from ((number, line.split("\t")) for number, line in lines)
         return
-    try:
-        for (number, _), cells in zip(lines, csv.reader(line for _, line in lines), strict=True):
-            yield number, cells
-    except csv.Error as exc:
-        src.fail(lines[0][0], f"bad CSV: {exc}")
+    for number, line in lines:                # a row a line: a time step holds no quoted line break
+        try:
+            yield number, next(csv.reader([line], strict=True))
+        except csv.Error as exc:
+            src.fail(number, f"bad CSV: {exc}")
 
 
 def _named(src: Source, line: int, names: list[str], name: str, option: str) -> int:
