@@ -216,10 +216,12 @@ def _read_splits(dataset: Dataset, files: dict[str, str]) -> tuple[str, str, dic
         input, splits[split] = found, split_statistics(examples)
     if "dev" in files:
         return format, input, {"splits": splits, "dev_split": {"dev": "given"}}
+    data = DataConfig()
+    if dataset.task == "forecasting":          # the end of each series, by time (the job's config may change it)
+        return format, input, {"splits": splits, "dev_split": {"dev": "time", "dev_fraction": data.dev_fraction}}
     # No dev file: training splits one off the training examples, seeded (the job's config may change these).
     if splits["train"]["examples"] < 2:
         raise _FileProblem("train", None, "there is 1 example; with no dev file, training needs at least 2 "
                                           "to split a dev set off", format)
-    data = DataConfig()
     return format, input, {"splits": splits,
                     "dev_split": {"dev": "split", "dev_fraction": data.dev_fraction, "split_seed": data.split_seed}}

@@ -39,6 +39,8 @@ DEMO_DATASETS = (
     DemoDataset("demo-de-en", "translation", "parallel", {"train": "de-en-train.tsv", "dev": "de-en-dev.tsv"}),
     # Numeric series (demo/make_waves.py wrote them): sine, square and sawtooth waves of 60 steps.
     DemoDataset("demo-waves", "classification", "ucr", {"train": "waves-train.tsv", "dev": "waves-dev.tsv"}),
+    # An hourly load to forecast (demo/make_load.py wrote it); the dev split is its end, by time.
+    DemoDataset("demo-load", "forecasting", "timeseries", {"train": "load.csv"}),
 )
 
 

@@ -178,7 +178,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     actions = ("compare_versions", "promote_to_production", "promote_to_production_confirmed")
 
     class Media:
-        js, css = ("rnnservice/tryit.js",), display.CSS
+        js, css = (display.CHART_JS[0], "rnnservice/tryit.js"), display.CSS     # Chart.js: forecasts
 
     def get_urls(self):
         compared = path("compare/", self.admin_site.admin_view(self.compare_view), name="registry_modelversion_compare")

@@ -15,7 +15,7 @@ from apps.registry.selectors import version_resolve
 from apps.serving import limits
 from apps.serving.cache import model_get
 from rnnservice.errors import ServiceError, core_error
-from rnnservice.ml.errors import FormatError
+from rnnservice.ml.errors import FormatError, MLError
 from rnnservice.ml.formats import FORMAT_OPTIONS, TABLE_OPTIONS, Example, guess_format, read_examples
 from rnnservice.ml.formats.numeric import SeriesExample
 from rnnservice.ml.predict import InputError, Predictor
@@ -73,6 +73,7 @@ def evaluate_dataset(*, user: AbstractBaseUser | AnonymousUser, model: Registere
             examples = _read(predictor, data_path(files, used), format=dataset.format)
         except FormatError as exc:
             raise core_error(exc, {path: name for name, path in files.items()}) from exc
+    limits.check_examples(len(examples))          # forecasting: the windows of the file's series
     metrics = predictor.evaluate(examples, **limits.decode_options(predictor.task, dict(options or {})))
     return {"model": model.name, "version": chosen.number, "dataset": dataset.pk, "split": used,
             "examples": len(examples), "metrics": metrics}
@@ -119,8 +120,9 @@ def _split_to_score(dataset: Dataset, split: str) -> str:
 
 
 def _read(predictor: Predictor, path: str | tuple[str, str], *, format: str | None) -> list[Example]:
-    """Gold examples in the model's task. Labels the model never saw are an error at their line. The format
-    options the model was trained with (XPOS tags, named columns) apply where the file's format takes them."""
+    """Gold examples in the model's task (forecasting: every window of the file's series). Labels the model never
+    saw are an error at their line. The format options the model was trained with (XPOS tags, named columns) apply
+    where the file's format takes them."""
     task = predictor.task
     format = format or guess_format(path, task=task)
     allowed = FORMAT_OPTIONS[format] + (TABLE_OPTIONS.get(task, ()) if format in ("csv", "tsv") else ())
@@ -130,4 +132,7 @@ def _read(predictor: Predictor, path: str | tuple[str, str], *, format: str | No
     found = "values" if isinstance(examples[0], SeriesExample) else "tokens"
     if found != predictor.input:
         raise ServiceError(f"the file holds {_HOLDS[found]}; the model reads {_HOLDS[predictor.input]}")
-    return examples
+    try:
+        return predictor.gold_examples(examples)
+    except MLError as exc:                        # a series shorter than a window
+        raise ServiceError(str(exc)) from exc

@@ -44,6 +44,7 @@ class JobLaunchInput(StrictInput):
     tokenizer = _section("TokenizerConfig")
     architecture = _section("ArchitectureConfig")
     training = _section("TrainingConfig")
+    data = _section("DataConfig")
 
 
 class VersionOutput(serializers.Serializer):

@@ -27,15 +27,21 @@ Status = TrainingJob.Status
 
 
 @transaction.atomic
+DATASET_DATA_FIELDS = ("format", "input", "options")      # fields of the data section that are the dataset's
+
+
 def job_launch(*, owner: AbstractBaseUser, dataset: Dataset, model_name: str, tokenizer: dict | None = None,
-               architecture: dict | None = None, training: dict | None = None, queue: bool = True) -> TrainingJob:
+               architecture: dict | None = None, training: dict | None = None, data: dict | None = None,
+               queue: bool = True) -> TrainingJob:
     """Create a queued job and send train_model to the `training` queue once the row is committed.
 
     Raises ServiceError naming the field: a dataset the owner cannot see or that is not valid, a model name
     that is malformed or taken by another user or task, a config value the core refuses ("training.epochs"), a
     metric the data cannot give; LimitExceeded for a model or a step's memory over the limits, or one job more
     than the owner may have queued or running (apps/training/limits.py).
-    With queue=False nothing is sent: the caller runs job_run itself (`manage.py train --sync`).
+    With queue=False nothing is sent: the caller runs job_run itself (`manage.py train --sync`). `data` sets the
+    data section's other fields (forecasting's lookback, horizon and targets; the dev split); its format, input
+    kind and format options are the dataset's, which validation read the files with.
     """
     # Locked until the commit, as dataset_delete locks it: a delete at the same moment waits for this job and
     # refuses, or this launch finds the dataset gone (a 409, not the 500 of a job pointing at a deleted row).
@@ -47,8 +53,12 @@ def job_launch(*, owner: AbstractBaseUser, dataset: Dataset, model_name: str, to
         raise ServiceError(f"dataset {dataset.name!r} is {dataset.status}; only a valid dataset can be trained on",
                            field="dataset")
     model_name_check(owner=owner, name=model_name, task=dataset.task, task_field="model_name")
+    for key in DATASET_DATA_FIELDS:
+        if key in (data or {}):
+            raise ServiceError(f"data.{key} is the dataset's, as its validation read the files; it cannot be set",
+                               field=f"data.{key}")
     sections = {"tokenizer": tokenizer or {}, "architecture": architecture or {}, "training": training or {},
-                "data": {"format": dataset.format}}     # the data section is the dataset's, never the client's
+                "data": {**(data or {}), "format": dataset.format}}
     try:
         # The input kind validation found (text or numeric series) picks the defaults the sections go over.
         config = config_from_dict(sections, task=dataset.task, input=dataset.input or None)

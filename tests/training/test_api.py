@@ -62,7 +62,8 @@ def test_it_answers_400_naming_the_bad_field(api, tagging_data, changes, detail,
 
 
 @pytest.mark.parametrize(("payload", "field", "message"), [
-    ({"epochs": 3}, "epochs", "unknown field; the fields are dataset, model_name, tokenizer, architecture, training"),
+    ({"epochs": 3}, "epochs",
+     "unknown field; the fields are dataset, model_name, tokenizer, architecture, training, data"),
     ({"training": [1, 2]}, "training", 'Expected a dictionary of items but got type "list".'),
     ({"model_name": ""}, "model_name", "This field may not be blank."),
 ])

@@ -122,7 +122,8 @@ def test_it_names_what_is_wrong(alice, tagging_data, args, message):
 @pytest.mark.parametrize(("text", "message"), [
     ('{\n  "training": {"epochs": 2,}\n}', r"--config .*bad.json, line 2: not JSON: Expecting property name"),
     ('["training"]', "must be a JSON object with sections tokenizer, architecture, training"),
-    ('{"data": {"format": "tsv"}}', "unknown section 'data'; the sections are tokenizer, architecture, training"),
+    ('{"dataset": {}}', "unknown section 'dataset'; the sections are tokenizer, architecture, training, data"),
+    ('{"data": {"format": "tsv"}}', "data.format is the dataset's"),
     ('{"training": 3}', "training must be an object, not int"),
     ('{"architecture": {"cell": "lstmm"}}', "architecture.cell: must be one of"),
 ])

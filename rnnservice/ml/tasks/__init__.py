@@ -11,6 +11,7 @@ MODULES = {
     "tagging": "rnnservice.ml.tasks.tagging",
     "classification": "rnnservice.ml.tasks.classification",
     "translation": "rnnservice.ml.tasks.translation",
+    "forecasting": "rnnservice.ml.tasks.forecasting",
 }
 TASKS = tuple(MODULES)
 

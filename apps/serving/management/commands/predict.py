@@ -27,12 +27,14 @@ class Command(ModelCommand):
         parser.add_argument("--beam-size", type=int, help="translation: beam size (default 5)")
         parser.add_argument("--n-best", type=int, help="translation: hypotheses per input")
         parser.add_argument("--max-length", type=int, help="translation: output tokens at most")
+        parser.add_argument("--horizon", type=int, help="forecasting: steps to forecast, at most the trained horizon")
 
     def handle(self, *args: Any, reference: str, texts: list[str], inputs: Path | None, **options: Any) -> None:
         if bool(texts) == bool(inputs):
             raise CommandError("give TEXT arguments or --inputs FILE (one JSON value a line), one of the two")
         model, version, alias = model_reference(reference=reference)
-        decode = {name: options[name] for name in ("beam_size", "n_best", "max_length") if options[name] is not None}
+        decode = {name: options[name] for name in ("beam_size", "n_best", "max_length", "horizon")
+                  if options[name] is not None}
         chosen = version_resolve(model=model, version=version, alias=alias)
         answer = predict(chosen=chosen, inputs=_read_inputs(inputs) if inputs else texts, options=decode)
         for output in answer["outputs"]:

@@ -24,7 +24,7 @@ from apps.training.services import job_cancel, job_launch
 from rnnservice.display import significant
 from rnnservice.errors import ServiceError
 
-SECTIONS = ("tokenizer", "architecture", "training")
+SECTIONS = ("tokenizer", "architecture", "training", "data")
 POLL_SECONDS = 0.5
 
 
@@ -37,7 +37,8 @@ class Command(BaseCommand):
         parser.add_argument("dataset", metavar="DATASET_ID_OR_NAME")
         parser.add_argument("--model", required=True, metavar="NAME", help="the registered model to add a version to")
         parser.add_argument("--config", type=Path, metavar="FILE.json",
-                            help='a JSON object with "tokenizer", "architecture" and "training" sections')
+                            help='a JSON object with "tokenizer", "architecture", "training" and "data" sections '
+                                 "(data: the dev split, forecasting's lookback, horizon and targets)")
         parser.add_argument("--epochs", type=int, metavar="N", help="training.epochs, over --config")
         parser.add_argument("--owner", metavar="USERNAME", help="who owns the job (default: the dataset's owner)")
         parser.add_argument("--wait", action="store_true", help="draw the job's progress until it ends")
@@ -160,7 +161,7 @@ def _dataset(value: str, owner: AbstractBaseUser | None) -> Dataset:
 
 
 def _sections(path: Path | None) -> dict[str, dict]:
-    """The tokenizer, architecture and training sections of a --config file; the data is the dataset's."""
+    """The sections of a --config file; the data section's format, input and options are the dataset's."""
     if path is None:
         return {}
     try:
@@ -175,7 +176,7 @@ def _sections(path: Path | None) -> dict[str, dict]:
     for name, value in given.items():
         if name not in SECTIONS:
             raise CommandError(f"--config {path}: unknown section {name!r}; the sections are {', '.join(SECTIONS)} "
-                               "(task, format and dev split come from the dataset)")
+                               "(task and format come from the dataset)")
         if not isinstance(value, dict):
             raise CommandError(f"--config {path}: {name} must be an object, not {type(value).__name__}")
     return given
