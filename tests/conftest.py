@@ -11,6 +11,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -18,7 +19,16 @@ from apps.registry.models import ModelVersion
 from apps.registry.services import version_create
 from rnnservice.settings import s3_storage
 from tests.factories import UserFactory
-from tests.trained import EXAMPLES, SERIES_EXAMPLES, SERIES_NAMES, TASK_NAMES, train_tiny, train_tiny_series
+from tests.trained import (
+    EXAMPLES,
+    SERIES_EXAMPLES,
+    SERIES_NAMES,
+    TASK_NAMES,
+    forecast_csv,
+    train_tiny,
+    train_tiny_forecaster,
+    train_tiny_series,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +36,21 @@ def media_root(settings, tmp_path):
     """Each test stores its uploads in a folder of its own."""
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture(autouse=True)
+def api_answers_as_its_schema_says(monkeypatch):
+    """Every answer a test client (Django's, DRF's) gets under /api/ is checked against /api/schema/: a status it
+    declares, a body it validates, errors included (tests/openapi.py)."""
+    from tests.openapi import check_response  # here: the schema is made at the first answer, not at import
+
+    request = Client.request
+
+    def checked(self, **kwargs):
+        response = request(self, **kwargs)
+        check_response(response)
+        return response
+    monkeypatch.setattr(Client, "request", checked)
 
 
 @pytest.fixture
@@ -82,6 +107,27 @@ def tiny_series_dirs(tmp_path_factory) -> dict[str, Path]:
     """One tiny model of numeric series per task that has them (classification, tagging); copy before use."""
     root = tmp_path_factory.mktemp("tiny-series-models")
     return {task: train_tiny_series(task, root / task) for task in SERIES_EXAMPLES}
+
+
+@pytest.fixture(scope="session")
+def tiny_forecaster_dir(tmp_path_factory) -> Path:
+    """A tiny forecaster of `load` and `temp` (look-back 12, horizon 4) trained on tests/trained.py's forecast_csv,
+    once per test run; copy before use (make_forecaster does)."""
+    root = tmp_path_factory.mktemp("tiny-forecaster")
+    (root / "waves.csv").write_text(forecast_csv())
+    return train_tiny_forecaster(root / "version", root / "waves.csv")
+
+
+@pytest.fixture
+def make_forecaster(models_store, tiny_forecaster_dir, tmp_path) -> Callable[..., ModelVersion]:
+    """make_forecaster(owner, name="load", dataset=None) -> a registered copy of the tiny forecaster."""
+    copies = itertools.count(1)
+
+    def register(owner, name: str = "load", **kwargs) -> ModelVersion:
+        source = tmp_path / "incoming-forecaster" / str(next(copies))
+        shutil.copytree(tiny_forecaster_dir, source)
+        return version_create(owner=owner, model_name=name, task="forecasting", source_dir=source, **kwargs)
+    return register
 
 
 @pytest.fixture

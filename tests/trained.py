@@ -117,3 +117,29 @@ def train_tiny_series(task: str, folder: Path) -> Path:
                                "training": {"epochs": 2, "batch_size": 4}}, task=task, input="values")
     train(config, SERIES_EXAMPLES[task]()).save(folder)
     return folder
+
+
+FORECAST_TINY = {"architecture": {"embed_dim": 8, "hidden_dim": 16, "segment_length": 4, "dropout": 0.0},
+                 "training": {"epochs": 2, "batch_size": 8}, "data": {"lookback": 12, "horizon": 4}}
+
+
+def forecast_csv(rows: int = 160) -> str:
+    """Hourly: a daily sine `load`, `temp` following it with noise, and `hour`, an input the forecast may use."""
+    rng = np.random.default_rng(0)
+    lines = ["date,load,temp,hour"]
+    for t in range(rows):
+        day, hour = divmod(t, 24)
+        load = 10 + 3 * math.sin(2 * math.pi * t / 24)
+        lines.append(f"2024-01-{day + 1:02d} {hour:02d}:00:00,{load:.4f},{load / 2 + rng.normal(0, 0.1):.4f},{hour}")
+    return "\n".join(lines) + "\n"
+
+
+def train_tiny_forecaster(folder: Path, data: Path) -> Path:
+    """Train a tiny forecaster of `load` and `temp` (look-back 12, horizon 4) on a forecast_csv file, saved at
+    `folder`."""
+    from rnnservice.ml.formats import read_examples
+    torch.set_num_threads(1)
+    config = config_from_dict({**FORECAST_TINY, "data": {**FORECAST_TINY["data"], "targets": ["load", "temp"]}},
+                              task="forecasting", input="values")
+    train(config, read_examples(str(data), task="forecasting")).save(folder)
+    return folder

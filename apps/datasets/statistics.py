@@ -17,6 +17,7 @@ from rnnservice.ml.formats import (
     TranslationExample,
 )
 from rnnservice.ml.formats.numeric import SeriesExample
+from rnnservice.ml.formats.timeseries import TimeSeries
 from rnnservice.ml.text import WordTokenizer
 
 PERCENTILES = (50, 90, 99)
@@ -31,6 +32,8 @@ def split_statistics(examples: Sequence[Example]) -> dict[str, Any]:
     classification; generation: the conditions, {} without) or "target_tokens" and "target_length" (translation),
     for the examples of one split;
     series_statistics for numeric series."""
+    if examples and isinstance(examples[0], TimeSeries):
+        return timeseries_statistics(examples)
     if examples and isinstance(examples[0], SeriesExample):
         return series_statistics(examples)
     lengths = [_length(example) for example in examples]
@@ -71,6 +74,20 @@ def series_statistics(examples: Sequence[SeriesExample]) -> dict[str, Any]:
             "length_histogram": length_histogram(lengths), "features": len(mean), "mean": _rounded(mean),
             "std": _rounded(np.sqrt(squares / sum(lengths))),
             "labels": dict(labels.most_common())}
+
+
+def timeseries_statistics(examples: Sequence[TimeSeries]) -> dict[str, Any]:
+    """series_statistics for the tables of forecasting, less the labels, plus "columns" (the numeric columns'
+    names), "start", "end" (the first and last time of any series, when the file has a time column) and "step"
+    (seconds between rows)."""
+    stats = series_statistics(examples)
+    del stats["labels"]
+    times = [example.times for example in examples if example.times is not None and len(example.times)]
+    stats["columns"] = list(examples[0].columns)
+    if times:
+        stats.update(start=str(min(t[0] for t in times)), end=str(max(t[-1] for t in times)),
+                     step=int((times[0][1] - times[0][0]) / np.timedelta64(1, "s")) if len(times[0]) > 1 else 0)
+    return stats
 
 
 def _rounded(values: np.ndarray) -> list[float]:

@@ -39,6 +39,8 @@ DEMO_DATASETS = (
     DemoDataset("demo-de-en", "translation", "parallel", {"train": "de-en-train.tsv", "dev": "de-en-dev.tsv"}),
     # Numeric series (demo/make_waves.py wrote them): sine, square and sawtooth waves of 60 steps.
     DemoDataset("demo-waves", "classification", "ucr", {"train": "waves-train.tsv", "dev": "waves-dev.tsv"}),
+    # An hourly load to forecast (demo/make_load.py wrote it); the dev split is its end, by time.
+    DemoDataset("demo-load", "forecasting", "timeseries", {"train": "load.csv"}),
     # Made-up surnames by language (demo/make_names.py wrote them), for generation: a name in the language asked for.
     DemoDataset("demo-names", "generation", "tsv", {"train": "names-train.tsv", "dev": "names-dev.tsv"}),
 )

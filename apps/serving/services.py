@@ -14,19 +14,19 @@ from apps.registry.models import ModelVersion, RegisteredModel
 from apps.registry.selectors import version_resolve
 from apps.serving import limits
 from apps.serving.cache import model_get
-from rnnservice.errors import ServiceError
-from rnnservice.metrics import count_prediction
-from rnnservice.ml.errors import FormatError
+from rnnservice.errors import ServiceError, core_error
+from rnnservice.ml.errors import FormatError, MLError
 from rnnservice.ml.formats import FORMAT_OPTIONS, TABLE_OPTIONS, Example, guess_format, read_examples
 from rnnservice.ml.formats.numeric import SeriesExample
 from rnnservice.ml.predict import InputError, Predictor
+from rnnservice.prometheus import count_prediction
 
 EVALUATE_SPLITS = ("test", "dev")
 _HOLDS = {"tokens": "text", "values": "numeric series"}
 
 
 def predict(*, chosen: ModelVersion, inputs: Sequence[Any], options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """{"model", "version", "outputs"}: one output per input from the version `chosen` (version_to_serve or
+    """{"task", "model", "version", "outputs"}: one output per input from the version `chosen` (version_to_serve or
     version_resolve picks it), through the model cache and its batcher.
 
     Raises LimitExceeded (items, characters, tokens or frames per item, beam size, output length), ServiceError
@@ -44,9 +44,9 @@ def predict(*, chosen: ModelVersion, inputs: Sequence[Any], options: dict[str, A
     try:
         outputs = loaded.predict(inputs, **decode)
     except InputError as exc:
-        raise ServiceError(str(exc), field="inputs", index=exc.index) from exc
+        raise core_error(exc) from exc
     count_prediction(model=chosen.model, version=chosen.number, items=len(inputs))
-    return {"model": chosen.model.name, "version": chosen.number, "outputs": outputs}
+    return {"task": chosen.model.task, "model": chosen.model.name, "version": chosen.number, "outputs": outputs}
 
 
 def evaluate_dataset(*, user: AbstractBaseUser | AnonymousUser, model: RegisteredModel, dataset_id: int,
@@ -72,11 +72,8 @@ def evaluate_dataset(*, user: AbstractBaseUser | AnonymousUser, model: Registere
         try:
             examples = _read(predictor, data_path(files, used), format=dataset.format)
         except FormatError as exc:
-            field = next((name for name, path in files.items() if path == exc.path), used)
-            problem = exc.problem
-            for name, path in sorted(files.items(), key=lambda item: -len(item[1])):   # no server paths in messages
-                problem = problem.replace(path, name)
-            raise ServiceError(f"{field}, line {exc.line}: {problem}", file=field, line=exc.line) from exc
+            raise core_error(exc, {path: name for name, path in files.items()}) from exc
+    limits.check_examples(len(examples))          # forecasting: the windows of the file's series
     metrics = predictor.evaluate(examples, **limits.decode_options(predictor.task, dict(options or {})))
     return {"model": model.name, "version": chosen.number, "dataset": dataset.pk, "split": used,
             "examples": len(examples), "metrics": metrics}
@@ -123,8 +120,9 @@ def _split_to_score(dataset: Dataset, split: str) -> str:
 
 
 def _read(predictor: Predictor, path: str | tuple[str, str], *, format: str | None) -> list[Example]:
-    """Gold examples in the model's task. Labels the model never saw are an error at their line. The format
-    options the model was trained with (XPOS tags, named columns) apply where the file's format takes them."""
+    """Gold examples in the model's task (forecasting: every window of the file's series). Labels the model never
+    saw are an error at their line. The format options the model was trained with (XPOS tags, named columns) apply
+    where the file's format takes them."""
     task = predictor.task
     format = format or guess_format(path, task=task)
     allowed = FORMAT_OPTIONS[format] + (TABLE_OPTIONS.get(task, ()) if format in ("csv", "tsv") else ())
@@ -134,4 +132,7 @@ def _read(predictor: Predictor, path: str | tuple[str, str], *, format: str | No
     found = "values" if isinstance(examples[0], SeriesExample) else "tokens"
     if found != predictor.input:
         raise ServiceError(f"the file holds {_HOLDS[found]}; the model reads {_HOLDS[predictor.input]}")
-    return examples
+    try:
+        return predictor.gold_examples(examples)
+    except MLError as exc:                        # a series shorter than a window
+        raise ServiceError(str(exc)) from exc

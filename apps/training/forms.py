@@ -18,14 +18,15 @@ from rnnservice.errors import ServiceError
 from rnnservice.ml import tasks
 from rnnservice.ml.config import CHOICES, RANGES, TASKS, RunConfig, task_defaults
 
-SECTIONS = ("tokenizer", "architecture", "training")
+SECTIONS = ("tokenizer", "architecture", "training", "data")
 # The fields a person sets most; every other one is in its section's JSON.
 COMMON = ("tokenizer.kind", "architecture.cell", "architecture.num_layers", "architecture.embed_dim",
           "architecture.hidden_dim", "architecture.bidirectional", "architecture.dropout", "training.epochs",
           "training.batch_size", "training.lr", "training.patience", "training.seed")
 _SECTION_HELP = ('JSON: any other field of the section, e.g. {}; see the README\'s "Configuration". '
                  "The fields above win over the same key here.")
-_EXAMPLES = {"tokenizer": '{"min_freq": 2}', "architecture": '{"char_dim": 32}', "training": '{"weight_decay": 0}'}
+_EXAMPLES = {"tokenizer": '{"min_freq": 2}', "architecture": '{"char_dim": 32}', "training": '{"weight_decay": 0}',
+             "data": '{"lookback": 336, "horizon": 96} (forecasting)'}
 
 
 def form_name(path: str) -> str:
@@ -92,7 +93,7 @@ class JobLaunchForm(forms.ModelForm):
     # One field per COMMON path, declared here so that the form's metaclass takes them in this order (a class
     # body's locals() is its namespace).
     locals().update({form_name(path): common_field(path) for path in COMMON})
-    tokenizer, architecture, training = (
+    tokenizer, architecture, training, data = (
         forms.JSONField(required=False, initial=dict, help_text=_SECTION_HELP.format(_EXAMPLES[section]),
                         widget=forms.Textarea(attrs={"rows": 3, "cols": 60})) for section in SECTIONS)
 

@@ -41,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-dir", type=Path, help="checkpoint each epoch here; resume if one exists")
     t.add_argument("--out", required=True, type=Path, help="the model version folder to write (must not exist)")
 
-    e = commands.add_parser("evaluate", help="score a model version on a labelled file (generation: on texts, "
-                                             "by perplexity); JSON metrics last")
+    e = commands.add_parser("evaluate", help="score a model version on a labelled file (forecasting: every window "
+                                             "of the file's series; generation: its texts, by perplexity); JSON "
+                                             "metrics last")
     e.add_argument("model", type=Path, help="model version folder")
     e.add_argument("path", type=data_path, help="data file; translation: SOURCE_FILE,TARGET_FILE or a TSV")
     e.add_argument("--format", choices=FORMATS)
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, help="generation: draw among the k most likely tokens")
     p.add_argument("--top-p", type=float, help="generation: draw among the most likely tokens of this mass")
     p.add_argument("--seed", type=int, help="generation: the same seed draws the same samples")
+    p.add_argument("--horizon", type=int, help="forecasting: steps to forecast, at most the trained horizon")
     p.add_argument("--device", default="cpu")
     return parser
 
@@ -105,9 +107,9 @@ def run_evaluate(args: argparse.Namespace) -> None:
     if args.format:
         config.data.format = args.format
     known = set(version.info.get("labels", [])) if tasks.get(config.task).output_vocab else None
-    examples = load_examples(config, args.path, known_labels=known)
     options = {"beam_size": args.beam_size} if args.beam_size else {}
     predictor = Predictor(version.model, version.codec, config, device=resolve_device(args.device))
+    examples = predictor.gold_examples(load_examples(config, args.path, known_labels=known))
     _emit({"examples": len(examples), **predictor.evaluate(examples, **options)})
 
 
@@ -123,9 +125,9 @@ def run_predict(args: argparse.Namespace) -> None:
         texts = _read_inputs(args.inputs) if args.inputs else \
             args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     options = {k: v for k, v in (("beam_size", args.beam_size), ("n_best", args.n_best),
-                                 ("max_length", args.max_length), ("num_samples", args.num_samples),
-                                 ("temperature", args.temperature), ("top_k", args.top_k), ("top_p", args.top_p),
-                                 ("seed", args.seed)) if v is not None}
+                                 ("max_length", args.max_length), ("horizon", args.horizon),
+                                 ("num_samples", args.num_samples), ("temperature", args.temperature),
+                                 ("top_k", args.top_k), ("top_p", args.top_p), ("seed", args.seed)) if v is not None}
     for output in predictor.predict(texts, **options):
         _emit(output)
 

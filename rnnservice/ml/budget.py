@@ -90,7 +90,7 @@ def estimate(config: RunConfig, data: DataShape) -> Estimate:
     parameters = parameter_count(config, sizes)
     copies = PARAMETER_COPIES + (1 if config.training.average_decay else 0)
     arch, batch = config.architecture, config.training.batch_size
-    source = source_length(config, data)
+    source = tasks.get(config.task).budget_steps(config, data)
     directions = 2 if arch.bidirectional else 1
     layer = directions * arch.hidden_dim * (GATES[arch.cell] + 2)               # per token: gates, cell, output
     inputs = arch.embed_dim + (arch.char_dim if sizes.get("chars") else 0)

@@ -48,6 +48,11 @@ class ArchitectureConfig:
     adaptive_softmax: bool = False # generation: frequent words in a full softmax, rare ones in clusters (vocabularies
                                    # over 2,000 tokens); a large word model trains several times faster on a CPU
     ctrnn_dt: float = 0.5          # ctrnn: Euler time step; each unit moves dt/tau of the way per step
+    forecast_head: str = "segments"  # forecasting: segments (SegRNN: the window cut into segments, the horizon
+                                   # decoded in parallel, each target column alone) | direct (all columns read,
+                                   # the whole horizon from the final state by a linear layer)
+    segment_length: int = 48       # forecasting: time steps per segment (1: one step an RNN step)
+    instance_norm: bool = True     # forecasting: each window minus its last value, added back to the forecast
 
 
 @dataclass
@@ -71,6 +76,7 @@ class TrainConfig:
                                    # the weights with this decay per step (e.g. 0.999), steadier than the last step
     bptt: int = 35                 # generation with data.stream: tokens a training window holds (truncated
                                    # backpropagation through time; the state is carried across windows)
+    loss: str = "mse"              # forecasting: mse | mae, on the z-scored target values
 
 
 @dataclass
@@ -82,6 +88,12 @@ class DataConfig:
     split_seed: int = 13
     stream: bool = False           # generation: the file is one running text (its lines joined), cut into
                                    # windows of training.bptt tokens, not one document a line
+    lookback: int = 336            # forecasting: the time steps a forecast reads
+    horizon: int = 96              # forecasting: the time steps it predicts
+    stride: int = 1                # forecasting: steps between the starts of training windows
+    targets: list[str] = field(default_factory=list)   # forecasting: the columns to predict; [] = all
+    split_rows: list[int] = field(default_factory=list)  # forecasting: [train_end, dev_end], rows of each series
+                                   # (0-based, end excluded); [] = the last dev_fraction of each series is dev
 
 
 @dataclass
@@ -105,6 +117,8 @@ CHOICES = {
     "architecture.pooling": ("last", "mean", "max", "attention"),
     "architecture.condition": ("init", "input", "both"),
     "training.schedule": ("constant", "linear", "cosine"),
+    "architecture.forecast_head": ("segments", "direct"),
+    "training.loss": ("mse", "mae"),
 }
 # (lowest, highest) inclusive; None = no bound. Upper bounds keep a bad request from exhausting memory.
 RANGES = {
@@ -123,6 +137,8 @@ RANGES = {
     "architecture.condition_dim": (1, 1024), "training.bptt": (2, 10_000),
     # Seeds as numpy and CUDA take them: a larger one fails in the worker, after the job was accepted.
     "training.seed": (0, 2**32 - 1), "data.split_seed": (0, 2**32 - 1),
+    "data.lookback": (1, 10_000), "data.horizon": (1, 10_000), "data.stride": (1, 10_000),
+    "architecture.segment_length": (1, 1_000),
 }
 # Fields that mean something for some cells only.
 CELL_ONLY = {"architecture.ctrnn_dt": ("ctrnn",)}
@@ -131,8 +147,10 @@ INPUT_ONLY = {"architecture.char_dim": "tokens", "architecture.input_conv": "val
               "architecture.input_noise": "values"}
 
 def task_defaults(task: str, input: str | None = None) -> dict[str, dict[str, Any]]:
-    """The task's defaults over the dataclasses' own, for one input kind (None: tokens): section -> field -> value."""
-    return tasks.get(task).defaults.get(input or "tokens", {})
+    """The task's defaults over the dataclasses' own, for one input kind (None: the task's first, tokens but for
+    forecasting): section -> field -> value."""
+    kind = tasks.get(task)
+    return kind.defaults.get(input or kind.inputs[0], {})
 
 
 def task_only_fields() -> dict[str, tuple[str, ...]]:
@@ -179,7 +197,8 @@ def config_from_dict(data: dict[str, Any] | None = None, *, task: str | None = N
         given = data.get(name) or {}
         if not isinstance(given, dict):
             raise ConfigError(name, f"must be an object, not {type(given).__name__}")
-        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        defaults = {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+                    for f in dataclasses.fields(cls)}
         for key, value in given.items():
             owners = task_only.get(f"{name}.{key}")
             if owners and task not in owners and value != defaults.get(key):   # a saved config repeats defaults
@@ -241,5 +260,14 @@ def _coerce(path: str, value: Any, hint: Any) -> Any:
         return value
     if dict in allowed and isinstance(value, dict):
         return value
-    names = " or ".join("null" if a is type(None) else a.__name__ for a in allowed)
+    lists = [a for a in allowed if typing.get_origin(a) is list]
+    if lists and isinstance(value, list):
+        item = typing.get_args(lists[0])[0]
+        for i, element in enumerate(value):
+            if type(element) is not item:         # bool is no int here, nor int a str
+                raise ConfigError(f"{path}[{i}]", f"must be {item.__name__}, not {type(element).__name__} "
+                                                  f"{element!r}")
+        return list(value)
+    names = " or ".join("null" if a is type(None) else "a list" if typing.get_origin(a) is list else a.__name__
+                        for a in allowed)
     raise ConfigError(path, f"must be {names}, not {type(value).__name__} {value!r}")

@@ -15,7 +15,7 @@ from torch import nn
 from rnnservice.ml import tasks
 from rnnservice.ml.artifacts import save_version
 from rnnservice.ml.config import RunConfig, config_from_dict
-from rnnservice.ml.data import Codec, batch_count, batches, codec_class, codec_from_dict, split_dev
+from rnnservice.ml.data import Codec, batch_count, batches, codec_class, codec_from_dict
 from rnnservice.ml.errors import ConfigError, MLError
 from rnnservice.ml.formats import read_examples
 from rnnservice.ml.formats.numeric import SeriesExample
@@ -78,19 +78,17 @@ def train(config: RunConfig, train_examples: Sequence, dev_examples: Sequence | 
     if not train_examples:
         raise MLError("the training data holds no examples")
     device = torch.device(device)
-    train_examples, split = list(train_examples), {"dev": "given"}
-    if not dev_examples:
-        train_examples, dev_examples = split_dev(train_examples, fraction=config.data.dev_fraction,
-                                                 seed=config.data.split_seed)
-        split = {"dev": "split", "dev_fraction": config.data.dev_fraction, "split_seed": config.data.split_seed}
-    split.update(train_examples=len(train_examples), dev_examples=len(dev_examples))
-    config = _with_input(config, train_examples)
     task = tasks.get(config.task)
+    train_examples, dev_examples, split = task.split(config, train_examples, dev_examples)
+    config = _with_input(config, train_examples)
     config, metric = task.prepare(config, train_examples)
     cfg = config.training
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     codec = _codec(config, train_examples, dev_examples, checkpoint_dir)
+    train_examples = task.gold_examples(config, codec, train_examples, training=True)
+    dev_examples = task.gold_examples(config, codec, dev_examples)
+    split.update(train_examples=len(train_examples), dev_examples=len(dev_examples))
     model = build_model(config, vocab_sizes(codec))
     arranged = task.train_batches(config, codec, train_examples)     # a language model's running text
     if arranged is None:

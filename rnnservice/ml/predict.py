@@ -61,7 +61,7 @@ class Predictor:
 
     def options(self, options: dict[str, Any]) -> Any:
         """The task's prediction options, validated once (MLError naming the option at fault)."""
-        return self.task_type.parse_options(options)
+        return self.task_type.parse_options(options, self.codec)
 
     def examples(self, inputs: Sequence[Any]) -> list[Any]:
         """Raw REST inputs as examples of the task, for predict_examples. Raises InputError naming the first input
@@ -84,6 +84,10 @@ class Predictor:
             for i, out in zip(group, outs, strict=True):
                 outputs[i] = out
         return outputs
+
+    def gold_examples(self, examples: Sequence[Any]) -> list[Any]:
+        """The examples to score from those a file held (forecasting: every window of each series)."""
+        return self.task_type.gold_examples(self.config, self.codec, examples)
 
     def evaluate(self, examples: Sequence[Any], **options: Any) -> dict[str, float]:
         """Score gold examples with the task's metrics: from the model directly where the task computes them so

@@ -114,7 +114,7 @@ def test_it_serves_the_demo_with_its_workers_and_stops_everything_on_ctrl_c(run_
         return {d["name"]: d["status"] for d in call(url + "/api/datasets/", token=token)[1]["results"]}
     wait_until("the demo data sets validated by the worker", lambda: "pending" not in demo_datasets().values())
     assert demo_datasets() == {"demo-ner": "valid", "demo-sentiment": "valid", "demo-de-en": "valid",
-                               "demo-waves": "valid", "demo-names": "valid"}
+                               "demo-waves": "valid", "demo-load": "valid", "demo-names": "valid"}
 
     running = processes_with_home(home)
     commands = " ".join(running.values())

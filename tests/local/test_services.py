@@ -26,16 +26,21 @@ def test_it_makes_a_demo_superuser_and_a_valid_data_set_per_task_once(db, passwo
     assert first.password == password_file.read_text().strip()
     assert len(first.password) >= 16 and user.check_password(first.password)
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
-    assert first.imported == ["demo-ner", "demo-sentiment", "demo-de-en", "demo-waves", "demo-names"]
+    assert first.imported == ["demo-ner", "demo-sentiment", "demo-de-en", "demo-waves", "demo-load", "demo-names"]
     datasets = Dataset.objects.filter(owner=user).order_by("pk")
     assert [(d.name, d.task, d.format, d.status) for d in datasets] == [
         ("demo-ner", "tagging", "columns", "valid"), ("demo-sentiment", "classification", "tsv", "valid"),
         ("demo-de-en", "translation", "parallel", "valid"), ("demo-waves", "classification", "ucr", "valid"),
+        ("demo-load", "forecasting", "timeseries", "valid"),
         ("demo-names", "generation", "tsv", "valid")]
     assert [d.pk for d in first.datasets] == [d.pk for d in datasets]
-    for dataset in datasets:
+    for dataset in datasets[:4]:
         assert dataset.statistics["dev_split"] == {"dev": "given"}
         assert dataset.statistics["splits"]["train"]["examples"] >= 80
+    load = datasets[4]                                # one series; its dev split is its end, by time
+    assert load.statistics["dev_split"] == {"dev": "time", "dev_fraction": 0.1}
+    assert load.statistics["splits"]["train"]["columns"] == ["temperature", "load"]
+    assert load.statistics["splits"]["train"]["frames"] == 8 * 7 * 24
     assert set(datasets[0].statistics["splits"]["train"]["labels"]) == {
         "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC"}
     waves = datasets[3]
@@ -43,7 +48,7 @@ def test_it_makes_a_demo_superuser_and_a_valid_data_set_per_task_once(db, passwo
     assert {key: waves.statistics["splits"]["train"][key] for key in ("examples", "features", "labels")} == {
         "examples": 150, "features": 1, "labels": {"sine": 50, "square": 50, "sawtooth": 50}}
     assert waves.statistics["splits"]["dev"]["length"]["max"] == 60
-    names = datasets[4]
+    names = datasets[5]
     assert names.statistics["splits"]["train"]["labels"] == {
         "Russian": 60, "Japanese": 60, "Italian": 60, "Irish": 60, "German": 60}
 
@@ -52,7 +57,7 @@ def test_it_makes_a_demo_superuser_and_a_valid_data_set_per_task_once(db, passwo
     assert (second.user, second.created_user, second.password) == (user, False, first.password)
     assert second.imported == []
     assert [d.pk for d in second.datasets] == [d.pk for d in datasets]
-    assert Dataset.objects.count() == 5 and get_user_model().objects.count() == 1
+    assert Dataset.objects.count() == len(DEMO_DATASETS) and get_user_model().objects.count() == 1
     assert password_file.read_text().strip() == first.password
 
 
@@ -109,3 +114,10 @@ def test_the_made_demo_files_are_what_their_script_writes(tmp_path, monkeypatch,
     module["main"]()
     for name in names:
         assert (tmp_path / name).read_bytes() == (DEMO_DIR / name).read_bytes()
+
+
+def test_the_demo_load_is_what_demo_make_load_writes(tmp_path, monkeypatch):
+    module = runpy.run_path(str(DEMO_DIR / "make_load.py"))
+    monkeypatch.setitem(module["main"].__globals__, "HERE", tmp_path)
+    module["main"]()
+    assert (tmp_path / "load.csv").read_bytes() == (DEMO_DIR / "load.csv").read_bytes()

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.trained import forecast_csv
+
 ROOT = Path(__file__).parents[2]
 DATA = ROOT / "tests" / "data"
 TINY = {"architecture": {"embed_dim": 8, "hidden_dim": 16, "num_layers": 1, "dropout": 0.1},
@@ -141,3 +143,27 @@ def test_it_names_the_line_of_a_config_file_that_is_not_json(tmp_path):
     assert run.returncode == 2
     assert f"--config {config}, line 2" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "version").exists()
+
+
+def test_it_trains_evaluates_and_predicts_a_forecaster(tmp_path):
+    data = tmp_path / "waves.csv"
+    data.write_text(forecast_csv())
+    config = write_config(tmp_path, {"architecture": {"embed_dim": 8, "hidden_dim": 16, "segment_length": 4},
+                                     "training": {"batch_size": 8}, "data": {"lookback": 12, "horizon": 4,
+                                                                             "targets": ["load"]}})
+    run = cli("train", "--task", "forecasting", "--train", data, "--config", config, "--epochs", "1",
+              "--device", "cpu", "--out", tmp_path / "version")
+    assert run.returncode == 0, run.stderr
+    assert {"dev_mse", "dev_mae", "dev_mse_units"} <= json_lines(run.stdout)[0].keys()
+
+    run = cli("evaluate", tmp_path / "version", data)
+    assert run.returncode == 0, run.stderr
+    metrics = json_lines(run.stdout)[-1]
+    assert metrics["examples"] == 160 - 16 + 1 and list(metrics)[-2:] == ["mse", "mae"]
+
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text(json.dumps({"values": [[10.0, 5.0, float(h)] for h in range(12)]}) + "\n")
+    run = cli("predict", tmp_path / "version", "--inputs", inputs, "--horizon", "2")
+    assert run.returncode == 0, run.stderr
+    (out,) = json_lines(run.stdout)
+    assert out["columns"] == ["load"] and len(out["forecast"]) == 2

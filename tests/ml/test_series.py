@@ -155,7 +155,8 @@ def test_values_defaults_and_fields_of_one_input_kind():
         config_from_dict({"architecture": {"input_conv": 3}}, task="classification", input="tokens")
     with pytest.raises(ConfigError, match="architecture.char_dim: applies to tokens input only"):
         config_from_dict({"architecture": {"char_dim": 8}}, task="tagging", input="values")
-    with pytest.raises(ConfigError, match="data.input: numeric series are for tagging and classification"):
+    with pytest.raises(ConfigError,
+                       match="data.input: numeric series are for tagging, classification and forecasting"):
         config_from_dict({}, task="translation", input="values")
     assert config_from_dict(config.to_dict()) == config
 

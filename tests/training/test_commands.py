@@ -11,7 +11,7 @@ from django.db import connection
 
 from apps.registry.models import ModelVersion
 from apps.training.models import TrainingJob
-from apps.training.services import job_run
+from apps.training.runs import job_run
 from apps.training.tasks import train_model
 from tests.training.conftest import tiny_launch, valid_dataset
 
@@ -46,7 +46,7 @@ def test_it_trains_in_this_process_with_sync(transactional_db, alice, tagging_da
 
 def test_it_exits_non_zero_when_the_job_fails(transactional_db, alice, tagging_data, tiny_config):
     tagging_data.train.storage.delete(tagging_data.train.name)
-    with pytest.raises(CommandError, match=r"job \d+ failed: FormatError: datasets/\d+/train.conllu, line 0: "):
+    with pytest.raises(CommandError, match=r"job \d+ failed: FormatError: datasets/\d+/train.conllu: "):
         train(tagging_data.pk, "--model", "cli-upos", "--config", tiny_config, "--sync")
     assert TrainingJob.objects.get().status == "failed"
 
@@ -122,7 +122,8 @@ def test_it_names_what_is_wrong(alice, tagging_data, args, message):
 @pytest.mark.parametrize(("text", "message"), [
     ('{\n  "training": {"epochs": 2,}\n}', r"--config .*bad.json, line 2: not JSON: Expecting property name"),
     ('["training"]', "must be a JSON object with sections tokenizer, architecture, training"),
-    ('{"data": {"format": "tsv"}}', "unknown section 'data'; the sections are tokenizer, architecture, training"),
+    ('{"dataset": {}}', "unknown section 'dataset'; the sections are tokenizer, architecture, training, data"),
+    ('{"data": {"format": "tsv"}}', "data.format is the dataset's"),
     ('{"training": 3}', "training must be an object, not int"),
     ('{"architecture": {"cell": "lstmm"}}', "architecture.cell: must be one of"),
 ])

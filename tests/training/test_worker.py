@@ -31,7 +31,7 @@ from tests.training.conftest import TINY_ARCHITECTURE, tiny_launch
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = ROOT / "rnnservice" / "settings.py"
-DEADLINE = 40            # seconds for each wait; a worker starts in a few, but this machine may be busy
+DEADLINE = 120           # seconds for each wait; a worker starts in a few, but this machine may be busy
 REDIS_URL = "redis://127.0.0.1:6379/15"
 # Small values, so that a dead worker's job is seen as silent within seconds; they pass training.E001.
 FAST_REQUEUE = {"TRAINING_HEARTBEAT_SECONDS": "1", "TRAINING_STALE_SECONDS": "3"}

@@ -31,24 +31,27 @@ from rnnservice.ml.formats.text import (
     read_parallel,
     read_text,
 )
+from rnnservice.ml.formats.timeseries import TIMESERIES_OPTIONS, TimeSeries, read_timeseries
 from rnnservice.ml.tasks import TASKS
 
-FORMATS = ("conllu", "columns", "csv", "tsv", "jsonl", "parallel", "ucr", "ts", "npz", "text")
-NUMERIC_FORMATS = ("ucr", "ts", "npz")      # always series; jsonl holds series when its first object has "values"
+FORMATS = ("conllu", "columns", "csv", "tsv", "jsonl", "parallel", "ucr", "ts", "npz", "timeseries", "text")
+# Always series; jsonl holds series when its first object has "values".
+NUMERIC_FORMATS = ("ucr", "ts", "npz", "timeseries")
 BINARY_FORMATS = ("npz",)                   # read by their own reader from the path, never as text lines
+_TEXT_TASKS = tuple(task for task in TASKS if task != "forecasting")     # JSONL holds examples, not time steps
 FORMAT_TASKS = {"conllu": ("tagging",), "columns": ("tagging",), "csv": ("classification", "translation", "generation"),
-                "tsv": ("classification", "translation", "generation"), "jsonl": TASKS, "parallel": ("translation",),
-                "ucr": ("classification",), "ts": ("classification",), "npz": ("classification", "tagging"),
-                "text": ("generation",)}
+                "tsv": ("classification", "translation", "generation"), "jsonl": _TEXT_TASKS,
+                "parallel": ("translation",), "ucr": ("classification",), "ts": ("classification",),
+                "npz": ("classification", "tagging"), "timeseries": ("forecasting",), "text": ("generation",)}
 FORMAT_OPTIONS = {"conllu": ("tag_field",), "columns": ("tag_column",), "csv": (), "tsv": (), "jsonl": (),
-                  "parallel": (), "ucr": (), "ts": (), "npz": (), "text": ()}
+                  "parallel": (), "ucr": (), "ts": (), "npz": (), "timeseries": TIMESERIES_OPTIONS, "text": ()}
 EXTENSIONS = {".conllu": "conllu", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv",
               ".txt": "columns", ".conll": "columns", ".iob": "columns", ".bio": "columns", ".ts": "ts", ".npz": "npz"}
 _UCR_SUFFIXES = (".tsv", ".csv", ".txt")     # and files of unknown extension: tables whose every field is a number
 AlignedPair = tuple[str, str]                # (source file, target file): translation as two aligned files
 
 __all__ = ["BINARY_FORMATS", "FORMATS", "FORMAT_OPTIONS", "FORMAT_TASKS", "NUMERIC_FORMATS", "TABLE_OPTIONS",
-           "ClassificationExample", "Example", "GenerationExample", "SeriesExample", "TaggingExample",
+           "ClassificationExample", "Example", "GenerationExample", "SeriesExample", "TaggingExample", "TimeSeries",
            "TranslationExample", "command_line_path", "format_choices", "guess_format", "input_kind", "read_examples"]
 
 
@@ -101,6 +104,8 @@ def guess_format(path: str | AlignedPair, *, task: str | None = None) -> str:
     """
     if _pair(path) is not None:
         return "parallel"
+    if task == "forecasting":
+        return "timeseries"                          # the one format that holds time steps
     path = str(path)
     suffix = Path(path).suffix.lower()
     by_extension = EXTENSIONS.get(suffix)
@@ -217,4 +222,4 @@ def _pair(path: str | AlignedPair) -> AlignedPair | None:
 
 READERS = {"conllu": read_conllu, "columns": read_columns, "csv": partial(read_table, delimiter=","),
            "tsv": partial(read_table, delimiter="\t"), "jsonl": read_jsonl, "parallel": read_parallel,
-           "ucr": read_ucr, "ts": read_ts, "npz": read_npz, "text": read_text}
+           "ucr": read_ucr, "ts": read_ts, "npz": read_npz, "timeseries": read_timeseries, "text": read_text}

@@ -12,6 +12,7 @@ MODULES = {
     "classification": "rnnservice.ml.tasks.classification",
     "translation": "rnnservice.ml.tasks.translation",
     "generation": "rnnservice.ml.tasks.generation",
+    "forecasting": "rnnservice.ml.tasks.forecasting",
 }
 TASKS = tuple(MODULES)
 

@@ -47,6 +47,23 @@ class Task:
         """The codec for examples of this input kind (one of `inputs`)."""
         raise NotImplementedError
 
+    def split(self, config: RunConfig, train: Sequence[Any],
+              dev: Sequence[Any] | None) -> tuple[list[Any], list[Any], dict[str, Any]]:
+        """(train, dev, how the dev split was made) from what was read; with no dev data, a seeded random split of
+        the training examples (by label where they have one). Forecasting splits by time instead."""
+        from rnnservice.ml.data import split_dev  # data imports config, which imports the tasks
+        if dev:
+            return list(train), list(dev), {"dev": "given"}
+        kept, held = split_dev(list(train), fraction=config.data.dev_fraction, seed=config.data.split_seed)
+        return kept, held, {"dev": "split", "dev_fraction": config.data.dev_fraction,
+                            "split_seed": config.data.split_seed}
+
+    def gold_examples(self, config: RunConfig, codec: Codec, examples: Sequence[Any], *,
+                      training: bool = False) -> list[Any]:
+        """The examples a model learns from (`training`) or is scored on, from those a file held: the same ones,
+        but for forecasting, whose files hold series and whose examples are windows cut from them."""
+        return list(examples)
+
     def prepare(self, config: RunConfig, train: Sequence[Any]) -> tuple[RunConfig, str]:
         """The config with this task's automatic choices made concrete from the training examples (a CRF on BIO
         tags), and the dev metric that early stopping follows."""
@@ -80,6 +97,11 @@ class Task:
         """The metrics of the gold `examples` computed from the model directly (a language model's perplexity),
         for the dev score of each epoch and for `evaluate`; None: predict the examples, then `score` them."""
         return None
+    def budget_steps(self, config: RunConfig, data: DataShape) -> int:
+        """The recurrent steps of the longest training input (times the sequences per example, where a task runs
+        several: forecasting's channels), for `budget`."""
+        from rnnservice.ml.budget import source_length
+        return source_length(config, data)
 
     def dev_options(self, config: RunConfig) -> dict[str, Any]:
         """The prediction options the dev score of each epoch uses (translation: the eval beam)."""
@@ -90,9 +112,10 @@ class Task:
     # that takes none. parse_options checks names and types from it; check_options adds the task's own rules.
     options_class: ClassVar[type | None] = None
 
-    def parse_options(self, options: dict[str, Any]) -> Any:
+    def parse_options(self, options: dict[str, Any], codec: Codec | None = None) -> Any:
         """Prediction options as an `options_class` instance (None for a task without options); MLError naming
-        the option that is unknown or of the wrong type."""
+        the option that is unknown or of the wrong type. With the model's `codec`, a task may also check options
+        against what the model learned (forecasting: a horizon up to the trained one)."""
         if self.options_class is None:
             if options:
                 raise MLError(f"{self.name} takes no prediction options, got {sorted(options)}")

@@ -1,8 +1,9 @@
 /* The try-it panel of a version's page (<form id="try-it">): sends the input to the REST prediction endpoint
    with the page's session and CSRF token, exactly as a client would, and shows the answer for people: tags
    under their tokens with scores, label probabilities as bars, a translation with its n-best list, generated
-   samples with their log-probabilities and seed. Any other
-   shape is shown as the JSON it is. */
+   samples with their log-probabilities and seed, a forecast
+   as a chart per target column (Chart.js): the input's history, the forecast and, for the example the page
+   started with, what happened (<script id="try-it-forecast">). Any other shape is shown as the JSON it is. */
 "use strict";
 (function () {
   function el(tag, attrs, ...children) {
@@ -12,6 +13,8 @@
     return node;
   }
   const pct = (p) => (100 * p).toFixed(1) + "%";
+  // Numbers to 4 significant digits, as the admin's pages show them (rnnservice/display.py): -0.03412, -12.35.
+  const significant = (x) => String(Number(x.toPrecision(4)));
 
   function tagging(output) {
     const table = el("table", { class: "rnn-table rnn-tags" });
@@ -32,10 +35,10 @@
 
   function translation(output) {
     const box = el("div", {}, el("p", { class: "rnn-translation" }, el("strong", {}, output.translation),
-      ` (score ${output.score.toFixed(4)})`));
+      ` (score ${significant(output.score)})`));
     if (output.n_best) {
       const list = el("ol", { class: "rnn-nbest" });
-      for (const h of output.n_best) list.append(el("li", {}, h.translation, ` (${h.score.toFixed(4)})`));
+      for (const h of output.n_best) list.append(el("li", {}, h.translation, ` (${significant(h.score)})`));
       box.append(el("p", {}, "n-best:"), list);
     }
     return box;
@@ -47,7 +50,43 @@
     return output.seed === undefined ? list : el("div", {}, list, el("p", {}, `seed ${output.seed}`));
   }
 
-  function render(output) {
+  const COLOURS = { history: "#417690", forecast: "#e0803a", actual: "#3a9e5c" };
+
+  // One line chart per target column: the history the model read, then the forecast and what happened.
+  function forecasting(output, input, known) {
+    const box = el("div", { class: "rnn-forecast" });
+    const rows = (input && input.values) || [];
+    const steps = output.forecast.length;
+    const labels = [...rows.map((_, i) => i - rows.length + 1), ...output.forecast.map((_, i) => i + 1)];
+    output.columns.forEach((column, k) => {
+      const at = known ? known.columns.indexOf(column) : -1;
+      const past = rows.map((row) => (Array.isArray(row) ? row[at >= 0 ? at : k] : row));
+      const pad = (values, before) => [...Array(before).fill(null), ...values];
+      const series = [
+        { label: "history", data: [...past, ...Array(steps).fill(null)], borderColor: COLOURS.history },
+        // The forecast starts at the last history point, so that the two lines join.
+        { label: "forecast", data: pad([past[past.length - 1], ...output.forecast.map((r) => r[k])], past.length - 1),
+          borderColor: COLOURS.forecast },
+      ];
+      if (known && known.actual) {
+        series.push({ label: "what happened", data: pad([past[past.length - 1], ...known.actual.map((r) => r[k])],
+          past.length - 1), borderColor: COLOURS.actual, borderDash: [4, 3] });
+      }
+      const canvas = el("canvas", { "aria-label": `forecast of ${column}` });
+      box.append(el("figure", { class: "rnn-chart" }, el("figcaption", {}, column),
+        el("div", { class: "rnn-chart-box" }, canvas)));
+      if (window.Chart) {
+        new Chart(canvas, { type: "line", data: { labels: labels, datasets: series.map((s) => (
+          { ...s, pointRadius: 0, borderWidth: 1.5, spanGaps: false })) },
+          options: { animation: false, maintainAspectRatio: false, interaction: { mode: "index", intersect: false },
+                     scales: { x: { title: { display: true, text: "steps from now" } } } } });
+      }
+    });
+    return box;
+  }
+
+  function render(output, input, known) {
+    if (output && Array.isArray(output.forecast)) return forecasting(output, input, known);
     if (output && Array.isArray(output.samples)) return generation(output);
     if (output && Array.isArray(output.tags)) return tagging(output);
     if (output && output.probabilities) return classification(output);
@@ -93,8 +132,13 @@
       answer.replaceChildren(el("p", { class: "errornote" }, `${response.status}: ${body.detail || ""}`), raw);
       return;
     }
+    // What happened after the example the page started with; for another input it is not known.
+    const script = document.getElementById("try-it-forecast");
+    const example = script && form.elements.input.value === form.elements.input.defaultValue
+      ? JSON.parse(script.textContent) : null;
+    const known = example || (script ? { columns: JSON.parse(script.textContent).columns } : null);
     answer.replaceChildren(el("p", { class: "rnn-answered" }, `${body.model} version ${body.version}`),
-      ...body.outputs.map((output) => el("div", { class: "rnn-output" }, render(output))), raw);
+      ...body.outputs.map((output, i) => el("div", { class: "rnn-output" }, render(output, inputs[i], known))), raw);
   }
 
   document.addEventListener("DOMContentLoaded", () => {

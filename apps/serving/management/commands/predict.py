@@ -35,6 +35,7 @@ class Command(ModelCommand):
         parser.add_argument("--top-k", type=int, help="generation: draw among the k most likely tokens")
         parser.add_argument("--top-p", type=float, help="generation: draw among the most likely tokens of this mass")
         parser.add_argument("--seed", type=int, help="generation: the same seed draws the same samples")
+        parser.add_argument("--horizon", type=int, help="forecasting: steps to forecast, at most the trained horizon")
 
     def handle(self, *args: Any, reference: str, texts: list[str], inputs: Path | None, label: str | None,
                **options: Any) -> None:
@@ -48,8 +49,8 @@ class Command(ModelCommand):
         else:
             given = _read_inputs(inputs) if inputs else texts
         model, version, alias = model_reference(reference=reference)
-        decode = {name: options[name] for name in ("beam_size", "n_best", "max_length", "num_samples", "temperature",
-                                                   "top_k", "top_p", "seed") if options[name] is not None}
+        names = ("beam_size", "n_best", "max_length", "horizon", "num_samples", "temperature", "top_k", "top_p", "seed")
+        decode = {name: options[name] for name in names if options[name] is not None}
         chosen = version_resolve(model=model, version=version, alias=alias)
         answer = predict(chosen=chosen, inputs=given, options=decode)
         for output in answer["outputs"]:

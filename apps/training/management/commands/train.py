@@ -19,10 +19,12 @@ from tqdm import tqdm
 
 from apps.datasets.models import Dataset
 from apps.training.models import TrainingJob
-from apps.training.services import job_cancel, job_launch, job_run
+from apps.training.runs import job_run
+from apps.training.services import job_cancel, job_launch
+from rnnservice.display import significant
 from rnnservice.errors import ServiceError
 
-SECTIONS = ("tokenizer", "architecture", "training")
+SECTIONS = ("tokenizer", "architecture", "training", "data")
 POLL_SECONDS = 0.5
 
 
@@ -35,7 +37,8 @@ class Command(BaseCommand):
         parser.add_argument("dataset", metavar="DATASET_ID_OR_NAME")
         parser.add_argument("--model", required=True, metavar="NAME", help="the registered model to add a version to")
         parser.add_argument("--config", type=Path, metavar="FILE.json",
-                            help='a JSON object with "tokenizer", "architecture" and "training" sections')
+                            help='a JSON object with "tokenizer", "architecture", "training" and "data" sections '
+                                 "(data: the dev split, forecasting's lookback, horizon and targets)")
         parser.add_argument("--epochs", type=int, metavar="N", help="training.epochs, over --config")
         parser.add_argument("--owner", metavar="USERNAME", help="who owns the job (default: the dataset's owner)")
         parser.add_argument("--wait", action="store_true", help="draw the job's progress until it ends")
@@ -97,7 +100,8 @@ class Command(BaseCommand):
     def report(self, job: TrainingJob) -> None:
         if job.status == TrainingJob.Status.SUCCEEDED:
             version = job.version
-            metrics = ", ".join(f"{name} {value:.4f}" for name, value in sorted((version.metrics or {}).items()))
+            metrics = ", ".join(f"{name} {significant(value)}"
+                                for name, value in sorted((version.metrics or {}).items()))
             self.stdout.write(self.style.SUCCESS(f"job {job.pk} succeeded: {version.model.name} version "
                                                  f"{version.number}" + (f"; dev {metrics}" if metrics else "")))
         elif job.status == TrainingJob.Status.CANCELLED:
@@ -157,7 +161,7 @@ def _dataset(value: str, owner: AbstractBaseUser | None) -> Dataset:
 
 
 def _sections(path: Path | None) -> dict[str, dict]:
-    """The tokenizer, architecture and training sections of a --config file; the data is the dataset's."""
+    """The sections of a --config file; the data section's format, input and options are the dataset's."""
     if path is None:
         return {}
     try:
@@ -172,13 +176,14 @@ def _sections(path: Path | None) -> dict[str, dict]:
     for name, value in given.items():
         if name not in SECTIONS:
             raise CommandError(f"--config {path}: unknown section {name!r}; the sections are {', '.join(SECTIONS)} "
-                               "(task, format and dev split come from the dataset)")
+                               "(task and format come from the dataset)")
         if not isinstance(value, dict):
             raise CommandError(f"--config {path}: {name} must be an object, not {type(value).__name__}")
     return given
 
 
 def _epoch_line(row: dict[str, Any], planned: int) -> str:
-    dev = ", ".join(f"{key} {row[key]:.4f}" for key in sorted(row) if key.startswith("dev_"))   # jsonb reorders
+    # Sorted: jsonb reorders the keys.
+    dev = ", ".join(f"{key} {significant(row[key])}" for key in sorted(row) if key.startswith("dev_"))
     best = " (best)" if row.get("is_best") else ""
-    return f"epoch {row['epoch']}/{planned}: train_loss {row['train_loss']:.4f}, {dev}{best}"
+    return f"epoch {row['epoch']}/{planned}: train_loss {significant(row['train_loss'])}, {dev}{best}"
