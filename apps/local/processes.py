@@ -1,5 +1,9 @@
-"""Run a few long-lived programs as one: each line they print prefixed with their name, all of them stopped
-together on SIGINT (Ctrl-C), SIGTERM or SIGHUP, or as soon as one of them exits.
+"""The one way the project starts and stops its processes: start_process (a process group of its own, stopped
+with its parent on Linux) and stop_processes (SIGTERM to each group, SIGKILL to what is left after a grace time),
+which `manage.py run_local`, the benchmarks' service (bench/server.py) and the tests' workers and servers
+(tests/processes.py) all use; and Supervisor, run_local's: a few long-lived programs run as one, each line they
+print prefixed with their name, all of them stopped together on SIGINT (Ctrl-C), SIGTERM or SIGHUP, or as soon as
+one of them exits.
 
 Each program runs in a process group of its own, so that Ctrl-C in the terminal reaches only the supervisor,
 which then stops the programs in its own way: SIGTERM to each group (a Celery worker's warm shutdown: it ends
@@ -17,14 +21,53 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import IO, TextIO
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 POLL_SECONDS = 0.2
+
+
+def start_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], stdout: int | IO[bytes],
+                  orphaned_stop: bool = True) -> subprocess.Popen:
+    """`argv` in a process group of its own (stop_processes signals the whole group: a server's workers, a pool's
+    processes), stdin closed, stderr into `stdout` (a file, or subprocess.PIPE). With `orphaned_stop`, Linux sends
+    it SIGTERM should this process die first (die_with_parent): start such processes before other threads run."""
+    return subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=stdout,
+                            stderr=subprocess.STDOUT, process_group=0,
+                            preexec_fn=die_with_parent() if orphaned_stop else None)
+
+
+def signal_groups(processes: Iterable[subprocess.Popen], number: int) -> None:
+    """Send `number` to each process's group (whose id is its leader's pid: start_process made it one)."""
+    for process in processes:
+        try:
+            os.killpg(process.pid, number)
+        except (ProcessLookupError, PermissionError):
+            pass                                  # the whole group is gone already
+
+
+def stop_processes(processes: Sequence[subprocess.Popen], *, grace: float, signal_number: int = signal.SIGTERM,
+                   interrupted: Callable[[], bool] = lambda: False) -> list[subprocess.Popen]:
+    """Stop `processes` gently: `signal_number` (SIGTERM: a Celery worker's warm shutdown, ending the task in
+    hand) to each group, up to `grace` seconds (or until `interrupted()`) for them to exit, then SIGKILL to every
+    group, stopped leaders' included (a program's own children may outlive it), and wait for each. Returns those
+    that had to be killed."""
+    signal_groups([process for process in processes if process.poll() is None], signal_number)
+    deadline = time.monotonic() + grace
+    try:
+        while (any(process.poll() is None for process in processes) and time.monotonic() < deadline
+               and not interrupted()):
+            time.sleep(POLL_SECONDS)
+    finally:                                      # a Ctrl-C while waiting kills at once, leaving nothing behind
+        stubborn = [process for process in processes if process.poll() is None]
+        signal_groups(processes, signal.SIGKILL)
+        for process in processes:
+            process.wait()
+    return stubborn
 
 
 @dataclass(frozen=True)
@@ -53,16 +96,12 @@ class Supervisor:
 
     def start(self) -> None:
         """Start every program; their output is read only once all are started (see die_with_parent)."""
-        preexec = die_with_parent()
         try:
             for program in self.programs:
-                self.processes[program.name] = subprocess.Popen(
-                    program.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT, process_group=0, preexec_fn=preexec)
+                self.processes[program.name] = start_process(program.argv, cwd=self.cwd, env=self.env,
+                                                             stdout=subprocess.PIPE)
         except BaseException:
-            self._terminate_all(signal.SIGKILL)
-            for process in self.processes.values():
-                process.wait()
+            stop_processes(list(self.processes.values()), grace=0)
             raise
         for name, process in self.processes.items():
             pump = threading.Thread(target=self._pump, args=(name, process), name=f"output of {name}", daemon=True)
@@ -102,32 +141,17 @@ class Supervisor:
         return None
 
     def _stop_all(self) -> None:
-        """SIGTERM every group, wait up to `grace` seconds, SIGKILL what is left."""
+        """SIGTERM every group, wait up to `grace` seconds (or a second Ctrl-C), SIGKILL what is left."""
         running = [name for name, process in self.processes.items() if process.poll() is None]
         if running:
             self.say(f"stopping {', '.join(running)} (Ctrl-C again to kill them at once)")
-        self._terminate_all(signal.SIGTERM)
-        deadline = time.monotonic() + self.grace
-        while (any(process.poll() is None for process in self.processes.values())
-               and time.monotonic() < deadline and not self._kill.is_set()):
-            time.sleep(POLL_SECONDS)
-        stubborn = [name for name, process in self.processes.items() if process.poll() is None]
+        stubborn = stop_processes(list(self.processes.values()), grace=self.grace, interrupted=self._kill.is_set)
         if stubborn:
-            self.say(f"killing {', '.join(stubborn)}: still running after {self.grace:g} s")
-        # Every group, stopped leaders' included: a program's own children may outlive it.
-        self._terminate_all(signal.SIGKILL)
-        for process in self.processes.values():
-            process.wait()
+            names = [name for name, process in self.processes.items() if process in stubborn]
+            self.say(f"killing {', '.join(names)}: still running after {self.grace:g} s")
         for pump in self._pumps:
             pump.join(timeout=2)
         self.say("stopped")
-
-    def _terminate_all(self, number: int) -> None:
-        for process in self.processes.values():
-            try:
-                os.killpg(process.pid, number)        # the group's id is its leader's pid (process_group=0)
-            except (ProcessLookupError, PermissionError):
-                pass                                  # the whole group is gone already
 
     def _pump(self, name: str, process: subprocess.Popen) -> None:
         assert process.stdout is not None
