@@ -306,6 +306,8 @@ SPECTACULAR_SETTINGS = {
 # The host part means nothing to the file-system transport, but without one kombu warns on every connection.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's transport, whose folder errors are connection errors: a worker reconnects and carries on.
+    CELERY_BROKER_TRANSPORT = "rnnservice.broker:FilesystemTransport"
     _broker = RNNSERVICE_HOME / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # One folder both ways: the web process writes where the worker reads.

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,17 +78,21 @@ class Program:
 
 
 class Supervisor:
-    """start() the programs, then run() until a stop signal or until one exits; run() stops them all.
+    """start() the programs, then run() until a stop signal; run() stops them all.
 
-    run() returns 0 when it was asked to stop (whether or not a program had to be killed), 1 when a program
-    exited first; it must be called from the main thread, where signal handlers live. request_stop() may be
-    called from any.
+    A program that exits meanwhile is started again after `restart_delay` seconds (a worker that died of a fault
+    carries on), unless it has exited more than `restarts` times within `restart_window` seconds: then it is
+    broken (a port in use, a bad setting), and run() stops the others. run() returns 0 when it was asked to stop
+    (whether or not a program had to be killed), 1 when a program kept exiting; it must be called from the main
+    thread, where signal handlers live. request_stop() may be called from any.
     """
 
     def __init__(self, programs: Sequence[Program], *, cwd: Path, env: Mapping[str, str], out: TextIO,
-                 grace: float = 10.0):
+                 grace: float = 10.0, restarts: int = 3, restart_window: float = 60.0, restart_delay: float = 1.0):
         self.programs, self.cwd, self.env, self.out, self.grace = programs, cwd, dict(env), out, grace
+        self.restarts, self.restart_window, self.restart_delay = restarts, restart_window, restart_delay
         self.processes: dict[str, subprocess.Popen] = {}
+        self._exits: dict[str, deque[float]] = {program.name: deque() for program in programs}
         self._pumps: list[threading.Thread] = []
         self._stop = threading.Event()
         self._kill = threading.Event()
@@ -104,18 +109,17 @@ class Supervisor:
             stop_processes(list(self.processes.values()), grace=0)
             raise
         for name, process in self.processes.items():
-            pump = threading.Thread(target=self._pump, args=(name, process), name=f"output of {name}", daemon=True)
-            pump.start()
-            self._pumps.append(pump)
+            self._read_output(name, process)
 
     def run(self) -> int:
         previous = {number: signal.signal(number, self._on_signal) for number in STOP_SIGNALS}
         try:
-            exited = self._wait_for_stop_or_exit()
-            if exited:
-                self.say(f"{exited} exited with status {self.processes[exited].returncode}; stopping the others")
+            while (exited := self._wait_for_stop_or_exit()) is not None:
+                if not self._restart(exited):
+                    self._stop_all()
+                    return 1
             self._stop_all()
-            return 1 if exited else 0
+            return 0
         finally:
             for number, handler in previous.items():
                 signal.signal(number, handler)
@@ -131,6 +135,31 @@ class Supervisor:
 
     def _on_signal(self, number: int, frame: FrameType | None) -> None:
         self.request_stop()
+
+    def _restart(self, name: str) -> bool:
+        """Start the program `name`, which exited, again; False when it has exited too often to be worth it."""
+        status, now, exits = self.processes[name].returncode, time.monotonic(), self._exits[name]
+        exits.append(now)
+        while exits[0] < now - self.restart_window:
+            exits.popleft()
+        if len(exits) > self.restarts:
+            self.say(f"{name} exited with status {status}, {len(exits)} times within {self.restart_window:g} s; "
+                     "stopping the others")
+            return False
+        self.say(f"{name} exited with status {status}; starting it again in {self.restart_delay:g} s")
+        if self._stop.wait(self.restart_delay):
+            return True                           # asked to stop meanwhile: run() stops the others
+        # Output threads run by now; the child's pre-exec hook only calls prctl, which takes no lock they hold.
+        program = next(program for program in self.programs if program.name == name)
+        self.processes[name] = process = start_process(program.argv, cwd=self.cwd, env=self.env,
+                                                       stdout=subprocess.PIPE)
+        self._read_output(name, process)
+        return True
+
+    def _read_output(self, name: str, process: subprocess.Popen) -> None:
+        pump = threading.Thread(target=self._pump, args=(name, process), name=f"output of {name}", daemon=True)
+        pump.start()
+        self._pumps.append(pump)
 
     def _wait_for_stop_or_exit(self) -> str | None:
         """The name of the first program that exited, or None when asked to stop first."""
