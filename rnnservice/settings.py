@@ -278,12 +278,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # drf-spectacular's, plus the error answers of each operation (401, 404, 429...) in the error shape.
-    "DEFAULT_SCHEMA_CLASS": "rnnservice.api.ApiSchema",
+    "DEFAULT_SCHEMA_CLASS": "rnnservice.schema.ApiSchema",
     "EXCEPTION_HANDLER": "rnnservice.api.exception_handler",
     "NUM_PROXIES": RNNSERVICE_NUM_PROXIES,
-    # DRF's, bounded in size and JSON depth (RNNSERVICE_MAX_BODY_BYTES, RNNSERVICE_MAX_JSON_DEPTH).
-    "DEFAULT_PARSER_CLASSES": ["rnnservice.parsers.JSONParser", "rnnservice.parsers.FormParser",
-                               "rest_framework.parsers.MultiPartParser"],
+    # JSON only, bounded in size and depth (RNNSERVICE_MAX_BODY_BYTES, RNNSERVICE_MAX_JSON_DEPTH): one content type
+    # per operation, as the schema says (a form body is a 415). The upload reads multipart, the token view a form too.
+    "DEFAULT_PARSER_CLASSES": ["rnnservice.parsers.JSONParser"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "rnnservice API",
@@ -291,6 +291,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,      # file fields appear as binary uploads in request bodies
+    # 3.1: JSON Schema as it is (null as a type, const), which the generators and validators read as meant.
+    "OAS_VERSION": "3.1.0",
+    # rnnservice/schema.py: the predict contract and the configuration from the core, request bodies closed.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "rnnservice.schema.contract"],
     # Two models have a `status` with other choices: name each enum, or the schema gets "Status398Enum".
     "ENUM_NAME_OVERRIDES": {"DatasetStatusEnum": "apps.datasets.models.Dataset.Status",
                             "TrainingJobStatusEnum": "apps.training.models.TrainingJob.Status"},

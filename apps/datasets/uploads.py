@@ -68,6 +68,8 @@ def upload_sha256(field: str, upload: File, *, archive: bool = False) -> str:
     if upload.size > maximum:
         raise LimitExceeded("RNNSERVICE_MAX_UPLOAD_BYTES", upload.size, maximum,
                             what=f"the {field} file's size in bytes", field=field)
+    if not upload.size:           # here, not in the serializer: the API and import_dataset say it alike
+        raise ServiceError(f"the {field} file is empty", field=field)
     if archive:
         _check_archive(field, upload)
     digest, text = hashlib.sha256(), None if archive else _TextScan(field)

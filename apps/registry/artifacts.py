@@ -11,7 +11,7 @@ from pathlib import Path
 
 from apps.registry.bucket import bucket_configured, bucket_download
 from apps.registry.models import ModelVersion
-from rnnservice.errors import ArtifactUnavailable
+from rnnservice.errors import ArtifactUnavailable, redact
 from rnnservice.ml.artifacts import MANIFEST, verify_version
 from rnnservice.ml.errors import ArtifactError
 
@@ -95,7 +95,7 @@ def _download_checked(version: ModelVersion, partial: Path) -> None:
         sha256 = verify_version(partial)
     except ArtifactError as exc:
         # The message names files relative to the version folder, never the temporary one.
-        problem = str(exc).replace(f"{partial}{os.sep}", "").replace(f"{partial}: ", "").replace(str(partial), "")
+        problem = redact(str(exc), {f"{partial}{os.sep}": "", f"{partial}: ": "", str(partial): ""})
         logger.error("model %s version %s: the artifact bucket's copy fails: %s", version.model.name,
                      version.number, problem)
         raise version_unavailable(version=version, error=ArtifactError(f"in the artifact bucket, {problem}")) from exc

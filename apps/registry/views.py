@@ -22,20 +22,23 @@ from rnnservice.api import ErrorOutput, Pagination, paginated_response
 class ModelListApi(APIView):
     pagination_class = Pagination
 
-    @extend_schema(responses=ModelOutput(many=True))
+    @extend_schema(operation_id="models_list", responses=ModelOutput(many=True))
     def get(self, request: Request) -> Response:
+        """List your registered models with their aliases."""
         return paginated_response(queryset=model_list(user=request.user), serializer_class=ModelOutput,
                                   request=request, view=self)
 
 
 class ModelDetailApi(APIView):
-    @extend_schema(responses=ModelDetailOutput)
+    @extend_schema(operation_id="model_get", responses=ModelDetailOutput)
     def get(self, request: Request, name: str) -> Response:
+        """Show a model with its versions: metrics, labels, configuration, aliases."""
         model = model_get_visible(user=request.user, name=name)
         return Response(ModelDetailOutput(model, context={"versions": version_list(model=model)}).data)
 
-    @extend_schema(request=ModelUpdateInput, responses=ModelDetailOutput)
+    @extend_schema(operation_id="model_update", request=ModelUpdateInput, responses=ModelDetailOutput)
     def patch(self, request: Request, name: str) -> Response:
+        """Change a model's description."""
         model = model_get_visible(user=request.user, name=name)
         payload = ModelUpdateInput(data=request.data, partial=True)     # PATCH: what is left out stays
         payload.is_valid(raise_exception=True)
@@ -44,7 +47,8 @@ class ModelDetailApi(APIView):
 
 
 class AliasApi(APIView):
-    @extend_schema(request=AliasInput, responses={200: AliasOutput, 201: AliasOutput, 409: ErrorOutput})
+    @extend_schema(operation_id="alias_set", request=AliasInput,
+                   responses={200: AliasOutput, 201: AliasOutput, 409: ErrorOutput})
     def post(self, request: Request, name: str) -> Response:
         """Point an alias at a version: 201 when the alias is new, 200 when it moved (or already pointed there); 409
         listing the differences for a move to a version with other labels or input kind, unless confirm is true."""

@@ -9,6 +9,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from apps.training.models import TrainingJob
+from rnnservice.errors import redact
 from rnnservice.prometheus import observe_job_finished
 
 Status = TrainingJob.Status
@@ -39,6 +40,4 @@ def job_finish(job: TrainingJob, status: str, log_tail: str, *, error: str = "",
 
 def public_error(message: str) -> str:
     """An error without the server's folders: users see where in *their* data, not where on our disks."""
-    for root in sorted({str(settings.MEDIA_ROOT), str(settings.MODELS_STORE)}, key=len, reverse=True):
-        message = message.replace(root.rstrip("/") + "/", "")
-    return message
+    return redact(message, {str(root).rstrip("/") + "/": "" for root in (settings.MEDIA_ROOT, settings.MODELS_STORE)})

@@ -47,7 +47,7 @@ def test_it_trains_in_this_process_with_sync(transactional_db, alice, tagging_da
 
 def test_it_exits_non_zero_when_the_job_fails(transactional_db, alice, tagging_data, tiny_config):
     tagging_data.train.storage.delete(tagging_data.train.name)
-    with pytest.raises(CommandError, match=r"job \d+ failed: FormatError: datasets/\d+/train.conllu, line 0: "):
+    with pytest.raises(CommandError, match=r"job \d+ failed: FormatError: datasets/\d+/train.conllu: "):
         train(tagging_data.pk, "--model", "cli-upos", "--config", tiny_config, "--sync")
     assert TrainingJob.objects.get().status == "failed"
 

@@ -139,7 +139,7 @@ def test_it_keeps_the_error_when_training_fails(transactional_db, alice, tagging
 
     job.refresh_from_db()
     assert job.status == "failed"
-    assert job.error == (f"FormatError: datasets/{tagging_data.pk}/train.conllu, line 0: cannot read the file: "
+    assert job.error == (f"FormatError: datasets/{tagging_data.pk}/train.conllu: cannot read the file: "
                          "No such file or directory")                  # no server folder in it
     assert str(media_root) not in job.log_tail
     assert job.log_tail.endswith(f"failed: {job.error}")

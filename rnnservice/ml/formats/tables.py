@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 
 from rnnservice.ml.formats.examples import ClassificationExample, Example, TranslationExample
-from rnnservice.ml.formats.source import Source
+from rnnservice.ml.formats.source import Source, count_columns
 
 TABLE_OPTIONS = {"classification": ("text_column", "label_column"), "translation": ("source_column", "target_column")}
 
@@ -22,7 +22,7 @@ def read_table(src: Source, task: str, *, delimiter: str, **columns: str) -> lis
     examples: list[Example] = []
     for number, cells in rows:
         if len(cells) != len(names):
-            src.fail(number, f"ragged row: {len(cells)} columns, but the header has {len(names)}")
+            src.fail(number, f"ragged row: {count_columns(len(cells))}, but the header has {len(names)}")
         text, other = cells[first].strip(), cells[second].strip()
         if not text:
             src.fail(number, f"the text in column {names[first]!r} is empty")
