@@ -314,6 +314,8 @@ SPECTACULAR_SETTINGS = {
 # The host part means nothing to the file-system transport, but without one kombu warns on every connection.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's transport, whose folder errors are connection errors: a worker reconnects and carries on.
+    CELERY_BROKER_TRANSPORT = "rnnservice.broker:FilesystemTransport"
     _broker = RNNSERVICE_HOME / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # One folder both ways: the web process writes where the worker reads.
@@ -362,9 +364,10 @@ WORKER_MAX_MEMORY_BYTES = env_int("WORKER_MAX_MEMORY_BYTES", 0)
 WORKER_OOM_KILL_COUNTER = os.environ.get("WORKER_OOM_KILL_COUNTER", "/proc/vmstat:oom_kill").strip()
 # A message can be lost on its way: a broker restarted without persistence drops what it held, and one that is
 # down at a launch or an upload is never given it. The same check then sends again a job still queued
-# TRAINING_QUEUED_RESEND_SECONDS after it was sent (at once when it never was), and validation of a dataset
-# pending for DATASET_PENDING_RESEND_SECONDS. A duplicate does nothing: a job is claimed by one conditional
-# UPDATE, a dataset validated only while pending. A job merely waiting behind others gets one each time.
+# TRAINING_QUEUED_RESEND_SECONDS after it was sent (at once when it never was); the datasets app's own periodic
+# task, validation of a dataset pending for DATASET_PENDING_RESEND_SECONDS. A duplicate does nothing: a job is
+# claimed by one conditional UPDATE, a dataset validated only while pending. A job merely waiting behind others
+# gets one each time.
 TRAINING_QUEUED_RESEND_SECONDS = env_int("TRAINING_QUEUED_RESEND_SECONDS", 300, minimum=1)
 DATASET_PENDING_RESEND_SECONDS = env_int("DATASET_PENDING_RESEND_SECONDS", 300, minimum=1)
 CELERY_BEAT_SCHEDULE = {

@@ -76,13 +76,14 @@ class TrainingJob(models.Model):
 def early_stop_reason(epochs: list[dict[str, Any]], config: dict[str, Any]) -> str:
     """Why training ended before its planned epochs, from the epoch rows and the run config; "" when it did not.
     The loop stops once `patience` epochs in a row did not beat the best one (rnnservice/ml/training.py)."""
-    planned, patience = int(config["training"]["epochs"]), int(config["training"]["patience"])
-    if not epochs or epochs[-1]["epoch"] >= planned:
-        return ""
+    training = config.get("training", {})
+    planned, patience = training.get("epochs"), training.get("patience")
+    if not epochs or planned is None or patience is None or epochs[-1]["epoch"] >= planned:
+        return ""                            # trained every planned epoch (or a config from before patience)
     last = epochs[-1]["epoch"]
     best = max((row["epoch"] for row in epochs if row.get("is_best")), default=0)
     if last - best < patience:
         return ""
-    metric = config["training"].get("metric") or tasks.get(config["task"]).metrics[0]
+    metric = training.get("metric") or (tasks.get(config["task"]).metrics[0] if "task" in config else "score")
     return (f"stopped early at epoch {last} of {planned}: dev {metric} has not improved for {last - best} "
             f"epoch{'s' if last - best != 1 else ''}")

@@ -26,10 +26,10 @@ logger = logging.getLogger(__name__)
 Status = TrainingJob.Status
 
 
-@transaction.atomic
 DATASET_DATA_FIELDS = ("format", "input", "options")      # fields of the data section that are the dataset's
 
 
+@transaction.atomic
 def job_launch(*, owner: AbstractBaseUser, dataset: Dataset, model_name: str, tokenizer: dict | None = None,
                architecture: dict | None = None, training: dict | None = None, data: dict | None = None,
                queue: bool = True) -> TrainingJob:

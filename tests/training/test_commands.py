@@ -41,6 +41,7 @@ def test_it_trains_in_this_process_with_sync(transactional_db, alice, tagging_da
     assert lines[1].startswith("epoch 1/2: train_loss ")
     assert lines[2].startswith("epoch 2/2: train_loss ")
     assert lines[-1].startswith(f"job {job.pk} succeeded: cli-upos version 1; dev accuracy ")
+    assert f"warning: {job.warnings[0]}" in lines                  # tiny.conllu's dev file: 2 sentences
     assert ModelVersion.objects.get().model.name == "cli-upos"
 
 

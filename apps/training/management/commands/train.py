@@ -102,6 +102,8 @@ class Command(BaseCommand):
             version = job.version
             metrics = ", ".join(f"{name} {significant(value)}"
                                 for name, value in sorted((version.metrics or {}).items()))
+            for line in filter(None, [*(f"warning: {w}" for w in job.warnings), job.stopped_early]):
+                self.stdout.write(line)
             self.stdout.write(self.style.SUCCESS(f"job {job.pk} succeeded: {version.model.name} version "
                                                  f"{version.number}" + (f"; dev {metrics}" if metrics else "")))
         elif job.status == TrainingJob.Status.CANCELLED:
