@@ -8,14 +8,14 @@ same load generator (bench/loadgen.py, closed-loop clients on 127.0.0.1, one UD 
 said otherwise):
 1. a bare forward pass of the same weights in this process (tensors ready, no HTTP): 1 sentence, and 64; and
    the batching ceiling: 640 dev sentences one at a time against the same in batches of 64;
-2. gunicorn with dynamic batching (the defaults of gunicorn.conf.py and settings): 1 client, 32 clients,
-   and 64 sentences a request; and, as the floor of any request through it, GET /healthz with 32 clients;
+2. the web server (granian, rnnservice/server.py) with dynamic batching (its defaults and the settings'): 1 client,
+   32 clients, and 64 sentences a request; and, as the floor of any request through it, GET /healthz with 32 clients;
 3. the first request after a promotion, the model not yet loaded;
-4. peak memory (VmHWM) of a web worker once 3 versions are loaded (gunicorn restarted with one worker);
+4. peak memory (VmHWM) of a web worker once 3 versions are loaded (the server restarted with one worker);
 5. the same server with SERVING_BATCHING=false, 32 clients;
 6. TorchServe serving the same version folder with the same Predictor code (bench/torchserve_handler.py) and
    its own batching (batchSize = SERVING_BATCH_MAX_ITEMS, maxBatchDelay = SERVING_BATCH_WAIT_MS), as many
-   workers as gunicorn has, with the same torch threads: 1 client and 32 clients.
+   workers as our server has, with the same torch threads: 1 client and 32 clients.
 Prints a JSON line per measurement and a summary of the goals. Needs requirements-bench.txt and Java 17.
 """
 from __future__ import annotations
@@ -64,7 +64,7 @@ def main() -> None:
         single = [{"inputs": [{"tokens": tokens}]} for tokens in sentences[:500]]
         sixty_four = [{"inputs": [{"tokens": t} for t in sentences[i:i + 64]]} for i in range(0, 640, 64)]
         # One user sends every request here: its prediction rate limit would measure the throttle, not the server.
-        with ServiceUnderTest(home=work / "home", worker_queues=(), gunicorn_threads=16,   # the default
+        with ServiceUnderTest(home=work / "home", worker_queues=(), web_threads=16,       # the default
                               env={"RNNSERVICE_THROTTLE_PREDICT": "off"}, start=False,
                               log=lambda m: print(f"# {m}", file=sys.stderr, flush=True)) as svc:
             for epochs, alias in ((2, "production"), (1, None), (1, None)):       # versions 1, 2, 3
@@ -76,11 +76,11 @@ def main() -> None:
             url = "/api/models/pos/predict/"
 
             svc.start_web(workers=workers)
-            web = svc.pids()["web"][0]               # gunicorn's master leads the process group of its workers
+            web = svc.pids()["web"][0]               # granian's main process leads the process group of its workers
             figures["batched_1_client"] = _load(svc.url + url, single, 1, args.seconds, svc.headers, group=web)
             figures["batched_32_clients"] = _load(svc.url + url, single, args.clients, args.seconds, svc.headers,
                                                   group=web)
-            # The floor of any request through this server: gunicorn, Django's middleware, no DRF, no model.
+            # The floor of any request through this server: granian, Django's middleware, no DRF, no model.
             figures["healthz_32_clients"] = _load(svc.url + "/healthz", [{}], args.clients, args.seconds, {},
                                                   method="GET", group=web)
             figures["batched_64_per_request"] = _load(svc.url + url, sixty_four, 1, args.seconds, svc.headers,
@@ -105,12 +105,12 @@ def main() -> None:
 
 
 def _server_defaults() -> tuple[int, int]:
-    """The workers and torch threads per worker of gunicorn.conf.py's defaults on this box: TorchServe gets the
-    same, and the bare forward the same threads."""
-    import runpy
-    conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
-    print(json.dumps({"gunicorn_workers": conf["workers"], "torch_threads": conf["torch_threads"]}), flush=True)
-    return conf["workers"], conf["torch_threads"]
+    """The workers and torch threads per worker of the web server's defaults on this box (rnnservice/server.py):
+    TorchServe and LitServe get the same, and the bare forward the same threads."""
+    from rnnservice.server import server_settings
+    config = server_settings()
+    print(json.dumps({"web_workers": config.workers, "torch_threads": config.torch_threads}), flush=True)
+    return config.workers, config.torch_threads
 
 
 def _bare_forward(folder: Path, sentences: list[list[str]], threads: int) -> dict[str, object]:

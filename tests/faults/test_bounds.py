@@ -1,5 +1,5 @@
 """Bounded by design (issue 15), with real processes: bodies past their size, JSON nested past its depth, an input
-past its characters and a model past its size are refused by gunicorn with a 400 that names the setting, before any
+past its characters and a model past its size are refused by granian with a 400 that names the setting, before any
 costly work, and the server answers on; a job that runs out of memory in a worker fails once, naming it, and the
 worker trains on."""
 from __future__ import annotations
