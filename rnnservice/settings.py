@@ -234,6 +234,12 @@ SERVING_CACHE_BYTES = env_int("SERVING_CACHE_BYTES", 2 * 1024**3, minimum=1)    
 SERVING_BATCHING = env_bool("SERVING_BATCHING", True)
 SERVING_BATCH_MAX_ITEMS = env_int("SERVING_BATCH_MAX_ITEMS", 64, minimum=1)
 SERVING_BATCH_WAIT_MS = env_int("SERVING_BATCH_WAIT_MS", 5, minimum=0)
+# What a version's forward passes run on: "auto", the faster of PyTorch and ONNX Runtime as measured when the version
+# was saved (where its ONNX export passed the check against PyTorch); "torch" always; "onnx" wherever the check
+# passed (rnnservice/ml/runtime.py).
+SERVING_RUNTIME = os.environ.get("SERVING_RUNTIME", "auto").strip().lower()
+if SERVING_RUNTIME not in {"auto", "torch", "onnx"}:
+    raise ImproperlyConfigured(f"SERVING_RUNTIME={SERVING_RUNTIME!r}: use auto, torch or onnx")
 SERVING_MAX_ITEMS = env_int("SERVING_MAX_ITEMS", 64, minimum=1)                   # inputs per request
 SERVING_MAX_TOKENS = env_int("SERVING_MAX_TOKENS", 512, minimum=1)                # per input, in the model's tokens
 SERVING_MAX_FRAMES = env_int("SERVING_MAX_FRAMES", 10_000, minimum=1)             # per numeric series input
