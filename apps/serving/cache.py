@@ -152,8 +152,20 @@ def _loaded(version: ModelVersion) -> LoadedModel:
     if settings.SERVING_BATCHING:
         batcher = Batcher(predictor.predict_examples, max_items=settings.SERVING_BATCH_MAX_ITEMS,
                           max_wait=settings.SERVING_BATCH_WAIT_MS / 1000,
+                          max_tokens=settings.SERVING_BATCH_MAX_TOKENS,
+                          max_delay=settings.SERVING_BATCH_MAX_DELAY_MS / 1000, length=example_length,
                           name=f"{version.model.name} v{version.number}")
     return LoadedModel(predictor, predictor.nbytes(), batcher)
+
+
+def example_length(example: Any) -> int:
+    """How long a parsed example is, to group requests of similar lengths: its tokens, frames or words."""
+    for field in ("tokens", "values"):
+        value = getattr(example, field, None)
+        if value is not None:
+            return len(value)
+    text = getattr(example, "text", None) or getattr(example, "source", None) or ""
+    return len(text.split()) if isinstance(text, str) else len(text)
 
 
 def _load(version: ModelVersion) -> Predictor:
