@@ -238,6 +238,9 @@ SERVING_BATCH_WAIT_MS = env_int("SERVING_BATCH_WAIT_MS", 5, minimum=0)
 # gathers requests of similar lengths; one that has waited SERVING_BATCH_MAX_DELAY_MS is not held back for a better fit.
 SERVING_BATCH_MAX_TOKENS = env_int("SERVING_BATCH_MAX_TOKENS", 4096, minimum=1)
 SERVING_BATCH_MAX_DELAY_MS = env_int("SERVING_BATCH_MAX_DELAY_MS", 50, minimum=0)
+# Each web process keeps a token's user and the version a name and alias choose this many seconds (0: not at all):
+# a revoked token and a promotion take effect everywhere within it (rnnservice/fresh.py).
+SERVING_LOOKUP_SECONDS = env_int("SERVING_LOOKUP_SECONDS", 1, minimum=0)
 # What a version's forward passes run on: "auto", the faster of PyTorch and ONNX Runtime as measured when the version
 # was saved (where its ONNX export passed the check against PyTorch); "torch" always; "onnx" wherever the check
 # passed (rnnservice/ml/runtime.py).

@@ -56,8 +56,9 @@ def test_it_refuses_deep_large_and_long_bodies_with_a_400_naming_the_limit(proce
                      f"Content-Length: {declared}\r\n\r\n{{\"username\": \"alice\", ".encode())
         answer = sock.makefile("rb")
         status_line = answer.readline().decode()
-        headers = dict(line.decode().rstrip("\r\n").split(": ", 1) for line in iter(answer.readline, b"\r\n"))
-        body = json.loads(answer.read(int(headers["Content-Length"])))
+        headers = dict(line.decode().rstrip("\r\n").lower().split(": ", 1)        # names are case-insensitive
+                       for line in iter(answer.readline, b"\r\n"))
+        body = json.loads(answer.read(int(headers["content-length"])))
     assert status_line.split()[1] == "400", (status_line, body)
     assert (body.get("limit"), body.get("value")) == ("RNNSERVICE_MAX_BODY_BYTES", declared), body
     assert "the request body" in body["detail"]
