@@ -101,21 +101,27 @@ class SeriesClassificationCodec(SeriesCodec):
 class ConvBranch(nn.Module):
     """The fully convolutional network of Wang et al. (2017) that LSTM-FCN (Karim et al., 2018) runs beside its
     LSTM: three blocks of convolution (7, 5 and 3 steps wide; the paper's 8 would pad unevenly), batch norm and
-    ReLU over the frames, averaged over time. Padded steps are zeroed after each block and left out of the
-    average, so a series gets the same vector alone as in a padded batch."""
+    ReLU over the frames, averaged over time, with MLSTM-FCN's squeeze-and-excite gates (Hu et al., 2018) after
+    the first two blocks. Padded steps are zeroed after each block and left out of the averages, so a series gets
+    the same vector alone as in a padded batch."""
 
     def __init__(self, features: int, filters: int):
         super().__init__()
         widths = [(features, filters, 7), (filters, 2 * filters, 5), (2 * filters, filters, 3)]
         self.blocks = nn.ModuleList(
             nn.Sequential(nn.Conv1d(i, o, w, padding="same"), nn.BatchNorm1d(o), nn.ReLU()) for i, o, w in widths)
+        self.excite = nn.ModuleList(
+            nn.Sequential(nn.Linear(o, max(1, o // 16)), nn.ReLU(), nn.Linear(max(1, o // 16), o), nn.Sigmoid())
+            for _, o, _ in widths[:2])
         self.out_dim = filters
 
     def forward(self, values: Tensor, lengths: Tensor) -> Tensor:
         mask = length_mask(lengths.to(values.device), values.size(1)).unsqueeze(1)      # (B, 1, T)
         x = values.transpose(1, 2)                                                       # (B, F, T)
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
             x = block(x) * mask                                                          # (B, C, T)
+            if i < len(self.excite):                    # each channel scaled by a gate on all channels' means
+                x = x * self.excite[i](x.sum(2) / mask.sum(2)).unsqueeze(2)
         return x.sum(2) / mask.sum(2)                                                    # (B, C)
 
 
