@@ -18,6 +18,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# tests/contract's TypeScript tools (openapi-typescript, tsc), as pinned in its package-lock.json (node 20).
+CONTRACT_TOOLS := tests/contract/node_modules/.installed
+$(CONTRACT_TOOLS): tests/contract/package.json tests/contract/package-lock.json
+	npm ci --prefix tests/contract --no-audit --no-fund --silent
+	touch $@
+
 install: $(VENV)/.installed
 
 # Everything on this machine, state under RNNSERVICE_HOME (default .rnnservice): migrations, the demo user and
@@ -26,11 +32,11 @@ install: $(VENV)/.installed
 run: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) manage.py run_local --port $(PORT)
 
-test: install
+test: install $(CONTRACT_TOOLS)
 	$(PY) -m pytest
 
 # tests/ml has no database and no broker: the first pass covers it.
-test-services: install
+test-services: install $(CONTRACT_TOOLS)
 	DATABASE_URL=$(SERVICES_DATABASE_URL) CELERY_BROKER_URL=$(SERVICES_BROKER_URL) CACHE_URL=$(SERVICES_CACHE_URL) \
 	  $(PY) -m pytest --ignore=tests/ml
 
@@ -43,4 +49,4 @@ bench: install
 	for name in ud_upos conll_ner sst2 names multi30k; do $(PY) -m bench.accuracy $$name --data $(DATA) || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache tests/contract/node_modules

@@ -1,7 +1,7 @@
 """gunicorn's settings for `gunicorn rnnservice.wsgi` (it reads this file from the working folder), from the
 environment: GUNICORN_BIND, GUNICORN_WORKERS, GUNICORN_THREADS, GUNICORN_TIMEOUT, and TORCH_THREADS for the
 threads torch computes with in each worker. The defaults suit the box: see `_defaults`. RNNSERVICE_LOG_FORMAT=json
-makes gunicorn's own lines JSON; PROMETHEUS_MULTIPROC_DIR is emptied at start (rnnservice/metrics.py)."""
+makes gunicorn's own lines JSON; PROMETHEUS_MULTIPROC_DIR is emptied at start (rnnservice/prometheus.py)."""
 import os
 import shutil
 
@@ -71,7 +71,7 @@ def post_fork(server, worker):
 
 def on_starting(server):
     # Prometheus's multiprocess mode (PROMETHEUS_MULTIPROC_DIR): the workers of this run start from an empty folder.
-    from rnnservice.metrics import clear_multiprocess_dir
+    from rnnservice.prometheus import clear_multiprocess_dir
     clear_multiprocess_dir()
 
 

@@ -1,1 +1,2 @@
-"""The Django apps of rnnservice: datasets, and (to come) registry, training and serving."""
+"""The Django apps of rnnservice: datasets (upload, validate, statistics), registry (models, versions, aliases,
+artifacts), training (jobs on Celery workers), serving (predictions) and local (`manage.py run_local`)."""

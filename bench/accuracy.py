@@ -35,14 +35,21 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     parser.add_argument("--epochs", type=int, help="override the config's epochs (a shorter run)")
     parser.add_argument("--seed", type=int, help="override the config's seed (another draw of the same run)")
+    parser.add_argument("--batch-size", type=int, help="override the config's batch size")
     args = parser.parse_args()
     task, train, dev, metric, goal, eval_options = BENCHES[args.name]
     paths = lambda spec: ",".join(str(args.data / p) for p in spec.split(","))   # noqa: E731
     args.out.mkdir(parents=True, exist_ok=True)
     # A folder of its own, made here: two runs started in the same second must not write one version.
     out = Path(tempfile.mkdtemp(prefix=f"{args.name}-{time.strftime('%Y%m%d-%H%M%S')}-", dir=args.out))
+    config = Path(f"bench/configs/{args.name}.json")
+    if args.batch_size:
+        settings = json.loads(config.read_text())
+        settings.setdefault("training", {})["batch_size"] = args.batch_size
+        config = out.with_suffix(".json")
+        config.write_text(json.dumps(settings))
     command = [sys.executable, "-m", "rnnservice.ml", "train", "--task", task, "--train", paths(train),
-               "--config", f"bench/configs/{args.name}.json", "--device", "cpu", "--out", str(out)]
+               "--config", str(config), "--device", "cpu", "--out", str(out)]
     if dev:
         command += ["--dev", paths(dev)]
     if args.epochs:
@@ -59,7 +66,7 @@ def main() -> None:
     if proc.returncode:
         sys.exit(f"training failed with exit status {proc.returncode}")
     wall = time.perf_counter() - started
-    summary = {"benchmark": args.name, "epochs": args.epochs or "config",
+    summary = {"benchmark": args.name, "epochs": args.epochs or "config", "batch_size": args.batch_size or "config",
                "seed": "config" if args.seed is None else args.seed, "metric": metric, "goal": goal,
                "dev_" + metric: saved.get("dev_" + metric), "best_epoch": saved["best_epoch"],
                "epochs_run": len(epochs),

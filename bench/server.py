@@ -40,7 +40,7 @@ from types import TracebackType
 from typing import Any, NamedTuple
 
 # SIGTERM to a child when this process dies, so that a killed benchmark leaves no server behind.
-from apps.local.processes import die_with_parent
+from apps.local.processes import die_with_parent, signal_groups, start_process, stop_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 # Settings that place state, bind a port or would keep 127.0.0.1 out: from `env` only, never from the caller's shell.
@@ -329,8 +329,7 @@ class ServiceUnderTest:
             start = out.tell()
             out.write(f"==== {time.strftime('%H:%M:%S')} {' '.join(argv)}\n".encode())
             out.flush()
-            popen = subprocess.Popen(argv, cwd=ROOT, env={**self.env, **env}, stdin=subprocess.DEVNULL, stdout=out,
-                                     stderr=subprocess.STDOUT, process_group=0, preexec_fn=self._death_signal)
+            popen = start_process(argv, cwd=ROOT, env={**self.env, **env}, stdout=out)
         self._running[name] = process = _Running(name, popen, log_path, start)
         return process
 
@@ -338,19 +337,14 @@ class ServiceUnderTest:
         if not processes:
             return
         self._log(f"stopping {', '.join(process.name for process in processes)}")
-        _signal_groups(processes, signal.SIGTERM)
-        deadline = time.monotonic() + self.stop_timeout
         try:
-            while any(process.popen.poll() is None for process in processes) and time.monotonic() < deadline:
-                time.sleep(POLL_SECONDS)
-        finally:                                       # a Ctrl-C while waiting kills at once, leaving nothing
-            stubborn = [process.name for process in processes if process.popen.poll() is None]
-            if stubborn:
-                self._log(f"killing {', '.join(stubborn)}: still running")
-            _signal_groups(processes, signal.SIGKILL)  # every group: a leader that exited may leave children
+            stubborn = stop_processes([process.popen for process in processes], grace=self.stop_timeout)
+        finally:
             for process in processes:
-                process.popen.wait()
                 self._running.pop(process.name, None)
+        if stubborn:
+            self._log(f"killed {', '.join(p.name for p in processes if p.popen in stubborn)}: still running after "
+                      f"{self.stop_timeout:g} s")
 
     def _wait_for_readyz(self, process: _Running) -> None:
         deadline = time.monotonic() + self.ready_timeout
@@ -379,17 +373,9 @@ class ServiceUnderTest:
     def _check_alive(self, process: _Running) -> None:
         if process.popen.poll() is not None:
             self._running.pop(process.name, None)
-            _signal_groups([process], signal.SIGKILL)
+            signal_groups([process.popen], signal.SIGKILL)    # what the program started may outlive it
             raise ServiceUnderTestError(f"{process.name} exited with status {process.popen.returncode}; its log "
                                         f"ends:\n{process.output()}")
-
-
-def _signal_groups(processes: Iterable[_Running], number: int) -> None:
-    for process in processes:
-        try:
-            os.killpg(process.popen.pid, number)      # the group's id is its leader's pid (process_group=0)
-        except (ProcessLookupError, PermissionError):
-            pass                                      # the whole group is gone already
 
 
 def stat_fields(pid: int | str) -> list[str] | None:

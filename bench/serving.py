@@ -25,7 +25,6 @@ import json
 import os
 import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from pathlib import Path
 
 import torch
 
+from apps.local.processes import start_process, stop_processes
 from bench.loadgen import LoadResult, run_load
 from bench.server import ServiceUnderTest, _free_port, group_members, stat_fields
 from bench.slices import write_slice
@@ -235,13 +235,13 @@ class _torchserve:
                "OMP_NUM_THREADS": str(self.threads), "LOG_LOCATION": str(self.work / "logs"),
                "METRICS_LOCATION": str(self.work / "logs")}
         self.log = (self.work / "torchserve.out").open("w")
-        self.process = subprocess.Popen(
+        self.process = start_process(
             [str(Path(sys.executable).parent / "torchserve"), "--start", "--foreground", "--ncs",
              "--disable-token-auth", "--model-store", str(store), "--models", "pos=pos.mar",
              "--ts-config", str(properties)],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=Path.cwd(), env=env, stdout=self.log)
         self.url = f"http://127.0.0.1:{port}/predictions/pos"
-        self.group = self.process.pid              # its own session: the frontend and its Python workers
+        self.group = self.process.pid              # its own process group: the frontend and its Python workers
         self._wait_ready(f"http://127.0.0.1:{port}/ping")
         return self
 
@@ -263,11 +263,7 @@ class _torchserve:
         raise SystemExit("torchserve did not get ready in 180 s")
 
     def __exit__(self, *exc) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        stop_processes([self.process], grace=30)
         self.log.close()
 
 

@@ -1,5 +1,6 @@
 """Our training loop and Predictor against plain PyTorch on the same model and batches, in one run; and our loop
-on batches of one length (what training uses) against the batches of similar lengths it used before.
+as it trains today (batches of one length, the fused AdamW) against our loop as it trained before issue 19 (batches
+of similar lengths, AdamW's default implementation), and against each change alone.
 
     python -m bench.throughput [--data ../shared/datasets] [--sentences 3000] [--rounds 5]
 
@@ -11,6 +12,7 @@ import argparse
 import json
 import statistics
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -46,6 +48,17 @@ def our_epoch(model: nn.Module, data: list[dict], cfg) -> float:
     return result.history[0].tokens_per_s
 
 
+@contextmanager
+def default_adamw():
+    """AdamW's default (foreach) implementation, as training used before the fused kernel."""
+    fused_adamw = torch.optim.AdamW
+    torch.optim.AdamW = lambda params, **kwargs: fused_adamw(params, **{**kwargs, "fused": None})
+    try:
+        yield
+    finally:
+        torch.optim.AdamW = fused_adamw
+
+
 def median_time(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -60,6 +73,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--sentences", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, help="train today's loop at this batch size (the loop of before "
+                        "keeps the config's); bench.accuracy --batch-size checks the dev score at it")
     args = parser.parse_args()
 
     config = config_from_dict(json.loads(Path("bench/configs/ud_upos.json").read_text()), task="tagging")
@@ -68,14 +83,16 @@ def main() -> None:
     examples = examples[:args.sentences]
     codec = TaggingCodec.fit(examples, config)
     items = [codec.encode(ex) for ex in examples]
-    data = [b for _, b in batches(items, codec, batch_size=config.training.batch_size, shuffle=True, seed=1)]
-    mixed = [b for _, b in batches(items, codec, batch_size=config.training.batch_size, shuffle=True, seed=1,
-                                   exact_lengths=False)]
+    size = args.batch_size or config.training.batch_size
+    data = [b for _, b in batches(items, codec, batch_size=size, shuffle=True, seed=1)]
+    mixed = [b for _, b in batches(items, codec, batch_size=size, shuffle=True, seed=1, exact_lengths=False)]
+    before = [b for _, b in batches(items, codec, batch_size=config.training.batch_size, shuffle=True, seed=1,
+                                    exact_lengths=False)]
     torch.manual_seed(0)
     model = build_model(config, vocab_sizes(codec))
     initial = {k: v.clone() for k, v in model.state_dict().items()}
 
-    ours, plain, ours_mixed = [], [], []
+    ours, plain, ours_mixed, ours_default_adamw, ours_before = [], [], [], [], []
     for round_ in range(args.rounds):          # alternate, so that machine noise hits all alike
         model.load_state_dict(initial)
         plain.append(plain_epoch(model, data, config.training.lr, config.training.clip))
@@ -83,9 +100,15 @@ def main() -> None:
         ours.append(our_epoch(model, data, config.training))
         model.load_state_dict(initial)
         ours_mixed.append(our_epoch(model, mixed, config.training))
+        with default_adamw():
+            model.load_state_dict(initial)
+            ours_default_adamw.append(our_epoch(model, data, config.training))
+            model.load_state_dict(initial)
+            ours_before.append(our_epoch(model, before, config.training))
         print(json.dumps({"round": round_ + 1, "plain_tokens_per_s": round(plain[-1]),
                           "ours_tokens_per_s": round(ours[-1]), "ours_mixed_lengths_tokens_per_s":
-                          round(ours_mixed[-1])}), flush=True)
+                          round(ours_mixed[-1]), "ours_default_adamw_tokens_per_s": round(ours_default_adamw[-1]),
+                          "ours_before_tokens_per_s": round(ours_before[-1])}), flush=True)
 
     model.load_state_dict(initial)
     predictor = Predictor(model, codec, config)
@@ -108,12 +131,17 @@ def main() -> None:
                       "ratio": round(bare_s / ours_s, 3)}
     summary = {
         "benchmark": "throughput", "threads": torch.get_num_threads(), "sentences": len(examples),
+        "batch_size": size, "batch_size_before": config.training.batch_size,
         "train_plain_tokens_per_s": round(statistics.median(plain)),
         "train_ours_tokens_per_s": round(statistics.median(ours)),
         "train_ratio": round(statistics.median(ours) / statistics.median(plain), 3),
         "batches_one_length": len(data), "batches_mixed_lengths": len(mixed),
         "train_mixed_lengths_tokens_per_s": round(statistics.median(ours_mixed)),
         "one_length_vs_mixed_ratio": round(statistics.median(ours) / statistics.median(ours_mixed), 3),
+        "train_default_adamw_tokens_per_s": round(statistics.median(ours_default_adamw)),
+        "fused_vs_default_adamw_ratio": round(statistics.median(ours) / statistics.median(ours_default_adamw), 3),
+        "train_before_tokens_per_s": round(statistics.median(ours_before)),
+        "today_vs_before_ratio": round(statistics.median(ours) / statistics.median(ours_before), 3),
         "predict_1": predict[1], "predict_64": predict[64],
     }
     print(json.dumps(summary), flush=True)

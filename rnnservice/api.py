@@ -1,33 +1,33 @@
-"""DRF glue shared by the apps: the one exception handler and the error shapes it answers with, the OpenAPI
-schema class that documents them, pagination, and who may see which rows."""
+"""DRF glue shared by the apps: the one exception handler and the error shape it answers with, and pagination.
+The OpenAPI schema is rnnservice/schema.py's; who may see which rows, rnnservice/visibility.py's."""
 from __future__ import annotations
 
 import logging
 import re
 import sys
 from collections import Counter
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
-from django.db.models import Model, ProtectedError, QuerySet
+from django.db.models import ProtectedError, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
-from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import UnsupportedMediaType, ValidationError
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from rnnservice.errors import ServiceError
-from rnnservice.ml.errors import ConfigError, FormatError, MLError
+from rnnservice.errors import ServiceError, core_error
+from rnnservice.ml.errors import MLError
 from rnnservice.throttling import RateLimited
 
 logger = logging.getLogger(__name__)
@@ -48,24 +48,14 @@ DATABASE_UNAVAILABLE = {"detail": "the database cannot be reached; try again in 
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """REST_FRAMEWORK["EXCEPTION_HANDLER"]: service and core errors become a 400 that says what was wrong.
-
-    A FormatError names the file by its base name only: the server's folders are no business of the client.
-    Anything else goes to DRF's handler (validation errors, 401, 403, 404) or, unhandled, to a 500.
-    """
+    """REST_FRAMEWORK["EXCEPTION_HANDLER"]: every error answer in one shape (ErrorOutput): `detail`, one sentence,
+    and what it concerns where it applies (`field`, `index`, `line`, `file`, `limit`), with `errors` when several
+    fields are at fault. The core's errors come through core_error, which names the file by the name its user
+    knows, never by a server path. Anything unhandled is a 500 (server_error)."""
+    if isinstance(exc, MLError):
+        exc = core_error(exc)
     if isinstance(exc, ServiceError):
         return Response({"detail": exc.message, **exc.extra}, status=exc.status)
-    if isinstance(exc, FormatError):
-        body = {"detail": f"{Path(exc.path).name}, line {exc.line}: {exc.problem}", "line": exc.line}
-        return Response(body, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, ConfigError):
-        return Response({"detail": str(exc), "field": exc.field}, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, MLError):
-        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, RateLimited):
-        response = drf_exception_handler(exc, context)          # sets Retry-After
-        response.data = {"detail": exc.detail, "limit": exc.limit, "retry_after": exc.wait}
-        return response
     if isinstance(exc, ProtectedError):      # a delete of a row others still point at (a dataset jobs trained on)
         users = Counter(row._meta for row in exc.protected_objects)
         used_by = ", ".join(sorted(f"{count} {meta.verbose_name if count == 1 else meta.verbose_name_plural}"
@@ -81,7 +71,57 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
                        f"{request.method} {request.path}" if request is not None else "a request", exc)
         return Response(DATABASE_UNAVAILABLE, status=status.HTTP_503_SERVICE_UNAVAILABLE,
                         headers={"Retry-After": str(DATABASE_RETRY_AFTER)})
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)      # validation errors, 401, 403, 404, 405, 415, 429
+    if response is None:
+        return None
+    if isinstance(exc, ValidationError):
+        response.data = validation_error_body(exc.detail)
+    elif isinstance(exc, RateLimited):
+        response.data = {"detail": str(exc.detail), "limit": exc.limit, "retry_after": exc.wait}
+    elif isinstance(exc, UnsupportedMediaType):
+        view = context.get("view")
+        taken = ", ".join(parser.media_type for parser in view.get_parsers()) if view is not None else ""
+        response.data = {"detail": f"{exc.detail.rstrip('.')}; this endpoint takes {taken}"}
+    else:                                   # DRF's own (an Http404 it made a NotFound) already says it in `detail`
+        detail = response.data.get("detail") if isinstance(response.data, dict) else None
+        response.data = {"detail": str(detail or exc)}
+    return response
+
+
+def validation_error_body(detail: Any) -> dict[str, Any]:
+    """DRF's validation errors ({"name": ["This field is required."], "inputs": {"0": [...]}}) in the one shape:
+    the first problem as `detail` with its `field` (and `index` in a list), and all of them under `errors` when
+    there are several."""
+    errors = []
+    for path, message in _problems(detail, ()):
+        names = [part for part in path if isinstance(part, str) and part != api_settings.NON_FIELD_ERRORS_KEY]
+        indexes = [part for part in path if isinstance(part, int)]
+        shown = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path
+                        if part != api_settings.NON_FIELD_ERRORS_KEY).lstrip(".")
+        error: dict[str, Any] = {"detail": f"{shown}: {message}" if shown else message}
+        if names:
+            error["field"] = ".".join(names)
+        if indexes:
+            error["index"] = indexes[-1]
+        errors.append(error)
+    if not errors:
+        return {"detail": "Invalid input."}
+    if len(errors) == 1:
+        return errors[0]
+    return {**errors[0], "detail": f"{errors[0]['detail'].rstrip('.')} (and {len(errors) - 1} more: see errors).",
+            "errors": errors}
+
+
+def _problems(detail: Any, path: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], str]]:
+    """(path, message) of each message in DRF's nested validation errors; a list child's key is its index."""
+    if isinstance(detail, dict):
+        return [found for key, value in detail.items()
+                for found in _problems(value, (*path, int(key) if str(key).isdigit() else str(key)))]
+    if isinstance(detail, list):
+        if all(isinstance(item, str) for item in detail):
+            return [(path, str(item)) for item in detail]
+        return [found for index, item in enumerate(detail) if item for found in _problems(item, (*path, index))]
+    return [(path, str(detail))]
 
 
 class StrictCharField(serializers.CharField):
@@ -94,76 +134,47 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-class ErrorOutput(serializers.Serializer):
-    """An error: `detail` says what was wrong."""
+class StrictInput(serializers.Serializer):
+    """A request body that refuses the fields it does not know, each by name: a misspelt field ("versoin",
+    "splitt", "formatt") or a misplaced one ({"epochs": 3} at the top) must not be dropped in silence."""
 
-    detail = serializers.CharField()
+    tolerated: frozenset[str] = frozenset()      # names a client may send along, read by no field
+    unknown_message = "unknown field; the fields are {fields}"
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields) - self.tolerated)
+            if unknown:
+                message = self.unknown_message.format(fields=", ".join(self.fields))
+                raise ValidationError({name: [message] for name in unknown})
+        return super().to_internal_value(data)
 
 
-class BadRequestOutput(serializers.Serializer):
-    """A 400. Either `detail` with what it concerns (a field, a limit, an input's index, a file's line), or,
-    from request validation, a list of messages under each field at fault: {"name": ["This field is required."]}.
-    """
+class ErrorItem(serializers.Serializer):
+    """One problem of a request: `detail` says what was wrong; the other fields, where they apply, what it
+    concerns."""
 
-    detail = serializers.CharField(required=False)
-    field = serializers.CharField(required=False, help_text="The request field at fault, e.g. options.beam_size.")
-    index = serializers.IntegerField(required=False, help_text="The index of the input at fault.")
+    detail = serializers.CharField(help_text="One sentence: what was wrong.")
+    field = serializers.CharField(required=False, help_text="The request field at fault, e.g. name, options.beam_size.")
+    index = serializers.IntegerField(required=False, help_text="The index of the list item at fault (an input).")
+    file = serializers.CharField(required=False, help_text="The file field of a data set at fault (train, dev...).")
+    line = serializers.IntegerField(required=False, help_text="The line of that file at fault, 1-based.")
     limit = serializers.CharField(required=False, help_text="The setting whose limit the request exceeds.")
-    value = serializers.IntegerField(required=False, help_text="The request's value of what the limit caps.")
+
+
+@extend_schema_serializer(component_name="Error")
+class ErrorOutput(ErrorItem):
+    """Every error answer, 4xx and 5xx: ErrorItem's fields, `errors` when several fields are at fault, and what
+    a limit, a rate or an unavailable model version adds."""
+
+    errors = ErrorItem(many=True, required=False, help_text="Each problem, when there are several; `detail` "
+                                                            "and `field` above are the first one's.")
+    value = serializers.IntegerField(required=False, help_text="The request's value of what `limit` caps.")
     maximum = serializers.IntegerField(required=False, help_text="The limit.")
-    file = serializers.CharField(required=False, help_text="The file field of a dataset at fault.")
-    line = serializers.IntegerField(required=False, allow_null=True, help_text="The line at fault, 1-based.")
-
-
-class ThrottledOutput(ErrorOutput):
-    """A 429: too many requests; Retry-After says when to try again."""
-
-    limit = serializers.CharField(help_text="The setting whose rate was exceeded.")
-    retry_after = serializers.IntegerField(help_text="Seconds to wait, as in the Retry-After header.")
-
-
-class UnavailableOutput(ErrorOutput):
-    """A 503: the database cannot be reached (try again after Retry-After), or the stored files of a model
-    version are missing or not the ones registered (other versions still answer)."""
-
-    unavailable = serializers.CharField(required=False, help_text="database: it cannot be reached.")
-    model = serializers.CharField(required=False, help_text="The model whose version cannot be used.")
-    version = serializers.IntegerField(required=False, help_text="The version that cannot be used.")
-
-
-class ApiSchema(AutoSchema):
-    """drf-spectacular's AutoSchema, plus the error answers an operation can give, found from its view.
-
-    Responses the view declares itself (a 409) are kept; these are added where missing.
-    """
-
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
-        responses = super()._get_response_bodies(direction)
-        for code, serializer in self._error_responses().items():
-            if code not in responses:
-                responses[code] = self._get_response_for_code(serializer, code, direction=direction)
-        for code, required in (("429", True), ("503", False)):       # 503: for the database only
-            if code in responses:
-                responses[code]["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "required": required,
-                                                              "description": "Seconds to wait before trying again."}}
-        return responses
-
-    def _error_responses(self) -> dict[str, type[Serializer]]:
-        view, changes = self.view, self.method not in ("GET", "HEAD", "OPTIONS")
-        guarded = not all(isinstance(permission, AllowAny) for permission in view.get_permissions())
-        csrf = any(isinstance(auth, SessionAuthentication) for auth in view.get_authenticators())
-        paged = self.method == "GET" and getattr(view, "pagination_class", None) is not None
-        body = self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None
-        errors = {
-            "400": (BadRequestOutput, changes or paged),         # refused input or page size, or a change refused
-            "401": (ErrorOutput, guarded),                       # no or bad credentials
-            "403": (ErrorOutput, guarded and changes and csrf),  # a session's request without its CSRF token
-            "404": (ErrorOutput, "{" in self.path or paged),     # not yours, or no such object or page
-            "415": (ErrorOutput, body),                          # a body in a media type we do not read
-            "429": (ThrottledOutput, bool(view.throttle_classes)),
-            "503": (UnavailableOutput, True),                    # the database is down; a model version is broken
-        }
-        return {code: serializer for code, (serializer, applies) in errors.items() if applies}
+    retry_after = serializers.IntegerField(required=False, help_text="429: seconds to wait, as in Retry-After.")
+    unavailable = serializers.CharField(required=False, help_text="503: database, when it cannot be reached.")
+    model = serializers.CharField(required=False, help_text="503: the model whose version cannot be used.")
+    version = serializers.IntegerField(required=False, help_text="503: the version that cannot be used.")
 
 
 class Pagination(PageNumberPagination):
@@ -237,13 +248,3 @@ def paginated_response(*, queryset: QuerySet, serializer_class: type[Serializer]
     paginator = view.pagination_class()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-
-def visible_to(queryset: QuerySet[Model], user: Any, *, owner_field: str = "owner") -> QuerySet[Model]:
-    """The rows `user` may see: their own; staff see all. Anything else is absent, so a lookup by id
-    answers 404, never 403, and does not confirm that someone else's object exists."""
-    if user.is_staff:
-        return queryset
-    if not user.is_authenticated:
-        return queryset.none()
-    return queryset.filter(**{owner_field: user})

@@ -1,5 +1,5 @@
 """The Celery app: configured from Django's settings (the CELERY_* names), tasks found in each app's tasks.py; the
-worker's logs and metrics wired to rnnservice/logs.py and rnnservice/metrics.py."""
+worker's logs and metrics wired to rnnservice/logs.py and rnnservice/prometheus.py."""
 from __future__ import annotations
 
 import logging.config
@@ -9,7 +9,7 @@ from typing import Any
 
 from celery import Celery, signals
 
-from rnnservice import logs, metrics
+from rnnservice import logs, prometheus
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rnnservice.settings")
 
@@ -33,7 +33,7 @@ def use_django_logging(**kwargs: Any) -> None:
 @signals.worker_init.connect
 def reset_worker_metrics(**kwargs: Any) -> None:
     """In the worker's main process, before its pool starts: a fresh multiprocess folder."""
-    metrics.clear_multiprocess_dir()
+    prometheus.clear_multiprocess_dir()
 
 
 @signals.worker_init.connect
@@ -57,9 +57,9 @@ def serve_worker_metrics(**kwargs: Any) -> None:
     from django.conf import settings
 
     if settings.METRICS_WORKER_PORT:
-        metrics.serve_worker_metrics(settings.METRICS_WORKER_PORT)
+        prometheus.serve_worker_metrics(settings.METRICS_WORKER_PORT)
 
 
 @signals.worker_process_shutdown.connect
 def forget_pool_process(pid: int | None = None, **kwargs: Any) -> None:
-    metrics.mark_process_dead(pid or os.getpid())
+    prometheus.mark_process_dead(pid or os.getpid())

@@ -1,7 +1,12 @@
-"""Errors that services raise for requests they cannot honour. Plain Python: no Django, no DRF."""
+"""Errors that services raise for requests they cannot honour, and the one route from the core's errors to them.
+Plain Python: no Django, no DRF."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import PurePath
 from typing import Any
+
+from rnnservice.ml.errors import ConfigError, FormatError, InputError, MLError
 
 
 class ServiceError(Exception):
@@ -41,3 +46,31 @@ class ArtifactUnavailable(ServiceError):
     def __init__(self, *, model: str, version: int, problem: str):
         super().__init__(f"model {model!r} version {version} cannot be used: {problem}. Its stored files are not "
                          "the ones registered; other versions are not affected", model=model, version=version)
+
+
+def redact(message: str, names: Mapping[str, str]) -> str:
+    """`message` with each server path in `names` replaced by the name its user knows it by (a file field such as
+    "train", or "" for a folder of ours). Longest first, as "/x/train" begins "/x/train_target". The one place
+    where server paths leave messages: users see where in *their* data, not where on our disks."""
+    for path, name in sorted(names.items(), key=lambda item: -len(item[0])):
+        if path:
+            message = message.replace(path, name)
+    return message
+
+
+def core_error(exc: MLError, names: Mapping[str, str] | None = None) -> ServiceError:
+    """The one route from the core's errors to an answer: the ServiceError (a 400) that says what `exc` says, with
+    the field, input index, file and line it names. `names` maps server paths to the names users know them by:
+    a FormatError's file is named so (else by its base name), and its message keeps no path."""
+    names = dict(names or {})
+    if isinstance(exc, InputError):
+        return ServiceError(str(exc), field="inputs", index=exc.index)
+    if isinstance(exc, FormatError):
+        file = names.get(exc.path) or PurePath(exc.path).name
+        problem = redact(exc.problem, {**names, exc.path: file})
+        if not exc.line:                                # line 0: the file as a whole, not one of its lines
+            return ServiceError(f"{file}: {problem}", file=file)
+        return ServiceError(f"{file}, line {exc.line}: {problem}", file=file, line=exc.line)
+    if isinstance(exc, ConfigError):
+        return ServiceError(str(exc), field=exc.field)
+    return ServiceError(str(exc))

@@ -1,5 +1,5 @@
-"""Probes for the orchestrator: /healthz says the process answers, /readyz that the database and broker do, and
-which served model versions fail verification."""
+"""Probes for the orchestrator: /healthz says the process answers, /readyz that the database and broker do, plus
+the reports the apps register (the registry's: which served model versions fail verification)."""
 from __future__ import annotations
 
 import logging
@@ -15,7 +15,6 @@ from rnnservice.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 BROKER_TIMEOUT = 3           # seconds: a probe that hangs is as bad as one that fails
-ARTIFACT_BUDGET = 2          # seconds of hashing per probe at most; versions left over are verified at the next ones
 FILESYSTEM_FOLDERS = ("data_folder_in", "data_folder_out", "processed_folder", "control_folder")
 
 
@@ -36,6 +35,14 @@ def check_broker() -> None:
 
 
 CHECKS: dict[str, Callable[[], None]] = {"database": check_database, "broker": check_broker}
+# Reports that apps add from their AppConfig.ready() (register_report), run once the database answers: each
+# returns a dict with "failed", a count. Failures leave the probe at 200 but "degraded": they concern some of what
+# the service holds (a model version), not whether this process can serve.
+REPORTS: dict[str, Callable[[HttpRequest], dict]] = {}
+
+
+def register_report(name: str, report: Callable[[HttpRequest], dict]) -> None:
+    REPORTS[name] = report
 
 
 @require_GET
@@ -59,33 +66,23 @@ def readyz(request: HttpRequest) -> JsonResponse:
     failed = [name for name, result in results.items() if result != "ok"]
     body = {"status": "unavailable" if failed else "ok", "checks": results, "failed": failed}
     if results["database"] == "ok":
-        body["artifacts"] = artifacts = check_artifacts(request)
-        if artifacts["failed"] and not failed:
-            body["status"] = "degraded"
+        for name, report in REPORTS.items():
+            body[name] = _report(name, report, request)
+            if body[name]["failed"] and not failed:
+                body["status"] = "degraded"
     return JsonResponse(body, status=503 if failed else 200)
 
 
-def check_artifacts(request: HttpRequest) -> dict:
-    """{"checked", "unchecked", "failed"}: the served versions (behind an alias, or a model's newest) whose files
-    fail verification (apps/registry/verification.py: stat calls, hashing only what changed). They leave the
-    probe at 200, "degraded": every web server reads the same store, so taking them out of the load balancer
-    would stop every model, while the other versions still answer. Staff (by session or token) also get
-    "versions", which names each model and version and what is wrong; others only the numbers, since model
-    names are their owners' business."""
-    from apps.registry.verification import versions_served_check
-
+def _report(name: str, report: Callable[[HttpRequest], dict], request: HttpRequest) -> dict:
     try:
-        report = versions_served_check(budget=ARTIFACT_BUDGET)
-    except Exception:
-        logger.warning("readiness: the served versions could not be checked", exc_info=True)
-        return {"checked": 0, "unchecked": 0, "failed": 0, "error": "the check failed; see the log"}
-    body: dict = {"checked": report.checked, "unchecked": report.unchecked, "failed": len(report.failed)}
-    if report.failed and _is_staff(request):
-        body["versions"] = [{"model": f.model, "version": f.version, "detail": f.detail} for f in report.failed]
-    return body
+        return report(request)
+    except Exception:         # the probe itself must never crash
+        logger.warning("readiness: the %s report failed", name, exc_info=True)
+        return {"failed": 0, "error": "the check failed; see the log"}
 
 
-def _is_staff(request: HttpRequest) -> bool:
+def is_staff(request: HttpRequest) -> bool:
+    """Whether the probe's caller is staff, by session or token: staff may see the names in a report."""
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return bool(user.is_staff)

@@ -101,7 +101,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Outermost, so that every response carries its X-Request-ID and every request is timed, errors included.
     "rnnservice.logs.RequestIdMiddleware",
-    "rnnservice.metrics.RequestMetricsMiddleware",
+    "rnnservice.prometheus.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the admin's, the API docs') straight from gunicorn: no separate file server to run.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -189,7 +189,7 @@ def s3_storage(name: str, url: str, *, overwrite: bool) -> dict:
             "OPTIONS": {"bucket_name": parts.netloc, "location": parts.path.strip("/"), "file_overwrite": overwrite}}
 
 
-# An S3-compatible bucket for several machines (apps/registry/store.py). MODELS_STORE stays each machine's working
+# An S3-compatible bucket for several machines (apps/registry/bucket.py). MODELS_STORE stays each machine's working
 # copy: with MODELS_STORE_URL, a version's files are uploaded there as it is registered, and a machine that lacks
 # a version's folder downloads it (checked against the recorded sha256) before loading it. MEDIA_STORE_URL keeps
 # uploaded data sets in a bucket instead of MEDIA_ROOT. Credentials come from boto3's usual places
@@ -215,12 +215,17 @@ RNNSERVICE_DEVICE = os.environ.get("RNNSERVICE_DEVICE", "auto").strip()
 if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", RNNSERVICE_DEVICE):
     raise ImproperlyConfigured(f"RNNSERVICE_DEVICE={RNNSERVICE_DEVICE!r}: use auto, cpu, cuda or cuda:N")
 
-# Upload limits, per file. The size is checked before a byte is stored; a front proxy should cap the
-# request body as well (nginx client_max_body_size), since Django receives the whole upload first.
+# Upload limits, per file. The size is checked as the file arrives, before a byte is stored; a front proxy may cap
+# the request body as well (nginx client_max_body_size).
 RNNSERVICE_MAX_UPLOAD_BYTES = env_int("RNNSERVICE_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
 RNNSERVICE_MAX_UPLOAD_LINES = env_int("RNNSERVICE_MAX_UPLOAD_LINES", 5_000_000, minimum=1)
 # The longest line an upload may have, in characters: by default the longest the core's parsers read.
 RNNSERVICE_MAX_UPLOAD_LINE_CHARS = env_int("RNNSERVICE_MAX_UPLOAD_LINE_CHARS", 100_000, minimum=1)
+# A multipart file is counted as it arrives, and the request stopped as soon as one passes
+# RNNSERVICE_MAX_UPLOAD_BYTES (apps/datasets/uploads.py), before the handlers that keep it in memory or a file.
+FILE_UPLOAD_HANDLERS = ["apps.datasets.uploads.UploadLimitHandler",
+                        "django.core.files.uploadhandler.MemoryFileUploadHandler",
+                        "django.core.files.uploadhandler.TemporaryFileUploadHandler"]
 
 # Prediction and evaluation (apps.serving). Loaded models are kept per process, the least recently used
 # dropped first: each takes its weights' size in memory (CPU or GPU). A request over a limit gets a 400 that
@@ -273,19 +278,26 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # drf-spectacular's, plus the error answers of each operation (401, 404, 429...) in the error shape.
-    "DEFAULT_SCHEMA_CLASS": "rnnservice.api.ApiSchema",
+    "DEFAULT_SCHEMA_CLASS": "rnnservice.schema.ApiSchema",
     "EXCEPTION_HANDLER": "rnnservice.api.exception_handler",
     "NUM_PROXIES": RNNSERVICE_NUM_PROXIES,
-    # DRF's, bounded in size and JSON depth (RNNSERVICE_MAX_BODY_BYTES, RNNSERVICE_MAX_JSON_DEPTH).
-    "DEFAULT_PARSER_CLASSES": ["rnnservice.parsers.JSONParser", "rnnservice.parsers.FormParser",
-                               "rest_framework.parsers.MultiPartParser"],
+    # JSON only, bounded in size and depth (RNNSERVICE_MAX_BODY_BYTES, RNNSERVICE_MAX_JSON_DEPTH): one content type
+    # per operation, as the schema says (a form body is a 415). The upload reads multipart, the token view a form too.
+    "DEFAULT_PARSER_CLASSES": ["rnnservice.parsers.JSONParser"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "rnnservice API",
-    "DESCRIPTION": "Train, version and serve recurrent sequence models.",
+    "DESCRIPTION": "Train, version and serve recurrent sequence models. Authenticate with `Authorization: Bearer "
+                   "KEY`, the key from POST /api/auth/token/. Bodies are JSON (the data set upload: multipart). "
+                   "Every error answer is an `Error`: `detail`, one sentence, and where they apply `field`, "
+                   "`index`, `file`, `line`, `limit`, and `errors` when several fields are at fault.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,      # file fields appear as binary uploads in request bodies
+    # 3.1: JSON Schema as it is (null as a type, const), which the generators and validators read as meant.
+    "OAS_VERSION": "3.1.0",
+    # rnnservice/schema.py: the predict contract and the configuration from the core, request bodies closed.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "rnnservice.schema.contract"],
     # Two models have a `status` with other choices: name each enum, or the schema gets "Status398Enum".
     "ENUM_NAME_OVERRIDES": {"DatasetStatusEnum": "apps.datasets.models.Dataset.Status",
                             "TrainingJobStatusEnum": "apps.training.models.TrainingJob.Status"},
@@ -301,6 +313,8 @@ SPECTACULAR_SETTINGS = {
 # The host part means nothing to the file-system transport, but without one kombu warns on every connection.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's transport, whose folder errors are connection errors: a worker reconnects and carries on.
+    CELERY_BROKER_TRANSPORT = "rnnservice.broker:FilesystemTransport"
     _broker = RNNSERVICE_HOME / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # One folder both ways: the web process writes where the worker reads.
@@ -341,21 +355,31 @@ DATASET_MAX_BYTES_PER_USER = env_int("DATASET_MAX_BYTES_PER_USER", 2 * 1024**3, 
 # and the job fails naming it, where the kernel's OOM killer would kill the worker, and then each worker the job is
 # sent to again. For CPU workers: CUDA reserves far more address space than it uses.
 WORKER_MAX_MEMORY_BYTES = env_int("WORKER_MAX_MEMORY_BYTES", 0)
+# A worker the kernel's OOM killer killed says nothing (SIGKILL): its job goes silent and would be sent to the next
+# worker to die the same way. The machine's count of OOM kills, FILE:FIELD (kernel-wide /proc/vmstat by default; a
+# cgroup v2 container's own is /sys/fs/cgroup/memory.events:oom_kill), is recorded as each attempt starts; the
+# stale check on the same machine that finds the job's worker gone and the count risen fails the job once, naming
+# its estimate (apps/training/oom.py). Empty: off.
+WORKER_OOM_KILL_COUNTER = os.environ.get("WORKER_OOM_KILL_COUNTER", "/proc/vmstat:oom_kill").strip()
 # A message can be lost on its way: a broker restarted without persistence drops what it held, and one that is
 # down at a launch or an upload is never given it. The same check then sends again a job still queued
-# TRAINING_QUEUED_RESEND_SECONDS after it was sent (at once when it never was), and validation of a dataset
-# pending for DATASET_PENDING_RESEND_SECONDS. A duplicate does nothing: a job is claimed by one conditional
-# UPDATE, a dataset validated only while pending. A job merely waiting behind others gets one each time.
+# TRAINING_QUEUED_RESEND_SECONDS after it was sent (at once when it never was); the datasets app's own periodic
+# task, validation of a dataset pending for DATASET_PENDING_RESEND_SECONDS. A duplicate does nothing: a job is
+# claimed by one conditional UPDATE, a dataset validated only while pending. A job merely waiting behind others
+# gets one each time.
 TRAINING_QUEUED_RESEND_SECONDS = env_int("TRAINING_QUEUED_RESEND_SECONDS", 300, minimum=1)
 DATASET_PENDING_RESEND_SECONDS = env_int("DATASET_PENDING_RESEND_SECONDS", 300, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-training-jobs": {"task": "apps.training.tasks.requeue_stale_jobs",
                                     "schedule": float(TRAINING_STALE_SECONDS),
                                     "options": {"expires": float(TRAINING_STALE_SECONDS)}},  # the next one is due
+    "resend-pending-datasets": {"task": "apps.datasets.tasks.resend_pending_datasets",
+                                "schedule": float(DATASET_PENDING_RESEND_SECONDS),
+                                "options": {"expires": float(DATASET_PENDING_RESEND_SECONDS)}},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(RNNSERVICE_HOME / "celerybeat-schedule")
 
-# Metrics for Prometheus at /metrics (rnnservice/metrics.py), for a scraper that sends "Authorization: Bearer
+# Metrics for Prometheus at /metrics (rnnservice/prometheus.py), for a scraper that sends "Authorization: Bearer
 # <METRICS_TOKEN>" or a logged-in staff user; nobody else. Models are labelled by id, or by name with
 # METRICS_MODEL_LABEL=name. A Celery worker serves its own on METRICS_WORKER_PORT (0: none).
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")

@@ -18,9 +18,9 @@ class RateLimited(Throttled):
 
     def __init__(self, *, limit: str, rate: str, wait: float):
         seconds = max(1, math.ceil(wait))             # never 0: a Retry-After of 0 would invite a hammering retry
-        super().__init__(wait=seconds, detail=f"too many requests: the limit is {rate} ({limit}); "
-                                              f"try again in {seconds} seconds")
-        self.limit = limit
+        # Without `wait` here: DRF would add "Expected available in N seconds." to a message that says it already.
+        super().__init__(detail=f"too many requests: the limit is {rate} ({limit}); try again in {seconds} seconds")
+        self.limit, self.wait = limit, seconds        # DRF's handler sends Retry-After from `wait`
 
 
 class SettingRateThrottle(SimpleRateThrottle):

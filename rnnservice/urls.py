@@ -4,8 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from rnnservice import health, metrics
-from rnnservice.auth import TokenApi, admin_login
+from rnnservice import health, prometheus
+from rnnservice.logins import TokenApi, admin_login
 
 urlpatterns = [
     path("admin/login/", admin_login, name="admin-login"),        # before the admin's own: rate-limited
@@ -20,7 +20,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("metrics", metrics.metrics_view, name="metrics"),
+    path("metrics", prometheus.metrics_view, name="metrics"),
 ]
 # Under /api/, errors that no view answers (no route, a body too large, a bug) are JSON like the others.
 handler400 = "rnnservice.api.bad_request"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -35,6 +36,21 @@ def media_root(settings, tmp_path):
     """Each test stores its uploads in a folder of its own."""
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture(autouse=True)
+def api_answers_as_its_schema_says(monkeypatch):
+    """Every answer a test client (Django's, DRF's) gets under /api/ is checked against /api/schema/: a status it
+    declares, a body it validates, errors included (tests/openapi.py)."""
+    from tests.openapi import check_response  # here: the schema is made at the first answer, not at import
+
+    request = Client.request
+
+    def checked(self, **kwargs):
+        response = request(self, **kwargs)
+        check_response(response)
+        return response
+    monkeypatch.setattr(Client, "request", checked)
 
 
 @pytest.fixture

@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 import pytest
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
+from apps.local.processes import start_process, stop_processes
+
 ROOT = Path(__file__).resolve().parents[1]
 DEADLINE = 60            # seconds for each wait: a process starts in a few, but this machine may be busy
 T = TypeVar("T")
@@ -44,8 +46,9 @@ class Processes:
 
     def start(self, name: str, argv: list[str], **environment: str) -> subprocess.Popen:
         with (self.folder / f"{name}.log").open("ab") as out:
-            process = subprocess.Popen(argv, cwd=ROOT, env={**self.env, **environment}, stdout=out,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+            # No stop-with-parent hook: a test process has threads of its own (a live server, a proxy) by now.
+            process = start_process(argv, cwd=ROOT, env={**self.env, **environment}, stdout=out,
+                                    orphaned_stop=False)
         self.started[name] = process
         self.stopped.discard(name)
         return process
@@ -64,25 +67,12 @@ class Processes:
                           TORCH_THREADS="1", **environment)
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 10) -> None:
-        process = self.started[name]
         self.stopped.add(name)
-        if process.poll() is None:
-            process.send_signal(sig)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(process)
+        stop_processes([self.started[name]], grace=timeout, signal_number=sig)
 
     def stop_all(self) -> None:
-        for name, process in self.started.items():
-            if process.poll() is None:
-                self.stopped.add(name)
-                process.terminate()
-        for process in self.started.values():
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                _kill_group(process)
+        self.stopped.update(name for name, process in self.started.items() if process.poll() is None)
+        stop_processes(list(self.started.values()), grace=10)
 
     def exited(self) -> list[str]:
         """The processes that ended without being stopped: a crash, which no wait should outlast."""
@@ -101,15 +91,6 @@ class Processes:
         for name in names:
             wait_until(lambda name=name: f"{name}@" in self.log(name) and " ready." in self.log(name),
                        f"worker {name} to start", self)
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    """SIGKILL to the process and what it started (gunicorn's worker): its own session, so its own group."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait()
 
 
 def wait_until(condition: Callable[[], T], what: str, processes: Processes | None = None,

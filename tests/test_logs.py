@@ -86,7 +86,7 @@ def test_an_unknown_log_format_is_refused(monkeypatch, tmp_path):
 
 def test_a_task_logs_with_its_task_id_and_the_ids_it_was_given(monkeypatch):
     seen: list[dict[str, str]] = []
-    monkeypatch.setattr("apps.training.services.job_run", lambda job_id, worker: seen.append(log_context()))
+    monkeypatch.setattr("apps.training.runs.job_run", lambda job_id, worker: seen.append(log_context()))
     monkeypatch.setattr("apps.datasets.services.dataset_validate", lambda dataset_id: seen.append(log_context()))
     trained = train_model.apply(args=[12])                      # bound task, id by position
     validated = validate_dataset.apply(kwargs={"dataset_id": 5})

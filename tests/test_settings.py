@@ -145,3 +145,15 @@ def test_the_deploy_check_passes_with_production_settings_from_the_environment(t
     assert plain.returncode != 0
     assert {"security.W004", "security.W008", "security.W012", "security.W016"} <= set(
         word.strip("():") for word in plain.stderr.split())
+
+
+@pytest.mark.parametrize(("environment", "named"), [
+    ({}, "export DJANGO_DEBUG=true"),
+    ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG='maybe': use true or false"),
+])
+def test_manage_py_says_in_a_few_lines_what_to_set_instead_of_a_traceback(tmp_path, environment, named):
+    done = check_deploy(tmp_path, **environment)           # no DJANGO_SECRET_KEY
+    assert done.returncode == 2
+    assert named in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) <= 4
+    assert done.stderr.startswith("manage.py: the configuration is not usable: ")

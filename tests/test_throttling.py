@@ -24,6 +24,10 @@ def fresh_counts():
     with override_settings(CACHES={"default": cache}):
         yield cache
 
+def ask_token(client, password: str, **extra):
+    return client.post(TOKEN_URL, {"username": "alice", "password": password}, content_type="application/json",
+                       **extra)
+
 
 def assert_throttled(response, setting: str, window: int) -> None:
     assert response.status_code == 429
@@ -31,22 +35,24 @@ def assert_throttled(response, setting: str, window: int) -> None:
     body = response.json()
     assert body == {"detail": body["detail"], "limit": setting, "retry_after": int(response["Retry-After"])}
     assert setting in body["detail"] and "too many requests" in body["detail"]
+    # The wait, once: DRF's "Expected available in N seconds." is not added to a message that says it already.
+    assert body["detail"].endswith(f"try again in {body['retry_after']} seconds") and "Expected" not in body["detail"]
 
 
 def test_it_limits_token_requests_per_client_address(client, alice, settings):
     settings.RNNSERVICE_THROTTLE_TOKEN = "3/min"
-    guesses = [client.post(TOKEN_URL, {"username": "alice", "password": f"guess{n}"}) for n in range(3)]
+    guesses = [ask_token(client, f"guess{n}") for n in range(3)]
     assert [response.status_code for response in guesses] == [400, 400, 400]
-    right = client.post(TOKEN_URL, {"username": "alice", "password": "password"})
+    right = ask_token(client, "password")
     assert_throttled(right, "RNNSERVICE_THROTTLE_TOKEN", 60)        # the right password waits its turn too
-    elsewhere = client.post(TOKEN_URL, {"username": "alice", "password": "password"}, REMOTE_ADDR="10.0.0.9")
+    elsewhere = ask_token(client, "password", REMOTE_ADDR="10.0.0.9")
     assert elsewhere.status_code == 200
 
 
 def test_it_ignores_a_forwarded_address_unless_told_of_a_proxy(client, alice, settings):
     settings.RNNSERVICE_THROTTLE_TOKEN = "1/min"
-    first = client.post(TOKEN_URL, {"username": "alice", "password": "password"}, HTTP_X_FORWARDED_FOR="10.1.1.1")
-    again = client.post(TOKEN_URL, {"username": "alice", "password": "password"}, HTTP_X_FORWARDED_FOR="10.2.2.2")
+    first = ask_token(client, "password", HTTP_X_FORWARDED_FOR="10.1.1.1")
+    again = ask_token(client, "password", HTTP_X_FORWARDED_FOR="10.2.2.2")
     assert first.status_code == 200
     assert_throttled(again, "RNNSERVICE_THROTTLE_TOKEN", 60)        # a client cannot make up a new address
 
@@ -65,7 +71,7 @@ def test_it_limits_predictions_per_user(api, api_as, alice, bob, make_version, s
 
 def test_it_does_not_throttle_when_the_rate_is_off(client, alice, settings):
     settings.RNNSERVICE_THROTTLE_TOKEN = None
-    responses = [client.post(TOKEN_URL, {"username": "alice", "password": "password"}) for _ in range(20)]
+    responses = [ask_token(client, "password") for _ in range(20)]
     assert {response.status_code for response in responses} == {200}
 
 
@@ -74,7 +80,7 @@ def test_it_lets_requests_through_when_the_cache_is_unreachable(client, alice, s
     # A port nothing listens on: every cache call fails, as with Redis down.
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                                    "LOCATION": "redis://127.0.0.1:9/0"}}
-    responses = [client.post(TOKEN_URL, {"username": "alice", "password": "password"}) for _ in range(2)]
+    responses = [ask_token(client, "password") for _ in range(2)]
     assert [response.status_code for response in responses] == [200, 200]
     assert "the cache is unreachable" in caplog.text
 
@@ -97,14 +103,14 @@ with override_settings(CACHES={{"default": {json.dumps(fresh_counts)}}}, RNNSERV
     done = subprocess.run([sys.executable, "-c", other_worker], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.stdout.strip() == "[True, True, True]", done.stderr
-    assert_throttled(client.post(TOKEN_URL, {"username": "alice", "password": "password"}),
+    assert_throttled(ask_token(client, "password"),
                      "RNNSERVICE_THROTTLE_TOKEN", 60)
 
 
 def test_it_limits_admin_login_attempts_per_address_together_with_token_requests(client, staff, settings):
     settings.RNNSERVICE_THROTTLE_TOKEN = "3/min"
     assert client.get("/admin/login/").status_code == 200                # reading the page is no attempt
-    token = client.post(TOKEN_URL, {"username": "sam", "password": "guess"})
+    token = client.post(TOKEN_URL, {"username": "sam", "password": "guess"}, content_type="application/json")
     wrong = [client.post("/admin/login/", {"username": "sam", "password": f"guess{n}"}) for n in range(2)]
     assert [response.status_code for response in [token, *wrong]] == [400, 200, 200]     # 200: the form, again
     right = client.post("/admin/login/", {"username": "sam", "password": "password"})

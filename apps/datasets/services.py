@@ -23,7 +23,7 @@ from apps.datasets.models import FILE_FIELDS, SPLITS, Dataset
 from apps.datasets.statistics import split_statistics
 from apps.datasets.tasks import validate_dataset as validate_dataset_task
 from apps.datasets.uploads import check_stored_bytes, upload_sha256
-from rnnservice.errors import ServiceError
+from rnnservice.errors import ServiceError, redact
 from rnnservice.ml.config import TASKS, DataConfig
 from rnnservice.ml.errors import FormatError
 from rnnservice.ml.formats import FORMAT_TASKS, FORMATS, guess_format, read_examples
@@ -190,7 +190,7 @@ class _FileProblem(Exception):
     """The first problem in a dataset's files: the file field, its line, and the format it was read in."""
 
     def __init__(self, field: str, line: int | None, problem: str, format: str | None):
-        super().__init__(f"{field}, line {line}: {problem}")
+        super().__init__(f"{field}, line {line}: {problem}" if line else f"{field}: {problem}")
         self.field, self.line, self.problem, self.format = field, line, problem, format
 
 
@@ -207,10 +207,7 @@ def _read_splits(dataset: Dataset, files: dict[str, str]) -> tuple[str, str, dic
             format = format or guess_format(path, task=dataset.task)
             examples = read_examples(path, task=dataset.task, format=format)
         except FormatError as exc:
-            problem = exc.problem
-            # The server's folders are no business of users; longest first, as "train" begins "train_target".
-            for stored_path, field in sorted(fields_by_path.items(), key=lambda item: -len(item[0])):
-                problem = problem.replace(stored_path, field)
+            problem = redact(exc.problem, fields_by_path)      # the server's folders are no business of users
             raise _FileProblem(fields_by_path.get(exc.path, split), exc.line or None, problem, format) from exc
         found = "values" if isinstance(examples[0], SeriesExample) else "tokens"
         if input not in (None, found):

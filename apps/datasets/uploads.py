@@ -11,7 +11,9 @@ import zipfile
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import SuspiciousOperation
 from django.core.files import File
+from django.core.files.uploadhandler import FileUploadHandler
 from django.db.models.fields.files import FieldFile
 
 from apps.datasets.models import Dataset
@@ -25,6 +27,38 @@ COMPRESSED = {re.compile(rb"\x1f\x8b"): "gzip", re.compile(rb"PK\x03\x04"): "zip
               re.compile(rb"\x28\xb5\x2f\xfd"): "zstd", re.compile(rb"7z\xbc\xaf\x27\x1c"): "7z"}
 
 
+class UploadTooLarge(LimitExceeded, SuspiciousOperation):
+    """A file of a multipart request that passed RNNSERVICE_MAX_UPLOAD_BYTES while it was being received. Through
+    DRF, a ServiceError: the API's 400 naming the limit and the field; elsewhere (the admin's form), Django's 400
+    for a SuspiciousOperation, not a 500."""
+
+    def __init__(self, field: str, maximum: int):
+        ServiceError.__init__(self, f"the {field} file is larger than {maximum:,} bytes, the limit "
+                                    "(RNNSERVICE_MAX_UPLOAD_BYTES); the upload was stopped there", field=field,
+                              limit="RNNSERVICE_MAX_UPLOAD_BYTES", maximum=maximum)
+
+
+class UploadLimitHandler(FileUploadHandler):
+    """FILE_UPLOAD_HANDLERS' first: counts each file's bytes as they arrive and stops the request at the first
+    that passes RNNSERVICE_MAX_UPLOAD_BYTES, so that an over-size upload is refused then, not once the whole body
+    was received and written to a temporary file. The handlers after it store the bytes."""
+
+    def new_file(self, field_name: str, *args, **kwargs) -> None:
+        super().new_file(field_name, *args, **kwargs)
+        self.received = 0
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        self.received += len(raw_data)
+        if self.received > settings.RNNSERVICE_MAX_UPLOAD_BYTES:
+            logger.warning("upload of %s stopped after %s bytes (RNNSERVICE_MAX_UPLOAD_BYTES)", self.field_name,
+                           self.received)
+            raise UploadTooLarge(self.field_name, settings.RNNSERVICE_MAX_UPLOAD_BYTES)
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        return None                      # the next handler's file
+
+
 def upload_sha256(field: str, upload: File, *, archive: bool = False) -> str:
     """The file's sha256, read once in chunks. Raises LimitExceeded over RNNSERVICE_MAX_UPLOAD_BYTES, _LINES or
     _LINE_CHARS, and ServiceError for a compressed file, a NUL byte (a binary file) or bytes that are not UTF-8.
@@ -34,6 +68,8 @@ def upload_sha256(field: str, upload: File, *, archive: bool = False) -> str:
     if upload.size > maximum:
         raise LimitExceeded("RNNSERVICE_MAX_UPLOAD_BYTES", upload.size, maximum,
                             what=f"the {field} file's size in bytes", field=field)
+    if not upload.size:           # here, not in the serializer: the API and import_dataset say it alike
+        raise ServiceError(f"the {field} file is empty", field=field)
     if archive:
         _check_archive(field, upload)
     digest, text = hashlib.sha256(), None if archive else _TextScan(field)

@@ -12,10 +12,11 @@ from django.utils.html import format_html, format_html_join
 
 from apps.registry.models import PRODUCTION, Alias, ModelVersion, RegisteredModel
 from apps.registry.services import alias_delete, alias_set, model_update
+from apps.registry.signatures import signature_differences
 from apps.registry.tryit import try_it_context
 from rnnservice import compare, display
 from rnnservice.curves import epoch_series
-from rnnservice.errors import ServiceError
+from rnnservice.errors import Conflict, ServiceError
 
 LIST_METRICS_FROM = 500      # the latest versions whose metric names make the list's columns
 
@@ -64,12 +65,35 @@ class VersionInline(admin.TabularInline):
         return ", ".join(sorted(alias.name for alias in obj.aliases.all())) or "-"
 
 
+class AliasForm(forms.ModelForm):
+    """An alias row, with the box that confirms a move to a version whose signature differs (labels, input)."""
+
+    confirm = forms.BooleanField(required=False, label="accept changes",
+                                 help_text="Move it even to a version whose labels or input kind differ.")
+
+    class Meta:
+        model = Alias
+        fields = ("name", "version")
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        version, current = cleaned.get("version"), self.instance.version if self.instance.pk else None
+        if version is not None and current is not None and version != current and not cleaned.get("confirm"):
+            differences = signature_differences(current.signature, version.signature)
+            if differences:
+                raise forms.ValidationError(
+                    f"version {version.number} changes what {self.instance.name!r} (version {current.number}) "
+                    f"answers: {'; '.join(differences)}. Tick \"accept changes\" to move it anyway.")
+        return cleaned
+
+
 class AliasInline(admin.TabularInline):
     """Promote a version by pointing an alias (production, staging, ...) at it. RegisteredModelAdmin.save_formset
     writes the rows through alias_set and alias_delete, never through the form."""
 
     model = Alias
-    fields = ("name", "version", "updated")
+    form = AliasForm
+    fields = ("name", "version", "confirm", "updated")
     readonly_fields = ("updated",)
     extra = 1
 
@@ -132,7 +156,8 @@ class RegisteredModelAdmin(admin.ModelAdmin):
             name, version = alias_form.cleaned_data["name"], alias_form.cleaned_data["version"]
             if old_name and old_name != name:               # renamed: the old name stops pointing anywhere
                 alias_delete(model=model, alias=old_name)
-            alias = alias_set(model=model, alias=name, version_number=version.number)
+            # AliasForm.clean checked the row's move against its signature (or the box confirmed it).
+            alias = alias_set(model=model, alias=name, version_number=version.number, confirm=True)
             if alias_form.instance.pk is None:
                 formset.new_objects.append(alias)
             else:
@@ -150,7 +175,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     fields = ("model", "number", "artifact_path", "sha256", "dataset", "job_display", "metrics_display",
               "info_display", "created")
     readonly_fields = fields
-    actions = ("compare_versions", "promote_to_production")
+    actions = ("compare_versions", "promote_to_production", "promote_to_production_confirmed")
 
     class Media:
         js, css = (display.CHART_JS[0], "rnnservice/tryit.js"), display.CSS     # Chart.js: forecasts
@@ -211,6 +236,14 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description=f"Promote the selected version to {PRODUCTION}", permissions=["promote"])
     def promote_to_production(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        self._promote(request, queryset, confirm=False)
+
+    @admin.action(description=f"Promote the selected version to {PRODUCTION}, accepting changed labels",
+                  permissions=["promote"])
+    def promote_to_production_confirmed(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        self._promote(request, queryset, confirm=True)
+
+    def _promote(self, request: HttpRequest, queryset: QuerySet[ModelVersion], *, confirm: bool) -> None:
         versions = list(queryset.select_related("model"))
         models = [version.model_id for version in versions]
         if len(set(models)) != len(models):
@@ -219,7 +252,14 @@ class ModelVersionAdmin(admin.ModelAdmin):
             return
         for version in versions:
             try:
-                alias_set(model=version.model, alias=PRODUCTION, version_number=version.number)
+                alias_set(model=version.model, alias=PRODUCTION, version_number=version.number, confirm=confirm)
+            except Conflict as exc:
+                differences = "; ".join(exc.extra.get("differences", ()))
+                self.message_user(request, f"{version.model.name} version {version.number} was not promoted: it "
+                                           f"changes what {PRODUCTION} answers ({differences}). Use \"Promote the "
+                                           f"selected version to {PRODUCTION}, accepting changed labels\" to promote "
+                                           "it anyway.", messages.ERROR)
+                continue
             except ServiceError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
                 continue

@@ -9,9 +9,9 @@ import threading
 import uuid
 from pathlib import Path
 
+from apps.registry.bucket import bucket_configured, bucket_download
 from apps.registry.models import ModelVersion
-from apps.registry.store import bucket_configured, bucket_download
-from rnnservice.errors import ArtifactUnavailable
+from rnnservice.errors import ArtifactUnavailable, redact
 from rnnservice.ml.artifacts import MANIFEST, verify_version
 from rnnservice.ml.errors import ArtifactError
 
@@ -68,8 +68,7 @@ def version_unavailable(*, version: ModelVersion, error: ArtifactError | None = 
         problem = f"{MANIFEST} is not the one recorded at registration (sha256 {version.sha256[:12]}...)"
     else:
         folder = str(version.folder)
-        problem = (str(error).replace(f"{folder}: ", "").replace(folder + os.sep, "")
-                   .replace(folder, "the version folder"))
+        problem = redact(str(error), {f"{folder}: ": "", folder + os.sep: "", folder: "the version folder"})
     return ArtifactUnavailable(model=version.model.name, version=version.number, problem=problem)
 
 
@@ -95,7 +94,7 @@ def _download_checked(version: ModelVersion, partial: Path) -> None:
         sha256 = verify_version(partial)
     except ArtifactError as exc:
         # The message names files relative to the version folder, never the temporary one.
-        problem = str(exc).replace(f"{partial}{os.sep}", "").replace(f"{partial}: ", "").replace(str(partial), "")
+        problem = redact(str(exc), {f"{partial}{os.sep}": "", f"{partial}: ": "", str(partial): ""})
         logger.error("model %s version %s: the artifact bucket's copy fails: %s", version.model.name,
                      version.number, problem)
         raise version_unavailable(version=version, error=ArtifactError(f"in the artifact bucket, {problem}")) from exc

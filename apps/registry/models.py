@@ -18,7 +18,8 @@ MODEL_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}"
 ALIAS_NAME_PATTERN = r"[a-z][a-z0-9_-]{0,49}"
 PRODUCTION = "production"
 # Folders of MODELS_STORE that hold no model (training keeps its checkpoints in one), so no model is named so.
-RESERVED_MODEL_NAMES = frozenset({"checkpoints"})
+CHECKPOINTS = "checkpoints"
+RESERVED_MODEL_NAMES = frozenset({CHECKPOINTS})
 
 validate_model_name = RegexValidator(
     rf"\A{MODEL_NAME_PATTERN}\Z",
@@ -55,6 +56,9 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(default=dict, blank=True, help_text="Dev metrics of the best epoch.")
     info = models.JSONField(default=dict, blank=True,
                             help_text="From config.json: the run config, labels, data split, per-epoch history.")
+    signature = models.JSONField(default=dict, blank=True,
+                                 help_text="What callers depend on: task, input kind, labels (None: open outputs). "
+                                           "apps/registry/signatures.py.")
     dataset = models.ForeignKey("datasets.Dataset", null=True, blank=True, on_delete=models.SET_NULL,
                                 related_name="model_versions")
     created = models.DateTimeField(auto_now_add=True)

@@ -17,9 +17,10 @@ from apps.registry.models import (
     ModelVersion,
     RegisteredModel,
 )
-from rnnservice.api import visible_to
+from apps.registry.signatures import signature_differences
 from rnnservice.errors import ServiceError
 from rnnservice.queries import PreparedQuery
+from rnnservice.visibility import visible_to
 
 _REFERENCE = re.compile(rf"(?P<name>{MODEL_NAME_PATTERN})(?:@(?P<version>[0-9]+)|:(?P<alias>{ALIAS_NAME_PATTERN}))?")
 
@@ -148,3 +149,15 @@ def _served_version(row: list, database: str) -> ModelVersion:
     version = ModelVersion.from_db(database, list(_VERSION_FIELDS), row[:len(_VERSION_FIELDS)])
     version.model = RegisteredModel.from_db(database, list(_MODEL_FIELDS), [row[1], *row[len(_VERSION_FIELDS):]])
     return version
+
+
+def version_alias_changes(*, version: ModelVersion) -> list[str]:
+    """For a newly registered version: one warning for each alias of its model whose version it differs from in
+    signature (apps/registry/signatures.py), naming the differences. Moving such an alias to it needs confirm."""
+    warnings = []
+    for alias in version.model.aliases.select_related("version").exclude(version=version).order_by("name"):
+        differences = signature_differences(alias.version.signature, version.signature)
+        if differences:
+            warnings.append(f"version {version.number} differs from version {alias.version.number} behind alias "
+                            f"{alias.name!r}: {'; '.join(differences)}; moving {alias.name!r} to it needs confirm")
+    return warnings

@@ -6,8 +6,9 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.registry.models import Alias, ModelVersion, RegisteredModel
-from rnnservice.api import MAX_VERSION, StrictCharField
+from apps.registry.models import ALIAS_NAME_PATTERN, Alias, ModelVersion, RegisteredModel
+from rnnservice.api import MAX_VERSION, StrictCharField, StrictInput
+from rnnservice.schema import ref, typed
 
 
 class ModelOutput(serializers.ModelSerializer):
@@ -30,17 +31,22 @@ class ModelVersionOutput(serializers.ModelSerializer):
                                                  help_text="The dataset it was trained on; null once deleted.")
     job = serializers.SerializerMethodField(help_text="The training job that produced it, if one did.")
     aliases = serializers.SerializerMethodField()
-    labels = serializers.JSONField(source="info.labels", default=list, read_only=True)
-    config = serializers.JSONField(source="info.config", default=None, read_only=True,
-                                   help_text="The run configuration it was trained with.")
-    split = serializers.JSONField(source="info.split", default=None, read_only=True,
-                                  help_text="How the training and dev examples were split, and the dev metric.")
+    metrics = typed(serializers.JSONField, ref("Metrics"), read_only=True)
+    labels = typed(serializers.JSONField, {"type": "array", "items": {"type": "string"}}, source="info.labels",
+                   default=list, read_only=True,
+                   help_text="The labels or tags it predicts; empty for open outputs (translation).")
+    config = typed(serializers.JSONField, ref("RunConfig", nullable=True), source="info.config", default=None,
+                   read_only=True, help_text="The run configuration it was trained with.")
+    split = typed(serializers.JSONField, ref("DataSplit", nullable=True), source="info.split", default=None,
+                  read_only=True, help_text="How the training and dev examples were split, and the dev metric.")
     best_epoch = serializers.IntegerField(source="info.best_epoch", default=None, read_only=True)
+    signature = serializers.JSONField(read_only=True, help_text="What callers depend on: task, input kind and "
+                                      "labels (null for open outputs).")
 
     class Meta:
         model = ModelVersion
         fields = ["number", "sha256", "metrics", "dataset", "job", "created", "aliases", "labels", "best_epoch",
-                  "split", "config"]
+                  "split", "config", "signature"]
         read_only_fields = fields
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
@@ -66,21 +72,24 @@ class ModelDetailOutput(ModelOutput):
         return ModelVersionOutput(self.context["versions"], many=True).data
 
 
-class ModelUpdateInput(serializers.Serializer):
+class ModelUpdateInput(StrictInput):
+    # A PATCH leaves out what stays; but a name or a task in it must not be dropped in silence.
+    unknown_message = "cannot be changed; the fields you may change are {fields}"
+
     description = StrictCharField(allow_blank=True, max_length=10_000)
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        # A PATCH leaves out what stays; but a name or a task in it must not be dropped in silence.
-        unknown = sorted(set(self.initial_data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError(
-                {unknown[0]: f"cannot be changed; the fields you may change are {', '.join(self.fields)}"})
-        return attrs
+
+@extend_schema_field({"type": "string", "pattern": f"^{ALIAS_NAME_PATTERN}$"})
+class AliasNameField(StrictCharField):
+    """An alias name; the service refuses one that is not a lower-case slug, saying what it takes."""
 
 
-class AliasInput(serializers.Serializer):
-    alias = StrictCharField(max_length=100, help_text="production, staging, or any lower-case slug.")
+class AliasInput(StrictInput):
+    alias = AliasNameField(max_length=100, help_text="production, staging, or any lower-case slug.")
     version = serializers.IntegerField(min_value=1, max_value=MAX_VERSION)
+    confirm = serializers.BooleanField(default=False, help_text="Move the alias even to a version whose signature "
+                                       "(labels, input kind) differs from the one it points at; without it such a "
+                                       "move is a 409 that lists the differences.")
 
 
 class AliasOutput(serializers.ModelSerializer):

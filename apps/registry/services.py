@@ -16,6 +16,7 @@ from django.db.models import Max
 
 from apps.datasets.models import Dataset
 from apps.registry.artifacts import version_verify
+from apps.registry.bucket import bucket_configured, bucket_upload
 from apps.registry.models import (
     ALIAS_NAME_PATTERN,
     MODEL_NAME_PATTERN,
@@ -24,8 +25,8 @@ from apps.registry.models import (
     ModelVersion,
     RegisteredModel,
 )
-from apps.registry.store import bucket_configured, bucket_upload
-from rnnservice.errors import ServiceError
+from apps.registry.signatures import signature_differences, signature_of
+from rnnservice.errors import Conflict, ServiceError
 from rnnservice.ml.artifacts import verify_version
 from rnnservice.ml.config import TASKS
 from rnnservice.ml.errors import ArtifactError
@@ -66,7 +67,8 @@ def version_create(*, owner: AbstractBaseUser, model_name: str, task: str, sourc
             moved_to = _move_into_store(source_dir, Path(settings.MODELS_STORE) / artifact_path)
             version = ModelVersion.objects.create(
                 model=model, number=number, artifact_path=artifact_path, sha256=sha256, dataset=dataset,
-                metrics=metrics if metrics is not None else info.get("metrics", {}), info=info)
+                metrics=metrics if metrics is not None else info.get("metrics", {}), info=info,
+                signature=signature_of(task=task, info=info))
             if bucket_configured():
                 # Before the commit: no machine finds the row before the bucket holds its files.
                 bucket_upload(moved_to, artifact_path)
@@ -77,11 +79,14 @@ def version_create(*, owner: AbstractBaseUser, model_name: str, task: str, sourc
         raise
 
 
-def alias_set(*, model: RegisteredModel, alias: str, version_number: int) -> Alias:
+def alias_set(*, model: RegisteredModel, alias: str, version_number: int, confirm: bool = False) -> Alias:
     """Point `alias` of `model` at its version `version_number`, creating the alias or moving it.
 
     Raises ServiceError (field "alias") for a name that is not a lower-case slug, and (field "version") for a
-    number the model has no version of. The next prediction that resolves the alias gets the new version.
+    number the model has no version of; Conflict (409, with "differences") for a move to a version whose
+    signature differs from the one the alias points at (labels added or removed, another input kind) unless
+    `confirm`: its callers would get answers they do not expect. The next prediction that resolves the alias gets
+    the new version.
     """
     if not isinstance(alias, str) or not re.fullmatch(ALIAS_NAME_PATTERN, alias):
         raise ServiceError(f"alias {alias!r} is not a valid name: use up to 50 lower-case letters, digits, hyphens "
@@ -89,9 +94,19 @@ def alias_set(*, model: RegisteredModel, alias: str, version_number: int) -> Ali
     version = model.versions.filter(number=version_number).first()
     if version is None:
         raise ServiceError(f"model {model.name!r} has no version {version_number}", field="version")
-    # update_or_create locks the alias row (select_for_update) and the unique (model, name) constraint settles
-    # two requests that create the same alias at once: the later one updates.
-    found, _ = Alias.objects.update_or_create(model=model, name=alias, defaults={"version": version})
+    with transaction.atomic():
+        # The alias row, locked: the differences are checked against the version it points at when it moves.
+        current = Alias.objects.select_for_update().select_related("version").filter(model=model, name=alias).first()
+        if current is not None and not confirm:
+            differences = signature_differences(current.version.signature, version.signature)
+            if differences:
+                raise Conflict(f"version {version.number} of {model.name!r} changes what {alias!r} (version "
+                               f"{current.version.number}) answers: {'; '.join(differences)}. Confirm the move to make "
+                               "it anyway (\"confirm\": true in the API, --confirm on the command line)",
+                               field="confirm", differences=differences)
+        # update_or_create settles two requests that create the same alias at once (the unique (model, name)
+        # constraint): the later one updates.
+        found, _ = Alias.objects.update_or_create(model=model, name=alias, defaults={"version": version})
     return found
 
 
@@ -122,7 +137,16 @@ def version_export(*, version: ModelVersion, out_dir: Path) -> Path:
     source = version_verify(version=version)
     partial = out_dir.with_name(f".{out_dir.name}.partial-{uuid.uuid4().hex[:8]}")
     try:
-        shutil.copytree(source, partial)
+        # The bytes only, not the store's modes (copytree would keep them, and a version saved before every file got
+        # one mode has a weights file for its owner only): each file as this user writes any, one mode for all.
+        partial.mkdir(parents=True)
+        for path in sorted(source.rglob("*")):
+            target = partial / path.relative_to(source)
+            if path.is_dir():
+                target.mkdir(exist_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
         if verify_version(partial) != version.sha256:
             raise ServiceError(f"the copy in {partial} does not match the recorded sha256; nothing was exported")
         if out_dir.exists():
@@ -133,6 +157,16 @@ def version_export(*, version: ModelVersion, out_dir: Path) -> Path:
     return out_dir
 
 
+def model_name_check(*, owner: AbstractBaseUser, name: str, task: str, task_field: str = "task") -> None:
+    """The model name rules, for a launch (before training starts) and for version_create (at registration): a
+    well-formed name, not reserved, and either free or the owner's own model of `task` in the same case. Raises
+    ServiceError naming the field ("model_name", or `task_field` for a model of another task)."""
+    _check_name(name)
+    model = RegisteredModel.objects.filter(name__iexact=name).first()
+    if model is not None:
+        _check_model(model, owner=owner, name=name, task=task, task_field=task_field)
+
+
 def _check_name(name: str) -> None:
     if not isinstance(name, str) or not re.fullmatch(MODEL_NAME_PATTERN, name):
         raise ServiceError(f"model name {name!r} is not valid: use up to 100 letters, digits, hyphens and "
@@ -140,6 +174,18 @@ def _check_name(name: str) -> None:
     if name.lower() in RESERVED_MODEL_NAMES:
         raise ServiceError(f"model name {name!r} is reserved: MODELS_STORE/{name.lower()}/ holds no model",
                            field="model_name")
+
+
+def _check_model(model: RegisteredModel, *, owner: AbstractBaseUser, name: str, task: str, task_field: str) -> None:
+    if model.owner_id != owner.pk:
+        # Model names are global: say the name is taken, but not by whom.
+        raise ServiceError(f"the model name {name!r} is taken; choose another", field="model_name")
+    if model.name != name:
+        raise ServiceError(f"you have a model named {model.name!r}; model names are unique regardless of case",
+                           field="model_name")
+    if model.task != task:
+        raise ServiceError(f"model {name!r} is a {model.task} model; a {task} version cannot join it",
+                           field=task_field)
 
 
 def _model_for_update(*, owner: AbstractBaseUser, name: str, task: str) -> RegisteredModel:
@@ -153,14 +199,7 @@ def _model_for_update(*, owner: AbstractBaseUser, name: str, task: str) -> Regis
                 name=name, defaults={"owner": owner, "task": task})
         except IntegrityError:         # another request registered the same name in another case just now
             model = RegisteredModel.objects.select_for_update().get(name__iexact=name)
-    if model.owner_id != owner.pk:
-        # Model names are global: say the name is taken, but not by whom.
-        raise ServiceError(f"the model name {name!r} is taken; choose another", field="model_name")
-    if model.name != name:
-        raise ServiceError(f"you have a model named {model.name!r}; model names are unique regardless of case",
-                           field="model_name")
-    if model.task != task:
-        raise ServiceError(f"model {name!r} is a {model.task} model; a {task} version cannot join it", field="task")
+    _check_model(model, owner=owner, name=name, task=task, task_field="task")
     return model
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from apps.registry.artifacts import folder_present, version_unavailable
+from apps.registry.bucket import bucket_configured
 from apps.registry.models import Alias, ModelVersion
-from apps.registry.store import bucket_configured
 from rnnservice.ml.artifacts import FILES, MANIFEST, verify_version
 from rnnservice.ml.errors import ArtifactError
 

@@ -6,29 +6,25 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.registry.serializers import AliasNameField
 from apps.serving.services import EVALUATE_SPLITS
-from rnnservice.api import MAX_ID, MAX_VERSION, StrictCharField
+from rnnservice.api import MAX_ID, MAX_VERSION, StrictInput
+from rnnservice.schema import ref, typed
 
 _VERSION_HELP = "A version number; else `alias`; else the `production` alias; else the newest version."
 _OPTIONS_HELP = ("Translation only: beam_size, n_best, max_length, length_penalty, length_cap. "
                  "Other tasks take none.")
 
 
-class VersionChoiceInput(serializers.Serializer):
+class VersionChoiceInput(StrictInput):
     """Which version answers (version, else alias, else production, else newest) and its decoding options."""
     version = serializers.IntegerField(required=False, min_value=1, max_value=MAX_VERSION,
                                        help_text=_VERSION_HELP)
-    alias = StrictCharField(required=False, max_length=100)
+    alias = AliasNameField(required=False, max_length=100, help_text="Else this alias's version.")
     options = serializers.DictField(required=False, default=dict, help_text=_OPTIONS_HELP)
 
 
-# Described, not typed: a typed oneOf would promise to refuse in the request's form and multipart encodings what
-# they cannot express, and the Predictor refuses each wrong shape with its index anyway. The API-contract work
-# types it fully.
-@extend_schema_field({"description": 'One input: a text (a string, split by the model\'s tokenizer), '
-                                     '{"tokens": ["...", ...]} (already split), or for a model of numeric series '
-                                     '{"values": [[f1, ..., fF], ...]}: one frame of the model\'s F features per '
-                                     'step, or a flat list of numbers when F is 1.'})
+@extend_schema_field(ref("PredictInputItem"))
 class PredictItemField(serializers.JSONField):
     """One input. Its shape is checked by the model's Predictor, whose message names the input's index and what
     the model takes (its feature count, a finite number where a value is not one)."""
@@ -40,7 +36,7 @@ class PredictItemField(serializers.JSONField):
 
 
 class PredictInput(VersionChoiceInput):
-    inputs = serializers.ListField(child=PredictItemField(allow_null=True), min_length=1, help_text=(
+    inputs = serializers.ListField(child=PredictItemField(), min_length=1, help_text=(
         'Each a string (split by the model\'s tokenizer), {"tokens": [...]}, or for a model of numeric series '
         '{"values": [[f1, ..., fF], ...]} (a flat list of numbers for one feature).'))
 
@@ -67,5 +63,5 @@ class EvaluateOutput(serializers.Serializer):
     dataset = serializers.IntegerField()
     split = serializers.ChoiceField(choices=EVALUATE_SPLITS, help_text="The split that was scored.")
     examples = serializers.IntegerField()
-    metrics = serializers.DictField(child=serializers.FloatField(), help_text=(
+    metrics = typed(serializers.DictField, ref("Metrics"), help_text=(
         "accuracy and macro_f1 (+ entity_f1 for BIO tags); translation: bleu and chrf."))

@@ -14,19 +14,19 @@ from apps.registry.models import ModelVersion, RegisteredModel
 from apps.registry.selectors import version_resolve
 from apps.serving import limits
 from apps.serving.cache import model_get
-from rnnservice.errors import ServiceError
-from rnnservice.metrics import count_prediction
+from rnnservice.errors import ServiceError, core_error
 from rnnservice.ml.errors import FormatError, MLError
 from rnnservice.ml.formats import FORMAT_OPTIONS, TABLE_OPTIONS, Example, guess_format, read_examples
 from rnnservice.ml.formats.numeric import SeriesExample
 from rnnservice.ml.predict import InputError, Predictor
+from rnnservice.prometheus import count_prediction
 
 EVALUATE_SPLITS = ("test", "dev")
 _HOLDS = {"tokens": "text", "values": "numeric series"}
 
 
 def predict(*, chosen: ModelVersion, inputs: Sequence[Any], options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """{"model", "version", "outputs"}: one output per input from the version `chosen` (version_to_serve or
+    """{"task", "model", "version", "outputs"}: one output per input from the version `chosen` (version_to_serve or
     version_resolve picks it), through the model cache and its batcher.
 
     Raises LimitExceeded (items, characters, tokens or frames per item, beam size, output length), ServiceError
@@ -44,9 +44,9 @@ def predict(*, chosen: ModelVersion, inputs: Sequence[Any], options: dict[str, A
     try:
         outputs = loaded.predict(inputs, **decode)
     except InputError as exc:
-        raise ServiceError(str(exc), field="inputs", index=exc.index) from exc
+        raise core_error(exc) from exc
     count_prediction(model=chosen.model, version=chosen.number, items=len(inputs))
-    return {"model": chosen.model.name, "version": chosen.number, "outputs": outputs}
+    return {"task": chosen.model.task, "model": chosen.model.name, "version": chosen.number, "outputs": outputs}
 
 
 def evaluate_dataset(*, user: AbstractBaseUser | AnonymousUser, model: RegisteredModel, dataset_id: int,
@@ -72,11 +72,7 @@ def evaluate_dataset(*, user: AbstractBaseUser | AnonymousUser, model: Registere
         try:
             examples = _read(predictor, data_path(files, used), format=dataset.format)
         except FormatError as exc:
-            field = next((name for name, path in files.items() if path == exc.path), used)
-            problem = exc.problem
-            for name, path in sorted(files.items(), key=lambda item: -len(item[1])):   # no server paths in messages
-                problem = problem.replace(path, name)
-            raise ServiceError(f"{field}, line {exc.line}: {problem}", file=field, line=exc.line) from exc
+            raise core_error(exc, {path: name for name, path in files.items()}) from exc
     limits.check_examples(len(examples))          # forecasting: the windows of the file's series
     metrics = predictor.evaluate(examples, **limits.decode_options(predictor.task, dict(options or {})))
     return {"model": model.name, "version": chosen.number, "dataset": dataset.pk, "split": used,

@@ -4,7 +4,6 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from apps.registry.selectors import model_get_visible, version_to_serve
@@ -15,18 +14,16 @@ from rnnservice.throttling import PredictRateThrottle
 
 class PredictApi(APIView):
     throttle_classes = (PredictRateThrottle,)
-    # JSON only: a form field cannot hold {"tokens": [...]} or {"values": [...]}, and would read null or false as
-    # the text "null" or "false". The configured JSON parser is kept, whatever bounds it applies.
-    parser_classes = tuple(parser for parser in api_settings.DEFAULT_PARSER_CLASSES
-                           if parser.media_type == "application/json")
 
-    @extend_schema(request=PredictInput, responses=PredictOutput, examples=[
+    @extend_schema(operation_id="predict", request=PredictInput, responses=PredictOutput, examples=[
         OpenApiExample("texts", request_only=True, value={"inputs": ["a witty and charming movie .", "dull ."]}),
         OpenApiExample("tokens", request_only=True, value={"inputs": [{"tokens": ["EU", "rejects", "Bonn", "call"]}]}),
         OpenApiExample("series", request_only=True, value={"inputs": [{"values": [[0.1, 1.2], [0.4, 0.9], [0.8, 0.3]]},
                                                                       {"values": [[0.0, 1.0]]}]}),
     ])
     def post(self, request: Request, name: str) -> Response:
+        """Predict with a version of a model: one output per input. The answer's `task` says which outputs
+        these are (a label and probabilities, tags, a translation...)."""
         payload = PredictInput(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
@@ -36,8 +33,9 @@ class PredictApi(APIView):
 
 
 class EvaluateApi(APIView):
-    @extend_schema(request=EvaluateInput, responses=EvaluateOutput)
+    @extend_schema(operation_id="evaluate", request=EvaluateInput, responses=EvaluateOutput)
     def post(self, request: Request, name: str) -> Response:
+        """Score a version of a model on a split of one of your data sets, with the task's metrics."""
         model = model_get_visible(user=request.user, name=name)
         payload = EvaluateInput(data=request.data)
         payload.is_valid(raise_exception=True)

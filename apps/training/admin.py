@@ -32,8 +32,8 @@ class TrainingJobAdmin(admin.ModelAdmin):
     list_select_related = ("owner", "dataset", "version__model")
     actions = ("compare_jobs", "cancel_jobs")
     fields = ("curves_display", "owner", "dataset", "model_name", "cancel_requested", "version_display",
-              "error", "epochs_display", "log_display", "device", "worker", "attempts", "created", "sent_at",
-              "started", "heartbeat_at", "finished", "config_display")
+              "error", "stopped_early", "warnings_display", "epochs_display", "log_display", "device", "worker",
+              "attempts", "created", "sent_at", "started", "heartbeat_at", "finished", "config_display")
     readonly_fields = fields
 
     class Media:
@@ -146,6 +146,13 @@ class TrainingJobAdmin(admin.ModelAdmin):
         return format_html('<span class="rnn-nowrap">{} <progress class="rnn-list-progress" max="1" value="{}" '
                            'title="{} of {} epochs"></progress> {}%</span>', obj.status, obj.progress, done,
                            obj.planned_epochs, round(obj.progress * 100))
+
+    @admin.display(description="warnings")
+    def warnings_display(self, obj: TrainingJob) -> str:
+        if not obj.warnings:
+            return "-"
+        return format_html('<ul class="rnn-warnings">{}</ul>', format_html_join("", "<li>{}</li>",
+                                                                               ((w,) for w in obj.warnings)))
 
     @admin.display(description="training")
     def curves_display(self, obj: TrainingJob) -> str:

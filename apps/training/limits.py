@@ -38,6 +38,14 @@ def check_budget(config: RunConfig, dataset: Dataset) -> Estimate:
     return cost
 
 
+def out_of_memory_advice(config: RunConfig, dataset: Dataset) -> str:
+    """What the launch estimated for a job that ran out of memory, and what to change."""
+    cost = run_estimate(config, dataset)
+    return (f"the launch estimated {cost.parameters:,} parameters and {cost.memory_bytes:,} bytes a step "
+            f"(TRAINING_MAX_MEMORY_BYTES is {settings.TRAINING_MAX_MEMORY_BYTES:,}); lower the batch size, "
+            "max_length or the model's sizes, or give the worker more memory")
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """An allocation that failed: Python's, CUDA's (torch.OutOfMemoryError) or torch's CPU allocator's."""
     if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):

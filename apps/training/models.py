@@ -1,11 +1,14 @@
 """The TrainingJob model: what to train on, with which config, and how far it got."""
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from apps.datasets.models import Dataset
+from rnnservice.ml import tasks
 
 
 class TrainingJob(models.Model):
@@ -32,6 +35,10 @@ class TrainingJob(models.Model):
                               help_text="One row per epoch: Epoch.to_dict() and the attempt that trained it.")
     log_tail = models.TextField(blank=True, help_text="The last lines of the job's log.")
     error = models.TextField(blank=True, help_text='"Type: message" of what made it fail.')
+    warnings = models.JSONField(default=list, blank=True,
+                                help_text="What the owner should know, one sentence each: a dev split too small or "
+                                          "missing labels (at launch), a version whose labels differ from an "
+                                          "alias's (at registration).")
     created = models.DateTimeField(auto_now_add=True)
     started = models.DateTimeField(null=True, blank=True, help_text="When a worker first took it.")
     finished = models.DateTimeField(null=True, blank=True)
@@ -42,6 +49,9 @@ class TrainingJob(models.Model):
                                    help_text="When train_model was last sent for it; empty: never (the broker was "
                                              "down at launch). A job queued long after it is sent again.")
     worker = models.CharField(max_length=255, blank=True, help_text="The worker of the latest attempt.")
+    memory_watch = models.JSONField(default=dict, blank=True,
+                                    help_text="The machine and its count of OOM kills when the latest attempt "
+                                              "started (apps/training/oom.py); empty when it cannot be read.")
     version = models.OneToOneField("registry.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="job")
 
@@ -55,3 +65,25 @@ class TrainingJob(models.Model):
     @property
     def planned_epochs(self) -> int:
         return int(self.config["training"]["epochs"])
+
+    @property
+    def stopped_early(self) -> str:
+        """"stopped early at epoch 7 of 8: dev accuracy has not improved for 4 epochs" for a job whose early
+        stopping ended it before its planned epochs; "" otherwise (still running, or trained them all)."""
+        return early_stop_reason(self.epochs, self.config) if self.status == self.Status.SUCCEEDED else ""
+
+
+def early_stop_reason(epochs: list[dict[str, Any]], config: dict[str, Any]) -> str:
+    """Why training ended before its planned epochs, from the epoch rows and the run config; "" when it did not.
+    The loop stops once `patience` epochs in a row did not beat the best one (rnnservice/ml/training.py)."""
+    training = config.get("training", {})
+    planned, patience = training.get("epochs"), training.get("patience")
+    if not epochs or planned is None or patience is None or epochs[-1]["epoch"] >= planned:
+        return ""                            # trained every planned epoch (or a config from before patience)
+    last = epochs[-1]["epoch"]
+    best = max((row["epoch"] for row in epochs if row.get("is_best")), default=0)
+    if last - best < patience:
+        return ""
+    metric = training.get("metric") or (tasks.get(config["task"]).metrics[0] if "task" in config else "score")
+    return (f"stopped early at epoch {last} of {planned}: dev {metric} has not improved for {last - best} "
+            f"epoch{'s' if last - best != 1 else ''}")

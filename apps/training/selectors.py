@@ -7,7 +7,8 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from apps.training.models import TrainingJob
-from rnnservice.api import MAX_ID, visible_to
+from rnnservice.api import MAX_ID
+from rnnservice.visibility import visible_to
 
 
 def job_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[TrainingJob]:

@@ -8,7 +8,8 @@ from rest_framework import serializers
 from apps.datasets.models import Dataset
 from apps.datasets.selectors import dataset_list
 from apps.training.models import TrainingJob
-from rnnservice.api import MAX_ID, StrictCharField
+from rnnservice.api import MAX_ID, StrictCharField, StrictInput
+from rnnservice.schema import ref, typed
 
 _SECTION_HELP = "Overrides of the task's defaults, as in the core's --config (rnnservice/ml/config.py)."
 
@@ -32,24 +33,18 @@ class VisibleDatasetField(serializers.PrimaryKeyRelatedField):
         return super().to_internal_value(data)
 
 
-class JobLaunchInput(serializers.Serializer):
+def _section(name: str) -> serializers.DictField:
+    return typed(serializers.DictField, ref(name), required=False, help_text=_SECTION_HELP)
+
+
+class JobLaunchInput(StrictInput):
     dataset = VisibleDatasetField(queryset=Dataset.objects.none(), help_text="The id of a valid dataset.")
     model_name = StrictCharField(max_length=100, help_text="The registered model the version is added to; "
                                                                  "created on first use.")
-    tokenizer = serializers.DictField(required=False, help_text=_SECTION_HELP)
-    architecture = serializers.DictField(required=False, help_text=_SECTION_HELP)
-    training = serializers.DictField(required=False, help_text=_SECTION_HELP)
-    data = serializers.DictField(required=False, help_text=_SECTION_HELP + " The dev split and forecasting's "
-                                 "lookback, horizon, stride and targets; format, input and options are the "
-                                 "dataset's.")
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        # A misspelt or misplaced key ({"epochs": 3} at the top) must not be dropped in silence.
-        unknown = sorted(set(self.initial_data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError(
-                {unknown[0]: f"unknown field; the fields are {', '.join(self.fields)}"})
-        return attrs
+    tokenizer = _section("TokenizerConfig")
+    architecture = _section("ArchitectureConfig")
+    training = _section("TrainingConfig")
+    data = _section("DataConfig")
 
 
 class VersionOutput(serializers.Serializer):
@@ -72,7 +67,12 @@ class JobListOutput(serializers.ModelSerializer):
 class JobOutput(JobListOutput):
     """A job with its per-epoch metrics (`epochs`: one row per epoch), log tail and config."""
 
+    stopped_early = serializers.CharField(read_only=True, help_text='"stopped early at epoch 7 of 8: dev accuracy '
+                                          'has not improved for 4 epochs"; empty when it was not.')
+    epochs = typed(serializers.JSONField, {"type": "array", "items": ref("Epoch")}, read_only=True)
+    config = typed(serializers.JSONField, ref("RunConfig"), read_only=True)
+
     class Meta(JobListOutput.Meta):
         fields = [*JobListOutput.Meta.fields, "device", "epochs", "log_tail", "attempts", "worker", "heartbeat_at",
-                  "config"]
+                  "config", "warnings", "stopped_early"]
         read_only_fields = fields

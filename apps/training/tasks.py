@@ -2,8 +2,8 @@
 
 train_model runs on the `training` queue (CELERY_TASK_ROUTES), requeue_stale_jobs on `default`, every
 TRAINING_STALE_SECONDS from celery beat (CELERY_BEAT_SCHEDULE) and once whenever a worker starts: it sends again
-the jobs whose worker died, and the jobs and datasets whose message was lost (a broker restarted without
-persistence, or down when they were created).
+the jobs whose worker died, and the jobs whose message was lost (a broker restarted without persistence, or down
+when they were launched). Data sets have their own (apps/datasets/tasks.py).
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ logger = logging.getLogger(__name__)
 
 
 def _train_model_failure(self, exc, task_id, args, kwargs, einfo) -> None:
-    from apps.training.services import UNREACHABLE, job_fail
+    from apps.training.records import UNREACHABLE
+    from apps.training.runs import job_fail
 
     if isinstance(exc, UNREACHABLE):
         # The database could not be reached, so nothing can be recorded now, and the job is not at fault: a queued
@@ -35,7 +36,7 @@ def _train_model_failure(self, exc, task_id, args, kwargs, einfo) -> None:
 # running job also writes a heartbeat and requeue_stale_jobs sends the silent ones again.
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, on_failure=_train_model_failure)
 def train_model(self, job_id: int) -> None:
-    from apps.training.services import job_run  # imported here: services import this module
+    from apps.training.runs import job_run  # imported here: runs imports this module (through recovery)
 
     job_run(job_id=job_id, worker=self.request.hostname or "")
 
@@ -46,12 +47,10 @@ def requeue_stale_jobs() -> None:
 
 
 def _resend_lost(restarted_worker: str = "") -> None:
-    from apps.datasets.services import datasets_resend_pending
-    from apps.training.services import jobs_requeue_stale, jobs_resend_unclaimed
+    from apps.training.recovery import jobs_requeue_stale, jobs_resend_unclaimed
 
     jobs_requeue_stale(restarted_worker=restarted_worker)
     jobs_resend_unclaimed()
-    datasets_resend_pending()
 
 
 @worker_ready.connect

@@ -15,10 +15,10 @@ class ConfigError(MLError):
 
 
 class FormatError(MLError):
-    """A data file we cannot read: the file, the 1-based line, and what was wrong."""
+    """A data file we cannot read: the file, the 1-based line (0: the file as a whole), and what was wrong."""
 
     def __init__(self, path: str, line: int, problem: str):
-        super().__init__(f"{path}, line {line}: {problem}")
+        super().__init__(f"{path}, line {line}: {problem}" if line else f"{path}: {problem}")
         self.path, self.line, self.problem = str(path), line, problem
 
 

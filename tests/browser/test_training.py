@@ -7,6 +7,7 @@ from selenium.webdriver.support.ui import Select
 
 from apps.training.models import TrainingJob
 from tests.browser.conftest import wait
+from tests.factories import DatasetFactory
 from tests.training.test_worker import logs, purge_training_queue, synthetic_dataset
 
 POINTS = "return Chart.getChart(document.querySelector('canvas[aria-label=train_loss]'))?.data.labels.length ?? 0"
@@ -59,3 +60,20 @@ def fill(browser, **fields) -> None:
         field = browser.find_element(By.NAME, name)
         field.clear()
         field.send_keys(str(value))
+
+
+def test_a_job_page_says_why_training_stopped_early_and_what_to_watch(logged_in, live_server, admin_user):
+    browser = logged_in
+    rows = [{"epoch": n, "train_loss": 1.0 / n, "dev_accuracy": 0.5, "is_best": n == 3} for n in range(1, 8)]
+    job = TrainingJob.objects.create(
+        owner=admin_user, dataset=DatasetFactory(owner=admin_user), model_name="stopped", status="succeeded",
+        progress=1.0, epochs=rows, config={"task": "tagging", "training": {"epochs": 8, "patience": 4, "metric": ""}},
+        warnings=["the dev file has 7 examples, fewer than 20: its scores are noisy, and early stopping and the best "
+                  "epoch rest on very few examples"])
+
+    browser.get(f"{live_server.url}/admin/training/trainingjob/{job.pk}/change/")
+
+    stopped = browser.find_element(By.CSS_SELECTOR, ".field-stopped_early .readonly").text
+    assert stopped == "stopped early at epoch 7 of 8: dev accuracy has not improved for 4 epochs"
+    warnings = [item.text for item in browser.find_elements(By.CSS_SELECTOR, ".field-warnings_display li")]
+    assert warnings == job.warnings

@@ -7,6 +7,8 @@ import json
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
+from apps.registry.models import Alias
+from apps.registry.services import alias_set
 from apps.training.models import TrainingJob
 from tests.browser.conftest import wait
 from tests.factories import DatasetFactory
@@ -84,3 +86,25 @@ def test_it_compares_two_versions_selected_in_the_list(logged_in, live_server, a
     assert lines == [[str(first), 3], [str(second), 4]]                # both curves, overlaid
     differs = [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#compare-metrics th.rnn-differs")]
     assert differs == ["accuracy"]                                      # macro_f1 is the same: not marked
+
+
+def test_promoting_a_version_that_changes_its_answers_needs_the_confirmed_action(logged_in, live_server, admin_user,
+                                                                                 make_version):
+    browser = logged_in
+    make_version(admin_user, "sentiment")
+    changed = make_version(admin_user, "sentiment", series=True)        # numeric series: another input kind
+    alias_set(model=changed.model, alias="production", version_number=1)
+
+    def promote(action: str) -> str:
+        browser.get(f"{live_server.url}/admin/registry/modelversion/")
+        browser.find_element(By.CSS_SELECTOR, f'input[name="_selected_action"][value="{changed.pk}"]').click()
+        Select(browser.find_element(By.NAME, "action")).select_by_value(action)
+        browser.find_element(By.CSS_SELECTOR, 'button[name="index"]').click()
+        return wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".messagelist").text, "the action's message")
+
+    refused = promote("promote_to_production")
+    assert "Sentiment version 2 was not promoted: it changes what production answers (the input kind changes " \
+           "from tokens to values" in refused
+    assert Alias.objects.get(name="production").version.number == 1
+    assert promote("promote_to_production_confirmed") == "Promoted sentiment version 2 to production."
+    assert Alias.objects.get(name="production").version.number == 2

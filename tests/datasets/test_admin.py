@@ -40,6 +40,13 @@ def test_it_shows_what_the_service_refuses_on_the_form(admin_client, alice):
     assert Dataset.objects.count() == 1
 
 
+def test_an_upload_over_the_limit_is_stopped_with_a_400_not_a_500(admin_client, alice, settings):
+    settings.RNNSERVICE_MAX_UPLOAD_BYTES = 100                      # tiny.conllu is larger: stopped as it arrives
+    response = post_add(admin_client, owner=alice.pk)
+    assert response.status_code == 400
+    assert not Dataset.objects.exists()
+
+
 def test_it_lists_and_shows_datasets_read_only(admin_client, alice):
     dataset = DatasetFactory(owner=alice, name="shown")
     dataset_validate(dataset_id=dataset.pk)

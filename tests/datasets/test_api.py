@@ -137,10 +137,11 @@ def test_it_refuses_files_that_do_not_fit_the_task(api, fields, files, field):
 
 
 def test_it_refuses_a_request_without_a_training_file_or_with_an_unknown_task(api):
-    assert api.post("/api/datasets/", {"name": "x", "task": "tagging"}, format="multipart").data["train"]
+    missing = api.post("/api/datasets/", {"name": "x", "task": "tagging"}, format="multipart")
+    assert missing.json() == {"detail": "train: No file was submitted.", "field": "train"}
     response = upload(api, task="summarization")
     assert response.status_code == 400
-    assert "task" in response.data
+    assert response.json()["field"] == "task"
     assert not Dataset.objects.exists()
 
 

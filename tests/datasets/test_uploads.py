@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import gzip
 import uuid
+from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
 
 from apps.datasets.models import Dataset
 from tests.factories import DATA
@@ -98,7 +100,7 @@ def test_it_stores_a_file_under_its_own_name_whatever_the_client_calls_it(api, m
 
 
 @pytest.mark.parametrize(("client_name", "body"), [
-    *((name, {"train": ["No file was submitted."]}) for name in ("..", ".", "/", "\x00")),
+    *((name, {"detail": "train: No file was submitted.", "field": "train"}) for name in ("..", ".", "/", "\x00")),
     ("x" * 5000 + ".tsv", {"detail": "Multipart form parse error - Request max total header size exceeded."}),
 ])
 def test_it_refuses_a_file_whose_name_is_only_a_path_or_far_too_long(api, tmp_path, client_name, body):
@@ -146,5 +148,15 @@ def test_it_refuses_a_second_file_or_an_unknown_field_naming_it(api, media_root,
         data[name] = [SimpleUploadedFile(f"{name}{n}.tsv", content) for n, content in enumerate(contents)]
     response = api.post(URL, data, format="multipart")
     assert response.status_code == 400, response.data
-    assert words in str(response.data[field])
+    assert response.data["field"] == field and words in response.data["detail"]
     assert not Dataset.objects.exists() and (not media_root.exists() or files_under(media_root) == set())
+
+
+def test_an_empty_file_is_refused_alike_by_the_api_and_import_dataset(api, alice, media_root):
+    response = api.post(URL, {"name": "empty", "task": "classification",
+                              "train": SimpleUploadedFile("train.tsv", b"")}, format="multipart")
+    assert response.json() == {"detail": "the train file is empty", "field": "train"}
+    with pytest.raises(CommandError, match="^the train file is empty$"):
+        call_command("import_dataset", "empty", "--task", "classification", "--train", str(DATA / "empty.tsv"),
+                     "--owner", "alice", stdout=StringIO())
+    assert not Dataset.objects.exists()

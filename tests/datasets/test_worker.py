@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 from django.db import connection
 
 from apps.datasets.models import Dataset
+from apps.local.processes import start_process, stop_processes
 from tests.datasets.helpers import upload
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,19 +35,14 @@ def worker(transactional_db, media_root, tmp_path):
            "DATABASE_URL": database_url(connection.settings_dict), "DJANGO_LOG_LEVEL": "WARNING"}
     log = tmp_path / "worker.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(
+        process = start_process(
             [sys.executable, "-m", "celery", "-A", "rnnservice.celery", "worker", "-Q", "default", "--pool", "solo",
              "-c", "1", "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            cwd=ROOT, env=env, stdout=out, orphaned_stop=False)
     try:
         yield process, log
     finally:
-        process.terminate()                   # SIGTERM: a warm shutdown, after the task in hand
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_processes([process], grace=15)   # SIGTERM: a warm shutdown, after the task in hand
 
 
 def test_it_validates_an_upload_in_a_worker_process(worker, api):

@@ -9,8 +9,9 @@ import pytest
 from kombu import Connection
 
 from apps.registry.models import ModelVersion
+from apps.training.checkpoints import checkpoint_dir
 from apps.training.models import TrainingJob
-from apps.training.services import checkpoint_dir, job_launch
+from apps.training.services import job_launch
 from apps.training.tasks import train_model
 from rnnservice.ml.artifacts import sha256_file
 from tests.processes import filesystem_broker, wait_until

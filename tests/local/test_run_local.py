@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from apps.local.processes import start_process
 from tests.datasets.test_worker import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,8 +74,8 @@ def run_local(request, tmp_path):
         env["DATABASE_URL"] = database_url(connection.settings_dict)
     port = free_port()
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "manage.py", "run_local", "--port", str(port)], cwd=ROOT, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT)
+        process = start_process([sys.executable, "manage.py", "run_local", "--port", str(port)], cwd=ROOT, env=env,
+                                stdout=out, orphaned_stop=False)
     try:
         yield process, f"http://127.0.0.1:{port}", home, log
     finally:

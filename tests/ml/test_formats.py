@@ -211,6 +211,25 @@ def test_it_reports_a_broken_file_with_its_line(name, kwargs, line, problem):
     assert error.path == data(name)
 
 
+@pytest.mark.parametrize(("text", "kwargs", "problem"), [
+    ("text\tlabel\na b\t1\nc d\n", {"task": "classification", "format": "tsv"},
+     "ragged row: 1 column, but the header has 2"),
+    ("Ein Mann\tA man\nEin Hund\n", {"task": "translation", "format": "parallel"},
+     "a line needs source<TAB>target, this one has 1 tab-separated column"),
+])
+def test_it_counts_one_column_as_one(tmp_path, text, kwargs, problem):
+    path = tmp_path / "file.tsv"
+    path.write_text(text)
+    with pytest.raises(FormatError) as error:
+        read_examples(path, **kwargs)
+    assert error.value.problem == problem
+
+
+def test_a_problem_of_the_file_as_a_whole_names_no_line():
+    assert str(FormatError("train.tsv", 0, "holds no examples")) == "train.tsv: holds no examples"
+    assert str(FormatError("train.tsv", 3, "ragged row")) == "train.tsv, line 3: ragged row"
+
+
 def test_it_reports_aligned_files_of_different_lengths_at_the_first_unmatched_line():
     error = fails((data("mismatch.de"), data("mismatch.en")), task="translation")
     assert (error.path, error.line) == (data("mismatch.de"), 3)
@@ -317,3 +336,4 @@ def test_it_still_reads_a_table_whose_header_names_its_columns(tmp_path):
     path = tmp_path / "data.tsv"
     path.write_text("sentence\tlabel\na fine film\t1\n2 + 2\t0\n", encoding="utf-8")
     assert [ex.label for ex in read_examples(str(path), task="classification", format="tsv")] == ["1", "0"]
+

@@ -76,6 +76,28 @@ def test_it_creates_then_moves_an_alias(api, alice, make_version):
     assert Alias.objects.count() == 1
 
 
+def test_it_moves_an_alias_to_a_version_that_changes_its_answers_only_when_confirmed(api, alice, make_version):
+    make_version(alice, "sentiment")                                # text, labels 0 and 1
+    changed = make_version(alice, "sentiment", series=True)         # numeric series, other labels
+    assert changed.signature["input"] == "values"
+    api.post("/api/models/sentiment/aliases/", {"alias": "production", "version": 1}, format="json")
+
+    refused = api.post("/api/models/sentiment/aliases/", {"alias": "production", "version": 2}, format="json")
+
+    assert refused.status_code == 409
+    assert refused.data["field"] == "confirm"
+    assert "the input kind changes from tokens to values" in refused.data["differences"]
+    assert refused.data["detail"].startswith("version 2 of 'sentiment' changes what 'production' (version 1) "
+                                             "answers: the input kind changes from tokens to values")
+    assert Alias.objects.get(name="production").version.number == 1
+    moved = api.post("/api/models/sentiment/aliases/", {"alias": "production", "version": 2, "confirm": True},
+                     format="json")
+    assert (moved.status_code, moved.data["version"]) == (200, 2)
+    assert Alias.objects.get(name="production").version.number == 2
+    versions = api.get("/api/models/sentiment/").data["versions"]
+    assert [v["signature"]["input"] for v in versions] == ["values", "tokens"]
+
+
 @pytest.mark.parametrize(("body", "field", "text"), [
     ({"alias": "production", "version": 7}, "version", "model 'sentiment' has no version 7"),
     ({"alias": "Prod uction", "version": 1}, "alias", "is not a valid name"),

@@ -6,7 +6,8 @@ import pytest
 from django.conf import settings
 
 from apps.datasets.models import Dataset
-from apps.training.services import job_launch, job_run
+from apps.training.runs import job_run
+from apps.training.services import job_launch
 from rnnservice.ml.artifacts import verify_version
 from tests.datasets.helpers import run_queued_validations, upload
 

@@ -5,7 +5,8 @@ import json
 import re
 
 from apps.training.models import TrainingJob
-from apps.training.services import job_launch, job_run
+from apps.training.runs import job_run
+from apps.training.services import job_launch
 from tests.training.conftest import TINY_ARCHITECTURE, tiny_launch
 
 ADD_URL = "/admin/training/trainingjob/add/"

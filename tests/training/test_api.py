@@ -6,7 +6,8 @@ from rest_framework.test import APIClient
 
 from apps.datasets.models import Dataset
 from apps.training.models import TrainingJob
-from apps.training.services import job_launch, job_run
+from apps.training.runs import job_run
+from apps.training.services import job_launch
 from tests.factories import DatasetFactory
 from tests.training.conftest import tiny_launch, valid_dataset
 
@@ -69,14 +70,17 @@ def test_it_answers_400_naming_the_bad_field(api, tagging_data, changes, detail,
 def test_it_answers_400_for_a_malformed_request(api, tagging_data, payload, field, message):
     response = api.post(URL, {"dataset": tagging_data.pk, "model_name": "x", **payload}, format="json")
     assert response.status_code == 400
-    assert response.data == {field: [message]}
+    assert response.data == {"detail": f"{field}: {message}", "field": field}
     assert not TrainingJob.objects.exists()
 
 
 def test_it_answers_400_for_a_missing_dataset_and_name(api):
     response = api.post(URL, {}, format="json")
     assert response.status_code == 400
-    assert set(response.data) == {"dataset", "model_name"}
+    assert response.data == {
+        "detail": "dataset: This field is required (and 1 more: see errors).", "field": "dataset",
+        "errors": [{"detail": "dataset: This field is required.", "field": "dataset"},
+                   {"detail": "model_name: This field is required.", "field": "model_name"}]}
 
 
 def test_it_answers_400_for_a_dataset_that_is_not_valid(api, alice):
@@ -92,9 +96,9 @@ def test_it_answers_for_another_users_dataset_as_for_one_that_does_not_exist(api
     bobs = valid_dataset(bob, name="bobs")
     response = api.post(URL, body(bobs), format="json")
     assert response.status_code == 400
-    assert response.data == {"dataset": [f"no dataset with id {bobs.pk}"]}
+    assert response.data == {"detail": f"dataset: no dataset with id {bobs.pk}", "field": "dataset"}
     missing = api.post(URL, {**body(bobs), "dataset": bobs.pk + 1000}, format="json")
-    assert missing.data == {"dataset": [f"no dataset with id {bobs.pk + 1000}"]}
+    assert missing.data == {"detail": f"dataset: no dataset with id {bobs.pk + 1000}", "field": "dataset"}
     assert not TrainingJob.objects.exists()
 
 
@@ -146,7 +150,7 @@ def test_it_cancels_a_queued_job_at_once_and_a_running_one_at_its_next_epoch(api
     assert TrainingJob.objects.get(pk=alices_job.pk).status == "cancelled"
 
     again = api.post(f"{URL}{alices_job.pk}/cancel/")
-    assert again.status_code == 400
+    assert again.status_code == 409                      # well-formed, refused by the job's state
     assert again.data == {"detail": f"job {alices_job.pk} has finished (cancelled); only a queued or running "
                                     "job can be cancelled", "field": "status"}
 

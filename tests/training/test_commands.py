@@ -11,7 +11,7 @@ from django.db import connection
 
 from apps.registry.models import ModelVersion
 from apps.training.models import TrainingJob
-from apps.training.services import job_run
+from apps.training.runs import job_run
 from apps.training.tasks import train_model
 from tests.training.conftest import tiny_launch, valid_dataset
 
@@ -41,12 +41,13 @@ def test_it_trains_in_this_process_with_sync(transactional_db, alice, tagging_da
     assert lines[1].startswith("epoch 1/2: train_loss ")
     assert lines[2].startswith("epoch 2/2: train_loss ")
     assert lines[-1].startswith(f"job {job.pk} succeeded: cli-upos version 1; dev accuracy ")
+    assert f"warning: {job.warnings[0]}" in lines                  # tiny.conllu's dev file: 2 sentences
     assert ModelVersion.objects.get().model.name == "cli-upos"
 
 
 def test_it_exits_non_zero_when_the_job_fails(transactional_db, alice, tagging_data, tiny_config):
     tagging_data.train.storage.delete(tagging_data.train.name)
-    with pytest.raises(CommandError, match=r"job \d+ failed: FormatError: datasets/\d+/train.conllu, line 0: "):
+    with pytest.raises(CommandError, match=r"job \d+ failed: FormatError: datasets/\d+/train.conllu: "):
         train(tagging_data.pk, "--model", "cli-upos", "--config", tiny_config, "--sync")
     assert TrainingJob.objects.get().status == "failed"
 

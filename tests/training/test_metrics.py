@@ -1,10 +1,11 @@
-"""Training jobs in the Prometheus metrics (rnnservice.metrics): each final status counted once, and timed from the
+"""Training jobs in the Prometheus metrics (rnnservice.prometheus): each final status counted once, and timed from the
 job's first start when it started at all."""
 from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from apps.training.services import job_cancel, job_fail, job_launch, job_run
+from apps.training.runs import job_fail, job_run
+from apps.training.services import job_cancel, job_launch
 from tests.training.conftest import tiny_launch
 
 

@@ -11,7 +11,9 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from apps.registry.models import ModelVersion
 from apps.training.models import TrainingJob
-from apps.training.services import job_launch, job_run, job_start, jobs_resend_unclaimed
+from apps.training.recovery import jobs_resend_unclaimed
+from apps.training.runs import job_run, job_start
+from apps.training.services import job_launch
 from apps.training.tasks import train_model
 from tests.training.conftest import tiny_launch
 

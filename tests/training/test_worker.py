@@ -21,6 +21,7 @@ from kombu import Connection
 
 from apps.datasets.models import Dataset
 from apps.datasets.services import dataset_create, dataset_validate
+from apps.local.processes import start_process, stop_processes
 from apps.registry.models import ModelVersion
 from apps.training.models import TrainingJob
 from apps.training.services import job_launch
@@ -31,7 +32,7 @@ from tests.training.conftest import TINY_ARCHITECTURE, tiny_launch
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = ROOT / "rnnservice" / "settings.py"
-DEADLINE = 40            # seconds for each wait; a worker starts in a few, but this machine may be busy
+DEADLINE = 120           # seconds for each wait; a worker starts in a few, but this machine may be busy
 REDIS_URL = "redis://127.0.0.1:6379/15"
 # Small values, so that a dead worker's job is seen as silent within seconds; they pass training.E001.
 FAST_REQUEUE = {"TRAINING_HEARTBEAT_SECONDS": "1", "TRAINING_STALE_SECONDS": "3"}
@@ -60,26 +61,18 @@ def start_worker(transactional_db, media_root, models_store, tmp_path) -> Iterat
     def start(name: str, **environment: str) -> subprocess.Popen:
         log = tmp_path / f"{name}.log"
         with log.open("wb") as out:
-            process = subprocess.Popen(
+            process = start_process(
                 [sys.executable, "-m", "celery", "-A", "rnnservice.celery", "worker", "-Q", "training", "-n",
                  f"{name}@%h", "--pool", "solo", "-c", "1", "--without-heartbeat", "--without-gossip",
                  "--without-mingle", "--loglevel", "INFO"],
-                cwd=ROOT, env={**base, **environment}, stdout=out, stderr=subprocess.STDOUT)
+                cwd=ROOT, env={**base, **environment}, stdout=out, orphaned_stop=False)
         processes.append((process, log))
         return process
 
     try:
         yield start
     finally:
-        for process, _ in processes:
-            if process.poll() is None:
-                process.terminate()            # SIGTERM: a warm shutdown, after the task in hand
-        for process, _ in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes([process for process, _ in processes], grace=10)   # SIGTERM: a warm shutdown
 
 
 def logs(tmp_path: Path) -> str:

@@ -14,6 +14,11 @@ MAX_LINE_CHARS = 100_000
 BOM = b"\xef\xbb\xbf"
 
 
+def count_columns(count: int, kind: str = "") -> str:
+    """"1 column", "3 tab-separated columns": a count a message can say."""
+    return f"{count} {kind}column" + ("" if count == 1 else "s")
+
+
 @dataclass
 class Source:
     """One file's lines, its path for errors, and the labels a trained model knows (None: any label goes)."""

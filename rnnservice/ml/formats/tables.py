@@ -22,7 +22,8 @@ def read_table(src: Source, task: str, *, delimiter: str, **columns: str) -> lis
     examples: list[Example] = []
     for number, cells in rows:
         if len(cells) != len(names):
-            src.fail(number, f"ragged row: {len(cells)} columns, but the header has {len(names)}")
+            found = f"{len(cells)} column" + ("" if len(cells) == 1 else "s")
+            src.fail(number, f"ragged row: {found}, but the header has {len(names)}")
         text, other = cells[first].strip(), cells[second].strip()
         if not text:
             src.fail(number, f"the text in column {names[first]!r} is empty")

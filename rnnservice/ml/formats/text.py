@@ -10,7 +10,7 @@ from typing import Any
 from rnnservice.ml.errors import FormatError
 from rnnservice.ml.formats.examples import ClassificationExample, Example, TaggingExample, TranslationExample
 from rnnservice.ml.formats.numeric import SeriesFile, read_json_series
-from rnnservice.ml.formats.source import Source, read_lines
+from rnnservice.ml.formats.source import Source, count_columns, read_lines
 
 CONLLU_TAG_COLUMNS = {"upos": 3, "xpos": 4}
 
@@ -81,10 +81,10 @@ def read_columns(src: Source, task: str, *, tag_column: int = -1) -> list[Exampl
             if len(cells) < 2:
                 src.fail(number, "a row needs a token and a tag separated by whitespace; this one has 1 column")
             if not -len(cells) <= tag_column < len(cells) or tag_column % len(cells) == 0:
-                src.fail(number, f"tag_column {tag_column} is no tag column: the rows have {len(cells)} columns "
+                src.fail(number, f"tag_column {tag_column} is no tag column: the rows have {count_columns(len(cells))} "
                                  "and column 0 is the token")
         elif len(cells) != first_row[1]:
-            src.fail(number, f"ragged row: {len(cells)} columns, but the first row (line {first_row[0]}) "
+            src.fail(number, f"ragged row: {count_columns(len(cells))}, but the first row (line {first_row[0]}) "
                              f"has {first_row[1]}")
         return cells[0], cells[tag_column]
     return _read_sentences(src, token_and_tag)
@@ -115,7 +115,8 @@ def read_parallel(src: Source, task: str) -> list[Example]:
             continue
         cells = line.split("\t")
         if len(cells) != 2:
-            src.fail(number, f"a line needs source<TAB>target, this one has {len(cells)} tab-separated columns")
+            found = count_columns(len(cells), "tab-separated ")
+            src.fail(number, f"a line needs source<TAB>target, this one has {found}")
         source, target = cells[0].strip(), cells[1].strip()
         if not source or not target:
             src.fail(number, f"the {'source' if not source else 'target'} is empty")

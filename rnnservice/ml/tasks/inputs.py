@@ -15,13 +15,14 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 TEXT_SCHEMA: dict[str, Any] = {
     "oneOf": [
         {"type": "string", "minLength": 1, "description": "A text; the model's tokenizer splits it."},
-        {"type": "object", "description": "A text already split into tokens.",
+        {"type": "object", "title": "TokensInput", "description": "A text already split into tokens.",
          "properties": {"tokens": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}},
          "required": ["tokens"], "additionalProperties": False},
     ]}
 SERIES_SCHEMA: dict[str, Any] = {
-    "type": "object", "description": "A numeric series: one frame of feature values a step (or a flat list of "
-                                     "numbers for a model of one feature).",
+    "type": "object", "title": "SeriesInput",
+    "description": "A numeric series: one frame of feature values a step (or a flat list of numbers for a model of "
+                   "one feature).",
     "properties": {"values": {"type": "array", "minItems": 1, "items": {
         "oneOf": [{"type": "number"}, {"type": "array", "minItems": 1, "items": {"type": "number"}}]}}},
     "required": ["values"], "additionalProperties": False}

@@ -8,6 +8,8 @@
   const PALETTE = ["#417690", "#e0803a", "#3a9e5c", "#b8465c", "#7a5bb5", "#8c6d31", "#2b9ebf", "#c65fa8"];
   const ACTIVE = ["queued", "running"];
   const POLL_MS = 2000;
+  // Values to 4 significant digits, as the admin's tables show them (rnnservice/display.py).
+  const significant = (x) => (x === null || x === undefined ? "-" : String(Number(Number(x).toPrecision(4))));
 
   function themed() {
     // The admin's own colours, so that the charts read in its light and dark themes alike.
@@ -72,7 +74,10 @@
           chart = new Chart(figure(this.grid, name), {
             type: "line", data: { labels: epochs, datasets: datasets },
             options: {
-              plugins: { legend: { display: runs.length > 1 } },
+              plugins: {
+                legend: { display: runs.length > 1 },
+                tooltip: { callbacks: { label: (item) => `${item.dataset.label}: ${significant(item.parsed.y)}` } },
+              },
               scales: { x: { title: { display: true, text: "epoch" } } },
             },
           });

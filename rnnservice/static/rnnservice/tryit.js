@@ -12,6 +12,8 @@
     return node;
   }
   const pct = (p) => (100 * p).toFixed(1) + "%";
+  // Numbers to 4 significant digits, as the admin's pages show them (rnnservice/display.py): -0.03412, -12.35.
+  const significant = (x) => String(Number(x.toPrecision(4)));
 
   function tagging(output) {
     const table = el("table", { class: "rnn-table rnn-tags" });
@@ -32,10 +34,10 @@
 
   function translation(output) {
     const box = el("div", {}, el("p", { class: "rnn-translation" }, el("strong", {}, output.translation),
-      ` (score ${output.score.toFixed(4)})`));
+      ` (score ${significant(output.score)})`));
     if (output.n_best) {
       const list = el("ol", { class: "rnn-nbest" });
-      for (const h of output.n_best) list.append(el("li", {}, h.translation, ` (${h.score.toFixed(4)})`));
+      for (const h of output.n_best) list.append(el("li", {}, h.translation, ` (${significant(h.score)})`));
       box.append(el("p", {}, "n-best:"), list);
     }
     return box;

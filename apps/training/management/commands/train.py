@@ -19,7 +19,9 @@ from tqdm import tqdm
 
 from apps.datasets.models import Dataset
 from apps.training.models import TrainingJob
-from apps.training.services import job_cancel, job_launch, job_run
+from apps.training.runs import job_run
+from apps.training.services import job_cancel, job_launch
+from rnnservice.display import significant
 from rnnservice.errors import ServiceError
 
 SECTIONS = ("tokenizer", "architecture", "training", "data")
@@ -98,7 +100,10 @@ class Command(BaseCommand):
     def report(self, job: TrainingJob) -> None:
         if job.status == TrainingJob.Status.SUCCEEDED:
             version = job.version
-            metrics = ", ".join(f"{name} {value:.4f}" for name, value in sorted((version.metrics or {}).items()))
+            metrics = ", ".join(f"{name} {significant(value)}"
+                                for name, value in sorted((version.metrics or {}).items()))
+            for line in filter(None, [*(f"warning: {w}" for w in job.warnings), job.stopped_early]):
+                self.stdout.write(line)
             self.stdout.write(self.style.SUCCESS(f"job {job.pk} succeeded: {version.model.name} version "
                                                  f"{version.number}" + (f"; dev {metrics}" if metrics else "")))
         elif job.status == TrainingJob.Status.CANCELLED:
@@ -180,6 +185,7 @@ def _sections(path: Path | None) -> dict[str, dict]:
 
 
 def _epoch_line(row: dict[str, Any], planned: int) -> str:
-    dev = ", ".join(f"{key} {row[key]:.4f}" for key in sorted(row) if key.startswith("dev_"))   # jsonb reorders
+    # Sorted: jsonb reorders the keys.
+    dev = ", ".join(f"{key} {significant(row[key])}" for key in sorted(row) if key.startswith("dev_"))
     best = " (best)" if row.get("is_best") else ""
-    return f"epoch {row['epoch']}/{planned}: train_loss {row['train_loss']:.4f}, {dev}{best}"
+    return f"epoch {row['epoch']}/{planned}: train_loss {significant(row['train_loss'])}, {dev}{best}"

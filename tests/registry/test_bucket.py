@@ -1,4 +1,4 @@
-"""Tests for the artifact bucket (apps/registry/store.py, version_fetch): versions uploaded as they are registered,
+"""Tests for the artifact bucket (apps/registry/bucket.py, version_fetch): versions uploaded as they are registered,
 downloaded whole and checked by a machine that lacks them; against moto's S3 server through boto3."""
 from __future__ import annotations
 

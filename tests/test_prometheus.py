@@ -1,4 +1,4 @@
-"""Tests for rnnservice.metrics: who may read /metrics, what the request and prediction metrics count and how they
+"""Tests for rnnservice.prometheus: who may read /metrics, what the request and prediction metrics count and how they
 are labelled, multiprocess mode across forked processes, gunicorn's hooks and a Celery worker's own endpoint."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from prometheus_client import REGISTRY
 
-from rnnservice.metrics import UNMATCHED, serve_worker_metrics
+from rnnservice.prometheus import UNMATCHED, serve_worker_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 PREDICT_ROUTE = "api/models/<slug:name>/predict/"
@@ -86,7 +86,7 @@ def test_multiprocess_mode_adds_up_the_counts_of_forked_processes(tmp_path):
     script = textwrap.dedent("""
         import multiprocessing, types
         from prometheus_client import generate_latest
-        from rnnservice.metrics import count_prediction, metrics_registry
+        from rnnservice.prometheus import count_prediction, metrics_registry
 
         def predict():
             count_prediction(model=types.SimpleNamespace(pk=7, name="x"), version=2, items=3)

@@ -8,19 +8,21 @@ from django.utils.html import escape
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.parsers import MultiPartParser
 
 from rnnservice.parsers import FormParser, JSONParser
 from rnnservice.throttling import RateLimited, TokenRateThrottle
 
 
 class TokenApi(ObtainAuthToken):
-    """POST username and password, get {"token": ...}. A stale token or a session cookie sent along is ignored:
-    neither may stand in the way of logging in (a bad token was a 401, a session without CSRF token a 403)."""
+    """Get your API token for a username and password: {"token": KEY}, sent as `Authorization: Bearer KEY`.
+    JSON, as the schema says; a form (curl -d) is read too. A stale token or a session cookie sent along is
+    ignored: neither may stand in the way of logging in (a bad token was a 401, a session without CSRF token a
+    403)."""
 
     authentication_classes = ()
     # DRF's view names its own parsers: these are the bounded ones (no login is needed to send a body here).
-    parser_classes = (FormParser, MultiPartParser, JSONParser)
+    # JSON first: the schema declares the first one only.
+    parser_classes = (JSONParser, FormParser)
     throttle_classes = (TokenRateThrottle,)
 
 
