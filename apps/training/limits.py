@@ -70,3 +70,20 @@ def check_metric(config: RunConfig, dataset: Dataset) -> None:
         if not is_bio(tags):
             raise ServiceError("training.metric entity_f1 needs BIO tags (B-X, I-X, O); this dataset's tags are "
                                "not: use accuracy or macro_f1", field="training.metric")
+
+
+def check_windows(config: RunConfig, dataset: Dataset) -> None:
+    """Forecasting: the targets are columns of the data set, and its longest training series holds a window of
+    lookback + horizon rows; else the job would fail in the worker after it was accepted."""
+    if config.task != "forecasting":
+        return
+    train = dataset.statistics.get("splits", {}).get("train", {})
+    columns = train.get("columns") or []
+    for name in config.data.targets:
+        if columns and name not in columns:
+            raise ServiceError(f"data.targets: {name!r} is not a column of dataset {dataset.pk}; it has "
+                               f"{', '.join(map(repr, columns))}", field="data.targets")
+    rows, span = int(train.get("length", {}).get("max", 0)), config.data.lookback + config.data.horizon
+    if rows and rows < span:
+        raise ServiceError(f"data.lookback + data.horizon = {span:,} rows, but the longest series of dataset "
+                           f"{dataset.pk} has {rows:,}: no window fits", field="data.lookback")

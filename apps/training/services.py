@@ -65,6 +65,7 @@ def job_launch(*, owner: AbstractBaseUser, dataset: Dataset, model_name: str, to
     except ConfigError as exc:
         raise ServiceError(str(exc), field=exc.field) from exc
     limits.check_metric(config, dataset)
+    limits.check_windows(config, dataset)
     limits.check_budget(config, dataset)
     # The owner's row, locked until the commit: two launches at once count each other's job.
     get_user_model().objects.select_for_update().filter(pk=owner.pk).first()

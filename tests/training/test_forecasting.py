@@ -55,7 +55,9 @@ def test_a_launch_takes_forecasting_fields_over_the_task_defaults(alice, sent):
 
 
 @pytest.mark.parametrize(("data", "field"), [({"format": "csv"}, "data.format"), ({"input": "tokens"}, "data.input"),
-                                             ({"lookback": 0}, "data.lookback"), ({"targets": "load"}, "data.targets")])
+                                             ({"lookback": 0}, "data.lookback"), ({"targets": "load"}, "data.targets"),
+                                             ({"targets": ["OT"]}, "data.targets"),
+                                             ({"lookback": 150, "horizon": 24}, "data.lookback")])
 def test_a_launch_refuses_the_datasets_fields_and_bad_values(alice, data, field):
     dataset = forecast_dataset(alice)
     with pytest.raises(ServiceError) as caught:
@@ -67,7 +69,7 @@ def test_a_launch_refuses_the_datasets_fields_and_bad_values(alice, data, field)
 def test_the_api_takes_a_data_section(api, alice, sent):
     dataset = forecast_dataset(alice)
     response = api.post("/api/training-jobs/", {"dataset": dataset.pk, "model_name": "load",
-                                                "data": {"horizon": 12}}, format="json")
+                                                "data": {"lookback": 48, "horizon": 12}}, format="json")
     assert response.status_code == 201, response.data
     assert response.data["config"]["data"]["horizon"] == 12
 
