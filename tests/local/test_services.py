@@ -102,7 +102,7 @@ def test_it_queues_validation_and_queues_it_again_for_a_demo_data_set_still_pend
 
     assert again.imported == []
     assert sent == ids + ids[1:]                          # the valid one is left alone
-    assert len(DEMO_DATASETS) == Dataset.objects.count() == 5
+    assert len(DEMO_DATASETS) == Dataset.objects.count() == 6
 
 
 @pytest.mark.parametrize(("script", "names"), [("make_waves.py", ("waves-train.tsv", "waves-dev.tsv")),
