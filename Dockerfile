@@ -1,4 +1,4 @@
-# The CPU image: the web server (gunicorn), the CPU worker (queue `default`) and celery beat run from it.
+# The CPU image: the web server (granian), the CPU worker (queue `default`) and celery beat run from it.
 #   docker build -t rnnservice .
 FROM python:3.11-slim
 
@@ -36,4 +36,6 @@ RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/rnnservice --n
 USER rnnservice
 
 EXPOSE 8000
-CMD ["gunicorn", "rnnservice.wsgi"]
+# The web server (granian, rnnservice/server.py) on every interface of the container.
+ENV WEB_HOST=0.0.0.0
+CMD ["python", "-m", "rnnservice.server"]

@@ -11,7 +11,7 @@ SERVICES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 SERVICES_BROKER_URL ?= redis://127.0.0.1:6379/15
 SERVICES_CACHE_URL ?= redis://127.0.0.1:6379/14
 
-.PHONY: install run test test-services lint bench clean
+.PHONY: install run serve test test-services lint bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ install: $(VENV)/.installed
 run: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) manage.py run_local --port $(PORT)
 
+# The production web server alone (granian: rnnservice/server.py), on 127.0.0.1:$(PORT) unless WEB_HOST says
+# otherwise, with its settings from the environment as docker-compose.yml's web service runs it (WEB_WORKERS,
+# WEB_THREADS, TORCH_THREADS, WEB_HEADER_TIMEOUT, WEB_BODY_TIMEOUT). It needs a migrated database and, with
+# DJANGO_DEBUG=false, `manage.py collectstatic` for the admin's files.
+serve: install
+	WEB_PORT=$(PORT) $(PY) -m rnnservice.server
+
 test: install $(CONTRACT_TOOLS)
 	$(PY) -m pytest
 
@@ -41,7 +48,7 @@ test-services: install $(CONTRACT_TOOLS)
 	  $(PY) -m pytest --ignore=tests/ml
 
 lint: install
-	$(VENV)/bin/ruff check manage.py gunicorn.conf.py rnnservice apps tests bench
+	$(VENV)/bin/ruff check manage.py rnnservice apps tests bench
 
 # Every benchmark on the whole data sets, one after another (well over an hour on a 2-core CPU).
 bench: install

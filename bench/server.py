@@ -1,16 +1,16 @@
-"""A real rnnservice for the benchmarks that need one: a fresh RNNSERVICE_HOME, gunicorn and Celery workers run
+"""A real rnnservice for the benchmarks that need one: a fresh RNNSERVICE_HOME, the web server and Celery workers run
 from this virtual environment, models trained through `manage.py`, and every process stopped on exit.
 
-    with ServiceUnderTest(home=tmp, gunicorn_workers=1, gunicorn_threads=8, worker_queues=(), log=print) as svc:
+    with ServiceUnderTest(home=tmp, web_workers=1, web_threads=8, worker_queues=(), log=print) as svc:
         name, version = svc.train_model("upos", "tagging", "train.conllu", config={"training": {"epochs": 2}})
         result = run_load(f"{svc.url}/api/models/{name}/predict/", bodies=[{"inputs": ["A test ."]}],
                           clients=32, seconds=60, headers=svc.headers)
         svc.restart_web(env={"SERVING_BATCHING": "false"})        # the same port, another environment
 
 Everything goes through the project's own commands (`migrate`, `createsuperuser`, `drf_create_token`,
-`import_dataset --wait`, `train --sync`, `promote`) and programs (`gunicorn rnnservice.wsgi -c gunicorn.conf.py`,
+`import_dataset --wait`, `train --sync`, `promote`) and programs (`python -m rnnservice.server`, granian,
 `celery -A rnnservice.celery worker`), each in a process group of its own, so that stopping a group takes the
-program's children with it (gunicorn's workers). Production settings: DJANGO_DEBUG=false and a secret key made for
+program's children with it (granian's workers). Production settings: DJANGO_DEBUG=false and a secret key made for
 this run. Nothing is printed: the programs write to RNNSERVICE_HOME/logs/NAME.log (an error quotes its tail),
 and what this module has to say goes to the `log` callback.
 
@@ -47,9 +47,9 @@ ROOT = Path(__file__).resolve().parent.parent
 NOT_INHERITED = ("RNNSERVICE_HOME", "DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "MODELS_STORE", "MEDIA_ROOT",
                  "STATIC_ROOT", "MODELS_STORE_URL", "MEDIA_STORE_URL", "PROMETHEUS_MULTIPROC_DIR",
                  "METRICS_WORKER_PORT", "DJANGO_SETTINGS_MODULE", "DJANGO_DEBUG", "DJANGO_SECRET_KEY",
-                 "DJANGO_SUPERUSER_PASSWORD", "DJANGO_ALLOWED_HOSTS", "DJANGO_HTTPS", "GUNICORN_BIND",
-                 "GUNICORN_WORKERS", "GUNICORN_THREADS")
-GUNICORN = [sys.executable, "-m", "gunicorn", "rnnservice.wsgi", "-c", "gunicorn.conf.py"]
+                 "DJANGO_SUPERUSER_PASSWORD", "DJANGO_ALLOWED_HOSTS", "DJANGO_HTTPS", "WEB_HOST", "WEB_PORT",
+                 "WEB_WORKERS", "WEB_THREADS")
+WEB_SERVER = [sys.executable, "-m", "rnnservice.server"]
 CELERY = [sys.executable, "-m", "celery", "-A", "rnnservice.celery"]
 POLL_SECONDS = 0.2
 LOG_TAIL_CHARS = 3000
@@ -84,7 +84,7 @@ class _Running:
 class ServiceUnderTest:
     """The service in a fresh `home` (a folder that is missing or empty; None: a temporary one, removed on exit).
 
-    `env` is added to every process's environment (over the production defaults); `web_env` to gunicorn's and
+    `env` is added to every process's environment (over the production defaults); `web_env` to the web server's and
     `worker_env` to the Celery programs' only (start_web, restart_web and start_workers take others later).
     `worker_queues`: one solo-pool Celery worker per queue ("default" validates uploads, "training" trains);
     `beat`: also celery beat. Entering runs bootstrap(), then start() unless start=False.
@@ -92,7 +92,7 @@ class ServiceUnderTest:
     signal belongs to the thread that forked): keep the service in a thread that outlives it.
     """
 
-    def __init__(self, home: str | Path | None = None, *, gunicorn_workers: int = 1, gunicorn_threads: int = 8,
+    def __init__(self, home: str | Path | None = None, *, web_workers: int = 1, web_threads: int = 8,
                  worker_queues: Sequence[str] = ("default", "training"), beat: bool = False,
                  env: Mapping[str, str] | None = None, web_env: Mapping[str, str] | None = None,
                  worker_env: Mapping[str, str] | None = None, start: bool = True, username: str = "bench",
@@ -101,7 +101,7 @@ class ServiceUnderTest:
         self.home = Path(home if home is not None else tempfile.mkdtemp(prefix="rnnservice-bench-")).resolve()
         if self.home.exists() and any(self.home.iterdir()):
             raise ServiceUnderTestError(f"{self.home}: RNNSERVICE_HOME must be a new or empty folder")
-        self.gunicorn_workers, self.gunicorn_threads = gunicorn_workers, gunicorn_threads
+        self.web_workers, self.web_threads = web_workers, web_threads
         self.worker_queues, self.beat = tuple(worker_queues), beat
         self.username, self.password, self.token = username, secrets.token_urlsafe(16), ""
         self.ready_timeout, self.stop_timeout = ready_timeout, stop_timeout
@@ -217,41 +217,41 @@ class ServiceUnderTest:
         return {"Authorization": f"Token {self.token}"}
 
     def start(self) -> None:
-        """Start the workers, then gunicorn, and wait until each is ready."""
+        """Start the workers, then the web server, and wait until each is ready."""
         self.start_workers()
         self.start_web()
 
     def start_web(self, *, env: Mapping[str, str] | None = None, workers: int | None = None,
                   threads: int | None = None) -> None:
-        """Start gunicorn on 127.0.0.1 (the port of its last start, else a free one) with `env` over the service's
+        """Start the web server on 127.0.0.1 (the port of its last start, else a free one) with `env` over the service's
         environment (None: the last start's, at first `web_env`), and wait until /readyz answers 200. `workers`
         and `threads` replace the constructor's."""
         if "web" in self._running:
             raise ServiceUnderTestError("the web server is running already; restart_web() starts it again")
         if env is not None:
             self._web_env = dict(env)
-        self.gunicorn_workers = workers or self.gunicorn_workers
-        self.gunicorn_threads = threads or self.gunicorn_threads
+        self.web_workers = workers or self.web_workers
+        self.web_threads = threads or self.web_threads
         for attempt in range(3):
             self._port = self._port if self._port is not None and attempt == 0 else _free_port()
-            process = self._spawn("web", GUNICORN, {**self._web_env, "GUNICORN_BIND": f"127.0.0.1:{self._port}",
-                                                   "GUNICORN_WORKERS": str(self.gunicorn_workers),
-                                                   "GUNICORN_THREADS": str(self.gunicorn_threads)})
+            process = self._spawn("web", WEB_SERVER, {**self._web_env, "WEB_HOST": "127.0.0.1",
+                                                     "WEB_PORT": str(self._port), "WEB_WORKERS": str(self.web_workers),
+                                                     "WEB_THREADS": str(self.web_threads)})
             try:
                 self._wait_for_readyz(process)
             except ServiceUnderTestError:
                 self._stop([process])
-                # Another program took the port between _free_port() and gunicorn's bind: try another one.
+                # Another program took the port between _free_port() and the server's bind: try another one.
                 if "in use" not in process.output() or attempt == 2:
                     raise
                 continue
-            self._log(f"web ready at {self.url} (gunicorn: workers {self.gunicorn_workers}, threads "
-                      f"{self.gunicorn_threads}; pid {process.popen.pid})")
+            self._log(f"web ready at {self.url} (granian: workers {self.web_workers}, threads "
+                      f"{self.web_threads}; pid {process.popen.pid})")
             return
 
     def restart_web(self, *, env: Mapping[str, str] | None = None, workers: int | None = None,
                     threads: int | None = None) -> None:
-        """Stop gunicorn and start it again on the same port: with `env` instead of the last start's extra
+        """Stop the web server and start it again on the same port: with `env` instead of the last start's extra
         environment (None keeps it), and `workers`/`threads` when given. Loaded models are loaded again."""
         self.stop_web()
         self.start_web(env=env, workers=workers, threads=threads)
@@ -283,12 +283,12 @@ class ServiceUnderTest:
         self._stop([process for name, process in self._running.items() if name != "web"])
 
     def stop(self) -> None:
-        """Stop every program started here: SIGTERM to each process group (gunicorn ends its requests in hand,
+        """Stop every program started here: SIGTERM to each process group (granian ends its requests in hand,
         a Celery worker its task in hand), SIGKILL to what is left after `stop_timeout` seconds."""
         self._stop(list(self._running.values()))
 
     def pids(self) -> dict[str, list[int]]:
-        """The pids of each running program: its leader first, then the rest of its process group (gunicorn's
+        """The pids of each running program: its leader first, then the rest of its process group (granian's
         workers), e.g. {"web": [master, worker], "worker-training": [pid]}."""
         return {name: group_members(process.popen.pid) for name, process in self._running.items()
                 if process.popen.poll() is None}

@@ -8,14 +8,16 @@ same load generator (bench/loadgen.py, closed-loop clients on 127.0.0.1, one UD 
 said otherwise):
 1. a bare forward pass of the same weights in this process (tensors ready, no HTTP): 1 sentence, and 64; and
    the batching ceiling: 640 dev sentences one at a time against the same in batches of 64;
-2. gunicorn with dynamic batching (the defaults of gunicorn.conf.py and settings): 1 client, 32 clients,
-   and 64 sentences a request; and, as the floor of any request through it, GET /healthz with 32 clients;
+2. the web server (granian, rnnservice/server.py) with dynamic batching (its defaults and the settings'): 1 client,
+   32 clients, and 64 sentences a request; and, as the floor of any request through it, GET /healthz with 32 clients;
 3. the first request after a promotion, the model not yet loaded;
-4. peak memory (VmHWM) of a web worker once 3 versions are loaded (gunicorn restarted with one worker);
+4. peak memory (VmHWM) of a web worker once 3 versions are loaded (the server restarted with one worker);
 5. the same server with SERVING_BATCHING=false, 32 clients;
 6. TorchServe serving the same version folder with the same Predictor code (bench/torchserve_handler.py) and
    its own batching (batchSize = SERVING_BATCH_MAX_ITEMS, maxBatchDelay = SERVING_BATCH_WAIT_MS), as many
-   workers as gunicorn has, with the same torch threads: 1 client and 32 clients.
+   workers as our server has, with the same torch threads: 1 client and 32 clients.
+7. LitServe (bench/litserve_server.py) serving the same folder with the same Predictor code and its own batching
+   (max_batch_size, batch_timeout as TorchServe's), as many workers: 1 client and 32 clients;
 Prints a JSON line per measurement and a summary of the goals. Needs requirements-bench.txt and Java 17.
 """
 from __future__ import annotations
@@ -25,6 +27,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -41,6 +44,7 @@ from bench.server import ServiceUnderTest, _free_port, group_members, stat_field
 from bench.slices import write_slice
 from rnnservice.ml.formats import read_examples
 from rnnservice.ml.predict import Predictor
+from rnnservice.ml.runtime import ONNX_FILE, OnnxModel
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN_SENTENCES, DEV_SENTENCES = 2000, 300         # the speed of a model does not depend on how well it learned
@@ -53,6 +57,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each load run")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--no-torchserve", action="store_true")
+    parser.add_argument("--no-litserve", action="store_true")
     args = parser.parse_args()
     ud = args.data / "ud-english-ewt"
     work = Path(tempfile.mkdtemp(prefix="rnnservice-bench-serving-"))
@@ -64,7 +69,7 @@ def main() -> None:
         single = [{"inputs": [{"tokens": tokens}]} for tokens in sentences[:500]]
         sixty_four = [{"inputs": [{"tokens": t} for t in sentences[i:i + 64]]} for i in range(0, 640, 64)]
         # One user sends every request here: its prediction rate limit would measure the throttle, not the server.
-        with ServiceUnderTest(home=work / "home", worker_queues=(), gunicorn_threads=16,   # the default
+        with ServiceUnderTest(home=work / "home", worker_queues=(), web_threads=16,       # the default
                               env={"RNNSERVICE_THROTTLE_PREDICT": "off"}, start=False,
                               log=lambda m: print(f"# {m}", file=sys.stderr, flush=True)) as svc:
             for epochs, alias in ((2, "production"), (1, None), (1, None)):       # versions 1, 2, 3
@@ -76,11 +81,11 @@ def main() -> None:
             url = "/api/models/pos/predict/"
 
             svc.start_web(workers=workers)
-            web = svc.pids()["web"][0]               # gunicorn's master leads the process group of its workers
+            web = svc.pids()["web"][0]               # granian's main process leads the process group of its workers
             figures["batched_1_client"] = _load(svc.url + url, single, 1, args.seconds, svc.headers, group=web)
             figures["batched_32_clients"] = _load(svc.url + url, single, args.clients, args.seconds, svc.headers,
                                                   group=web)
-            # The floor of any request through this server: gunicorn, Django's middleware, no DRF, no model.
+            # The floor of any request through this server: granian, Django's middleware, no DRF, no model.
             figures["healthz_32_clients"] = _load(svc.url + "/healthz", [{}], args.clients, args.seconds, {},
                                                   method="GET", group=web)
             figures["batched_64_per_request"] = _load(svc.url + url, sixty_four, 1, args.seconds, svc.headers,
@@ -94,6 +99,11 @@ def main() -> None:
                                                     group=svc.pids()["web"][0])
             svc.stop_web()
 
+            if not args.no_litserve:
+                with _litserve(folder, work / "litserve", workers, threads) as lit:
+                    figures["litserve_1_client"] = _load(lit.url, single, 1, args.seconds, {}, group=lit.group)
+                    figures["litserve_32_clients"] = _load(lit.url, single, args.clients, args.seconds, {},
+                                                           group=lit.group)
             if not args.no_torchserve:
                 with _torchserve(folder, work / "torchserve", workers, threads) as ts:
                     figures["torchserve_1_client"] = _load(ts.url, single, 1, args.seconds, {}, group=ts.group)
@@ -105,12 +115,12 @@ def main() -> None:
 
 
 def _server_defaults() -> tuple[int, int]:
-    """The workers and torch threads per worker of gunicorn.conf.py's defaults on this box: TorchServe gets the
-    same, and the bare forward the same threads."""
-    import runpy
-    conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
-    print(json.dumps({"gunicorn_workers": conf["workers"], "torch_threads": conf["torch_threads"]}), flush=True)
-    return conf["workers"], conf["torch_threads"]
+    """The workers and torch threads per worker of the web server's defaults on this box (rnnservice/server.py):
+    TorchServe and LitServe get the same, and the bare forward the same threads."""
+    from rnnservice.server import server_settings
+    config = server_settings()
+    print(json.dumps({"web_workers": config.workers, "torch_threads": config.torch_threads}), flush=True)
+    return config.workers, config.torch_threads
 
 
 def _bare_forward(folder: Path, sentences: list[list[str]], threads: int) -> dict[str, object]:
@@ -142,7 +152,16 @@ def _bare_forward(folder: Path, sentences: list[list[str]], threads: int) -> dic
     one, many = statistics.median(singles[:500]), statistics.median(sixty_fours)
     figures = {"bare_forward_1_sentence_ms": round(one, 3), "bare_forward_64_sentences_ms": round(many, 2),
                "bare_forward_64_sentences_per_s": round(64 / many * 1000, 1),
-               "batching_ceiling": round(sum(singles) / sum(sixty_fours), 2), "torch_threads": threads}
+               "batching_ceiling": round(sum(singles) / sum(sixty_fours), 2), "torch_threads": threads,
+               "runtime_recorded": json.loads((folder / "config.json").read_text()).get("runtime")}
+    if (folder / ONNX_FILE).is_file():       # the same forward through ONNX Runtime (rnnservice/ml/runtime.py)
+        eager = predictor.model
+        predictor.model = OnnxModel(eager, folder / ONNX_FILE, threads)
+        figures["onnx_1_sentence_ms"] = round(statistics.median(
+            times_ms([batch_of([ex]) for ex in examples[:200]], 3)), 3)
+        figures["onnx_64_sentences_ms"] = round(statistics.median(
+            times_ms([batch_of(examples[i:i + 64]) for i in range(0, 640, 64)], 5)), 2)
+        predictor.model = eager
     print(json.dumps(figures), flush=True)
     return figures
 
@@ -267,6 +286,44 @@ class _torchserve:
         self.log.close()
 
 
+class _litserve:
+    """LitServe on 127.0.0.1 serving `folder` (bench/litserve_server.py); stopped on exit."""
+
+    def __init__(self, folder: Path, work: Path, workers: int, threads: int):
+        self.folder, self.work, self.workers, self.threads = folder, work, workers, threads
+
+    def __enter__(self) -> _litserve:
+        self.work.mkdir(parents=True)
+        port = _free_port()
+        self.log = (self.work / "litserve.out").open("w")
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(self.threads)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.litserve_server", str(self.folder), str(port), str(self.workers),
+             str(self.threads), str(BATCH_ITEMS), str(BATCH_WAIT_MS / 1000)],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.url, self.group = f"http://127.0.0.1:{port}/predict", self.process.pid
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"litserve exited: see {self.log.name}")
+            try:
+                req = urllib.request.Request(self.url, data=b'{"inputs": ["A test ."]}',
+                                             headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=30):
+                    return self
+            except OSError:
+                time.sleep(0.5)
+        raise SystemExit("litserve did not get ready in 180 s")
+
+    def __exit__(self, *exc) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.log.close()
+
+
 def _report(f: dict) -> None:
     bare1, bare64 = f["bare_forward_1_sentence_ms"], f["bare_forward_64_sentences_per_s"]
     one, many, off = f["batched_1_client"], f["batched_32_clients"], f["unbatched_32_clients"]
@@ -286,6 +343,16 @@ def _report(f: dict) -> None:
          "/".join(str(f[k].get("server_cpu_ms_per_request")) for k in
                   ("batched_32_clients", "unbatched_32_clients", "healthz_32_clients")), "reference"),
     ]
+    if "onnx_1_sentence_ms" in f:
+        rows.append(("ONNX Runtime / eager forward, 1 sentence (ms)",
+                     f"{f['onnx_1_sentence_ms']}/{bare1}", "reference"))
+        rows.append(("ONNX Runtime / eager forward, 64 sentences (ms)",
+                     f"{f['onnx_64_sentences_ms']}/{f['bare_forward_64_sentences_ms']}", "reference"))
+    if "litserve_32_clients" in f:
+        lit = f["litserve_32_clients"]
+        rows.append(("32 clients: rnnservice / LitServe requests per s",
+                     round(many["requests_per_s"] / lit["requests_per_s"], 2), ">= 2"))
+        rows.append(("LitServe 1 client p50 (ms)", f["litserve_1_client"]["p50_ms"], "reference"))
     if "torchserve_32_clients" in f:
         ts = f["torchserve_32_clients"]
         rows.append(("32 clients: rnnservice / TorchServe requests per s",

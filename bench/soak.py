@@ -2,7 +2,7 @@
 
     python -m bench.soak [--clients 32] [--seconds 60] [--data ../shared/datasets]
 
-Starts the service with bench/server.py in a temporary RNNSERVICE_HOME (gunicorn, 1 worker, a thread per client; a
+Starts the service with bench/server.py in a temporary RNNSERVICE_HOME (granian, 1 worker, a thread per client; a
 Celery worker for the default queue and one for the training queue), trains a small UPOS tagger on a slice of UD
 English EWT through `manage.py train --sync`, then launches a bigger training job through the REST API, one planned to
 outlast the soak. Once that job runs, `--clients` concurrent clients send one UD dev sentence per request to the
@@ -48,8 +48,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--tagger-sentences", type=int, default=1000, help="UD training sentences for the tagger")
     parser.add_argument("--job-sentences", type=int, default=400, help="UD training sentences for the long job")
-    parser.add_argument("--workers", type=int, default=1, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, help="gunicorn threads per worker (default: one per client)")
+    parser.add_argument("--workers", type=int, default=1, help="web server (granian) worker processes")
+    parser.add_argument("--threads", type=int, help="web server threads per worker (default: one per client)")
     parser.add_argument("--training-threads", type=int, default=1, metavar="N",
                         help="torch threads of the training worker and of the tagger's training (OMP_NUM_THREADS)")
     parser.add_argument("--cancel-wait", type=float, default=60.0, metavar="SECONDS",
@@ -73,8 +73,8 @@ def main() -> int:
                                 skip=args.tagger_sentences)
         job_dev = write_slice(dev_file, slices / "job-dev.conllu", 100)
         bodies = [{"inputs": [text]} for text in sentence_texts(dev_file)]
-        with ServiceUnderTest(Path(tmp) / "home", gunicorn_workers=args.workers,
-                              gunicorn_threads=args.threads or args.clients, worker_queues=("default", "training"),
+        with ServiceUnderTest(Path(tmp) / "home", web_workers=args.workers,
+                              web_threads=args.threads or args.clients, worker_queues=("default", "training"),
                               env=ENV, worker_env=training_env(args), log=say) as svc:
             result = soak(svc, args, tagger_train, dev_slice, job_train, job_dev, bodies)
     finally:
@@ -131,7 +131,7 @@ def soak(svc: ServiceUnderTest, args: argparse.Namespace, tagger_train: Path, de
         **{key: summary[key] for key in ("requests", "errors", "requests_per_s", "p50_ms", "p99_ms", "statuses")},
         **({"first_error": summary["first_error"]} if "first_error" in summary else {}),
         "model": f"{model.name}@{model.version}",
-        "gunicorn": {"workers": svc.gunicorn_workers, "threads": svc.gunicorn_threads},
+        "web": {"workers": svc.web_workers, "threads": svc.web_threads},
         "training_threads": args.training_threads,
         "training_job": {"id": job["id"], "status_at_end": at_end["status"], "progress": round(at_end["progress"], 4),
                          "epochs_done": len(at_end["epochs"]), "epochs_planned": JOB_TRAINING["epochs"],
@@ -144,7 +144,7 @@ def soak(svc: ServiceUnderTest, args: argparse.Namespace, tagger_train: Path, de
 
 
 def training_env(args: argparse.Namespace) -> dict[str, str]:
-    """Torch's threads where training runs. Its default, every core, fights gunicorn's threads for the cores: the
+    """Torch's threads where training runs. Its default, every core, fights the web server's threads for the cores: the
     OpenMP threads spin while they wait, and a busy 2-core machine then trains several times slower."""
     return {"OMP_NUM_THREADS": str(args.training_threads)}
 

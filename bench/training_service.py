@@ -6,7 +6,7 @@ Both train the default tagger on the first --sentences UD English EWT training s
 sentences each epoch, from scratch, on the CPU, with the same seed:
 - core: `python -m rnnservice.ml train --task tagging --train ... --dev ... --config cfg.json`, timed from the
   start of the process to its exit (it saves the version folder);
-- service: POST /api/training-jobs/ to gunicorn, the job run by a real Celery worker on the `training` queue
+- service: POST /api/training-jobs/ to the web server, the job run by a real Celery worker on the `training` queue
   (file-system broker, SQLite), timed from the POST to the moment the job reads `succeeded` (its version
   registered), polled every 0.1 s.
 The two alternate, --rounds times each; it prints each wall time, the medians and their ratio (goal: the

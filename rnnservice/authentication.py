@@ -1,4 +1,5 @@
-"""Token authentication for the API: DRF's, with the token's user read by a prepared query."""
+"""Token authentication for the API: DRF's, with the token's user read by a prepared query, kept a second in each
+process (rnnservice/fresh.py)."""
 from __future__ import annotations
 
 import functools
@@ -10,7 +11,10 @@ from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
+from rnnservice.fresh import FreshCache
 from rnnservice.queries import PreparedQuery
+
+_recent = FreshCache()              # key -> the user's row, for SERVING_LOOKUP_SECONDS (rnnservice/fresh.py)
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
@@ -32,7 +36,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
 
     def authenticate_credentials(self, key: str) -> tuple[AbstractBaseUser, Token]:
         query = _token_user()
-        rows = query.rows(key=key)
+        rows = _recent.get(key, lambda: query.rows(key=key))
         if not rows:
             raise AuthenticationFailed("Invalid token.")
         user = get_user_model().from_db(query.database, list(query.fields), rows[0])

@@ -239,6 +239,19 @@ SERVING_CACHE_BYTES = env_int("SERVING_CACHE_BYTES", 2 * 1024**3, minimum=1)    
 SERVING_BATCHING = env_bool("SERVING_BATCHING", True)
 SERVING_BATCH_MAX_ITEMS = env_int("SERVING_BATCH_MAX_ITEMS", 64, minimum=1)
 SERVING_BATCH_WAIT_MS = env_int("SERVING_BATCH_WAIT_MS", 5, minimum=0)
+# A batch also holds at most SERVING_BATCH_MAX_TOKENS padded tokens (its longest input's length times its inputs), and
+# gathers requests of similar lengths; one that has waited SERVING_BATCH_MAX_DELAY_MS is not held back for a better fit.
+SERVING_BATCH_MAX_TOKENS = env_int("SERVING_BATCH_MAX_TOKENS", 4096, minimum=1)
+SERVING_BATCH_MAX_DELAY_MS = env_int("SERVING_BATCH_MAX_DELAY_MS", 50, minimum=0)
+# Each web process keeps a token's user and the version a name and alias choose this many seconds (0: not at all):
+# a revoked token and a promotion take effect everywhere within it (rnnservice/fresh.py).
+SERVING_LOOKUP_SECONDS = env_int("SERVING_LOOKUP_SECONDS", 1, minimum=0)
+# What a version's forward passes run on: "auto", the faster of PyTorch and ONNX Runtime as measured when the version
+# was saved (where its ONNX export passed the check against PyTorch); "torch" always; "onnx" wherever the check
+# passed (rnnservice/ml/runtime.py).
+SERVING_RUNTIME = os.environ.get("SERVING_RUNTIME", "auto").strip().lower()
+if SERVING_RUNTIME not in {"auto", "torch", "onnx"}:
+    raise ImproperlyConfigured(f"SERVING_RUNTIME={SERVING_RUNTIME!r}: use auto, torch or onnx")
 SERVING_MAX_ITEMS = env_int("SERVING_MAX_ITEMS", 64, minimum=1)                   # inputs per request
 SERVING_MAX_TOKENS = env_int("SERVING_MAX_TOKENS", 512, minimum=1)                # per input, in the model's tokens
 SERVING_MAX_FRAMES = env_int("SERVING_MAX_FRAMES", 10_000, minimum=1)             # per numeric series input

@@ -1,4 +1,4 @@
-"""Real processes for the fault tests (tests/faults): Celery workers, celery beat, gunicorn, redis-server, and a TCP
+"""Real processes for the fault tests (tests/faults): Celery workers, celery beat, granian, redis-server, and a TCP
 proxy that can cut the processes off from the database. Everything started is stopped by the fixture that made
 it, killed if need be, whether the test passed or not."""
 from __future__ import annotations
@@ -61,9 +61,9 @@ class Processes:
                           **environment)
 
     def web(self, port: int, **environment: str) -> subprocess.Popen:
-        """gunicorn with the project's gunicorn.conf.py: one worker process, a few threads."""
-        return self.start("web", [sys.executable, "-m", "gunicorn", "rnnservice.wsgi"],
-                          GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="1", GUNICORN_THREADS="4",
+        """The production web server (rnnservice/server.py): one worker process, a few threads."""
+        return self.start("web", [sys.executable, "-m", "rnnservice.server"],
+                          WEB_HOST="127.0.0.1", WEB_PORT=str(port), WEB_WORKERS="1", WEB_THREADS="4",
                           TORCH_THREADS="1", **environment)
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 10) -> None:

@@ -31,3 +31,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # manifest of hashed names; and WhiteNoise finds the folder it expects (else it warns in every test).
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# In-process tests see a revoked token or a promotion at once; tests/faults/test_lookup_freshness.py runs servers
+# with the production second.
+SERVING_LOOKUP_SECONDS = 0

@@ -1,5 +1,5 @@
-"""docker-compose.yml, the Dockerfiles and gunicorn.conf.py, read as files (no Docker engine needed): every
-service is wired to what the code reads and to the modules that exist."""
+"""docker-compose.yml, the Dockerfiles and the web server's settings (rnnservice/server.py), read as files (no Docker
+engine needed): every service is wired to what the code reads and to the modules that exist."""
 from __future__ import annotations
 
 import importlib.util
@@ -45,7 +45,7 @@ def test_it_has_the_services_of_a_deployment():
 
 
 def test_its_commands_run_modules_that_exist():
-    assert command("web") == ["gunicorn", "rnnservice.wsgi"]
+    assert command("web") == ["python", "-m", "rnnservice.server"]
     assert command("migrate") == ["python", "manage.py", "migrate", "--noinput"]
     assert (ROOT / "manage.py").is_file()
     cpu, gpu, beat = command("worker-cpu"), command("worker-gpu"), command("beat")
@@ -54,7 +54,7 @@ def test_its_commands_run_modules_that_exist():
     assert (cpu[3], cpu[cpu.index("-Q") + 1]) == ("worker", "default")
     assert (gpu[3], gpu[gpu.index("-Q") + 1], gpu[gpu.index("--concurrency") + 1]) == ("worker", "training", "1")
     assert beat[3] == "beat"
-    for module in ("rnnservice.wsgi", "rnnservice.celery"):
+    for module in ("rnnservice.server", "rnnservice.rsgi", "rnnservice.celery"):
         assert importlib.util.find_spec(module) is not None, module
 
 
@@ -62,19 +62,20 @@ def test_it_sets_only_variables_the_code_reads_and_the_ones_production_needs():
     settings = read_names(ROOT / "rnnservice" / "settings.py")
     assert "dj_database_url.config(" in (ROOT / "rnnservice" / "settings.py").read_text()   # reads DATABASE_URL
     settings.add("DATABASE_URL")
-    gunicorn = read_names(ROOT / "gunicorn.conf.py")
-    assert {"GUNICORN_WORKERS", "GUNICORN_THREADS"} <= gunicorn
+    server = read_names(ROOT / "rnnservice" / "server.py")
+    assert {"WEB_HOST", "WEB_WORKERS", "WEB_THREADS", "TORCH_THREADS", "WEB_BODY_TIMEOUT"} <= server
     required = {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "MEDIA_ROOT",
                 "MODELS_STORE"}
     for name in APP_SERVICES:
         environment = SERVICES[name]["environment"]
         assert required <= set(environment), name
-        unknown = set(environment) - settings - (gunicorn if name == "web" else set())
+        unknown = set(environment) - settings - (server if name == "web" else set())
         assert not unknown, f"{name} sets {unknown}, which nothing reads"
         assert resolved(environment["DJANGO_DEBUG"]) == "false"
         assert environment["DJANGO_SECRET_KEY"].startswith("${DJANGO_SECRET_KEY:?")      # no default secret
         assert ":${POSTGRES_PASSWORD:?" in environment["DATABASE_URL"]                  # nor a default password
-    assert {"GUNICORN_WORKERS", "GUNICORN_THREADS"} <= set(SERVICES["web"]["environment"])
+    assert {"WEB_WORKERS", "WEB_THREADS"} <= set(SERVICES["web"]["environment"])
+    assert SERVICES["web"]["environment"]["WEB_HOST"] == "0.0.0.0"          # reachable from outside its container
     assert resolved(SERVICES["worker-gpu"]["environment"]["RNNSERVICE_DEVICE"]) == "cuda"
 
 
@@ -126,7 +127,7 @@ def test_it_checks_the_health_of_the_database_the_broker_and_the_web_server():
     assert SERVICES["redis"]["healthcheck"]["test"][-2:] == ["redis-cli", "ping"]
     web = SERVICES["web"]
     probe = " ".join(web["healthcheck"]["test"])
-    port = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["bind"].rsplit(":", 1)[1]
+    port = runpy.run_path(str(ROOT / "rnnservice" / "server.py"))["server_settings"]().port
     assert f"http://127.0.0.1:{port}/healthz" in probe
     assert resolved(web["ports"][0]).endswith(f":{port}")
     # The probe's Host header must be allowed whatever DJANGO_ALLOWED_HOSTS the deployment sets.

@@ -1,5 +1,5 @@
 """Tests for rnnservice.prometheus: who may read /metrics, what the request and prediction metrics count and how they
-are labelled, multiprocess mode across forked processes, gunicorn's hooks and a Celery worker's own endpoint."""
+are labelled, multiprocess mode across forked processes, the web server's start and a Celery worker's own endpoint."""
 from __future__ import annotations
 
 import os
@@ -9,13 +9,13 @@ import sys
 import textwrap
 import urllib.request
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from prometheus_client import REGISTRY
 
 from rnnservice.prometheus import UNMATCHED, serve_worker_metrics
+from rnnservice.server import prepare, server_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PREDICT_ROUTE = "api/models/<slug:name>/predict/"
@@ -91,7 +91,7 @@ def test_multiprocess_mode_adds_up_the_counts_of_forked_processes(tmp_path):
         def predict():
             count_prediction(model=types.SimpleNamespace(pk=7, name="x"), version=2, items=3)
 
-        for _ in range(2):                   # two gunicorn workers, forked after the import as gunicorn does
+        for _ in range(2):                   # two web server workers, forked after the import as granian does
             worker = multiprocessing.get_context("fork").Process(target=predict)
             worker.start()
             worker.join()
@@ -105,16 +105,11 @@ def test_multiprocess_mode_adds_up_the_counts_of_forked_processes(tmp_path):
     assert 'rnnservice_predicted_items_total{model="7",version="2"} 6.0' in result.stdout
 
 
-def test_gunicorn_empties_the_folder_at_start_and_forgets_dead_workers(monkeypatch, tmp_path):
+def test_the_web_server_empties_the_folder_before_its_workers_start(monkeypatch, tmp_path):
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
-    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     (tmp_path / "counter_111.db").write_bytes(b"")               # left by the last run
-    config["on_starting"](None)
+    prepare(server_settings())
     assert list(tmp_path.iterdir()) == []
-    for name in ("counter_222.db", "gauge_livesum_222.db"):
-        (tmp_path / name).write_bytes(b"")
-    config["child_exit"](None, SimpleNamespace(pid=222))
-    assert [path.name for path in tmp_path.iterdir()] == ["counter_222.db"]     # its counts stay, its live gauges go
 
 
 def test_a_celery_worker_serves_its_own_metrics_on_its_port():

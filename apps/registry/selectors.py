@@ -19,6 +19,7 @@ from apps.registry.models import (
 )
 from apps.registry.signatures import signature_differences
 from rnnservice.errors import ServiceError
+from rnnservice.fresh import FreshCache
 from rnnservice.queries import PreparedQuery
 from rnnservice.visibility import visible_to
 
@@ -111,11 +112,15 @@ def version_to_serve(*, user: AbstractBaseUser | AnonymousUser, name: str, versi
             choices = [("production", {}), ("newest", {})]
         for by, choice in choices:
             query = _serving_query(staff=bool(user.is_staff), by=by)
-            rows = query.rows(**values, **choice)
+            key = (bool(user.is_staff), by, *sorted(values.items()), *sorted(choice.items()))
+            # Kept a second in each process: a promotion takes effect everywhere within SERVING_LOOKUP_SECONDS.
+            rows = _recent.get(key, lambda query=query, choice=choice: query.rows(**values, **choice))
             if rows:
                 return _served_version(rows[0], query.database)
     return version_resolve(model=model_get_visible(user=user, name=name), version=version, alias=alias)
 
+
+_recent = FreshCache()
 
 # The fields serving reads, each model's in the order of its fields (as Model.from_db wants them).
 _VERSION_FIELDS = ("id", "model_id", "number", "artifact_path", "sha256")

@@ -1,9 +1,12 @@
 """Dynamic batching: concurrent prediction requests for one loaded model share forward passes.
 
 Each request thread hands its parsed examples to the model's Batcher and waits. One batching thread per model
-takes waiting requests in arrival order, up to `max_items` examples, and runs them as one call of
-`Predictor.predict_examples`, which sorts the examples by length into batches (so padding stays small) and
-returns the outputs in order; each request gets its own slice back.
+takes the oldest waiting request and, with it, the waiting requests of lengths closest to its own (so that a
+bidirectional model seldom sees padding), up to `max_items` examples and `max_tokens` padded tokens (the longest
+example's length times the examples), and runs them as one call of `Predictor.predict_examples`, which sorts the
+examples by length into batches and returns the outputs in order; each request gets its own slice back. A request
+that has waited `max_delay` seconds is not held back for a better fit: it goes in the next batch that has room,
+oldest first.
 
 When to run: a batch starts as soon as the model is free, unless the last batch was shared by several requests
 (the model is under concurrent load). Then it waits up to `max_wait` seconds after its first request arrived
@@ -28,6 +31,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 Run = Callable[..., list[dict[str, Any]]]        # run(examples, **options) -> one output per example
+Length = Callable[[Any], int]                    # an example's length, in tokens or frames
 
 
 @dataclass
@@ -35,6 +39,7 @@ class _Request:
     examples: Sequence[Any]
     options: dict[str, Any]
     key: str                                     # requests share a batch only with equal options
+    length: int = 1                              # its longest example's
     arrived: float = field(default_factory=time.monotonic)
     done: threading.Event = field(default_factory=threading.Event)
     outputs: list[dict[str, Any]] | None = None
@@ -44,8 +49,10 @@ class _Request:
 class Batcher:
     """Gathers the predictions of concurrent callers for one model into shared calls of `run`."""
 
-    def __init__(self, run: Run, *, max_items: int, max_wait: float, name: str = "model"):
+    def __init__(self, run: Run, *, max_items: int, max_wait: float, name: str = "model",
+                 max_tokens: int | None = None, max_delay: float = 0.05, length: Length | None = None):
         self._run, self.max_items, self.max_wait, self.name = run, max_items, max_wait, name
+        self.max_tokens, self.max_delay, self._length = max_tokens, max_delay, length or (lambda example: 1)
         self._waiting: deque[_Request] = deque()
         self._changed = threading.Condition()
         self._shared_last = False                # did the last batch hold more than one request?
@@ -56,7 +63,8 @@ class Batcher:
 
     def predict(self, examples: Sequence[Any], **options: Any) -> list[dict[str, Any]]:
         """Outputs for `examples`, in order, computed in a batch with other callers' examples."""
-        request = _Request(examples, options, json.dumps(options, sort_keys=True, default=str))
+        request = _Request(examples, options, json.dumps(options, sort_keys=True, default=str),
+                           max((self._length(example) for example in examples), default=1))
         with self._changed:
             closed = self._closed
             if not closed:
@@ -103,17 +111,22 @@ class Batcher:
         return sum(len(r.examples) for r in self._waiting)
 
     def _take(self) -> list[_Request]:
-        """The first request, and after it, in arrival order, those with its options that still fit."""
+        """The oldest request, and with it, of the requests with its options: first those overdue (waiting
+        max_delay or more), oldest first; then the others, closest in length to it first; each while the batch
+        stays within max_items examples and max_tokens padded tokens."""
         first = self._waiting.popleft()
-        batch, items, kept = [first], len(first.examples), deque()
-        while self._waiting:
-            request = self._waiting.popleft()
-            if request.key == first.key and items + len(request.examples) <= self.max_items:
+        overdue = time.monotonic() - self.max_delay
+        same = [r for r in self._waiting if r.key == first.key]
+        same.sort(key=lambda r: (r.arrived > overdue, abs(r.length - first.length) if r.arrived > overdue
+                                 else r.arrived))
+        batch, items, longest = [first], len(first.examples), first.length
+        for request in same:
+            count, length = items + len(request.examples), max(longest, request.length)
+            if count <= self.max_items and (self.max_tokens is None or count * length <= self.max_tokens):
                 batch.append(request)
-                items += len(request.examples)
-            else:
-                kept.append(request)
-        self._waiting = kept
+                items, longest = count, length
+        taken = {id(request) for request in batch}
+        self._waiting = deque(r for r in self._waiting if id(r) not in taken)
         self._shared_last = len(batch) > 1
         return batch
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from django.conf import settings
 
 from apps.registry.artifacts import version_fetch, version_unavailable
@@ -22,6 +23,7 @@ from rnnservice.ml.artifacts import MANIFEST, load_version
 from rnnservice.ml.errors import ArtifactError
 from rnnservice.ml.pipeline import resolve_device
 from rnnservice.ml.predict import Predictor
+from rnnservice.ml.runtime import serving_model
 
 logger = logging.getLogger(__name__)
 Key = tuple[int, str]                          # (ModelVersion.pk, ModelVersion.sha256)
@@ -150,8 +152,20 @@ def _loaded(version: ModelVersion) -> LoadedModel:
     if settings.SERVING_BATCHING:
         batcher = Batcher(predictor.predict_examples, max_items=settings.SERVING_BATCH_MAX_ITEMS,
                           max_wait=settings.SERVING_BATCH_WAIT_MS / 1000,
+                          max_tokens=settings.SERVING_BATCH_MAX_TOKENS,
+                          max_delay=settings.SERVING_BATCH_MAX_DELAY_MS / 1000, length=example_length,
                           name=f"{version.model.name} v{version.number}")
     return LoadedModel(predictor, predictor.nbytes(), batcher)
+
+
+def example_length(example: Any) -> int:
+    """How long a parsed example is, to group requests of similar lengths: its tokens, frames or words."""
+    for field in ("tokens", "values"):
+        value = getattr(example, field, None)
+        if value is not None:
+            return len(value)
+    text = getattr(example, "text", None) or getattr(example, "source", None) or ""
+    return len(text.split()) if isinstance(text, str) else len(text)
 
 
 def _load(version: ModelVersion) -> Predictor:
@@ -167,5 +181,9 @@ def _load(version: ModelVersion) -> Predictor:
         logger.error("model %s version %s: %s/%s has sha256 %s, registered %s", version.model.name, version.number,
                      version.folder, MANIFEST, loaded.sha256, version.sha256)
         raise version_unavailable(version=version)
-    logger.info("model cache: loaded %s version %s", version.model.name, version.number)
-    return Predictor(loaded.model, loaded.codec, loaded.config, device=device)
+    # ONNX Runtime where the version's export passed its check and SERVING_RUNTIME allows (rnnservice/ml/runtime.py).
+    runner = serving_model(loaded.model, version.folder, loaded.info, runtime=settings.SERVING_RUNTIME,
+                           device=device, threads=torch.get_num_threads())
+    logger.info("model cache: loaded %s version %s (%s)", version.model.name, version.number,
+                "ONNX Runtime" if runner is not loaded.model else "PyTorch")
+    return Predictor(loaded.model, loaded.codec, loaded.config, device=device, runner=runner)

@@ -1,4 +1,5 @@
-"""A model version on disk: config.json, vocab.json, weights.safetensors, manifest.json (sha256 of each)."""
+"""A model version on disk: config.json, vocab.json, weights.safetensors, model.onnx where the model exports
+(rnnservice/ml/runtime.py), manifest.json (sha256 of each)."""
 from __future__ import annotations
 
 import hashlib
@@ -18,6 +19,7 @@ from rnnservice.ml.config import RunConfig, config_from_dict
 from rnnservice.ml.data import Codec, codec_from_dict
 from rnnservice.ml.errors import ArtifactError, MLError
 from rnnservice.ml.models import build_model, vocab_sizes
+from rnnservice.ml.runtime import ONNX_FILE, export
 
 FORMAT_VERSION = 1
 FILES = ("config.json", "vocab.json", "weights.safetensors")
@@ -50,19 +52,21 @@ def save_version(folder: str | Path, *, model: nn.Module, codec: Codec, config: 
     tmp = folder.with_name(f".{folder.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    runtime = export(model, codec, config.task, tmp)          # model.onnx, when it exports and passes its check
     document = {"format_version": FORMAT_VERSION, "task": config.task, "config": config.to_dict(),
-                "sizes": vocab_sizes(codec), **(info or {})}
+                "sizes": vocab_sizes(codec), **(info or {}), "runtime": runtime}
     (tmp / "config.json").write_text(json.dumps(document, indent=2, sort_keys=True))
     (tmp / "vocab.json").write_text(json.dumps(codec.to_dict(), ensure_ascii=False))
     # Tied weights share memory, which safetensors refuses: store independent copies.
     weights = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     save_file(weights, tmp / "weights.safetensors", metadata={"task": config.task})
-    manifest = {"format_version": FORMAT_VERSION, "files": {name: sha256_file(tmp / name) for name in FILES}}
+    names = [*FILES, *([ONNX_FILE] if (tmp / ONNX_FILE).is_file() else [])]
+    manifest = {"format_version": FORMAT_VERSION, "files": {name: sha256_file(tmp / name) for name in names}}
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     # Every file with the mode of a plain write (the umask's): safetensors writes its file for its owner only, which
     # a web server running as another user than the worker could not read.
     mode = (tmp / "config.json").stat().st_mode & 0o777
-    for name in (*FILES, MANIFEST):
+    for name in (*names, MANIFEST):
         os.chmod(tmp / name, mode)
     if folder.exists():
         folder.rmdir()
@@ -88,7 +92,7 @@ def _verify(folder: Path) -> str:
         files = manifest["files"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ArtifactError(f"{folder / MANIFEST} cannot be read: {exc}") from exc
-    for name in FILES:
+    for name in (*FILES, *(name for name in files if name == ONNX_FILE)):      # model.onnx: where it was saved
         path = folder / name
         if name not in files:
             raise ArtifactError(f"{folder / MANIFEST} does not list {name}")

@@ -21,8 +21,10 @@ class Predictor:
     """A loaded model with its codec and config, on one device, ready for batched inference."""
 
     def __init__(self, model: nn.Module, codec: Codec, config: RunConfig, *, device: str | torch.device = "cpu",
-                 batch_size: int = 64):
+                 batch_size: int = 64, runner: Any = None):
         self.model = model.to(device).eval()
+        # What forward passes run on: the model, or ONNX Runtime over its export (rnnservice/ml/runtime.py).
+        self.runner = runner if runner is not None else self.model
         self.codec, self.config, self.task = codec, config, config.task
         self.task_type = tasks.get(config.task)
         self.device = torch.device(device)
@@ -80,7 +82,7 @@ class Predictor:
             group = order[start:start + self.batch_size]
             batch = {k: v.to(self.device) for k, v in self.codec.collate([items[i] for i in group]).items()
                      if k in wanted}
-            outs = self.task_type.predict_batch(self.model, self.codec, batch, [examples[i] for i in group], parsed)
+            outs = self.task_type.predict_batch(self.runner, self.codec, batch, [examples[i] for i in group], parsed)
             for i, out in zip(group, outs, strict=True):
                 outputs[i] = out
         return outputs

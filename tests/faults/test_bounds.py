@@ -1,5 +1,5 @@
 """Bounded by design (issue 15), with real processes: bodies past their size, JSON nested past its depth, an input
-past its characters and a model past its size are refused by gunicorn with a 400 that names the setting, before any
+past its characters and a model past its size are refused by granian with a 400 that names the setting, before any
 costly work, and the server answers on; a job that runs out of memory in a worker fails once, naming it, and the
 worker trains on."""
 from __future__ import annotations
@@ -56,8 +56,9 @@ def test_it_refuses_deep_large_and_long_bodies_with_a_400_naming_the_limit(proce
                      f"Content-Length: {declared}\r\n\r\n{{\"username\": \"alice\", ".encode())
         answer = sock.makefile("rb")
         status_line = answer.readline().decode()
-        headers = dict(line.decode().rstrip("\r\n").split(": ", 1) for line in iter(answer.readline, b"\r\n"))
-        body = json.loads(answer.read(int(headers["Content-Length"])))
+        headers = dict(line.decode().rstrip("\r\n").lower().split(": ", 1)        # names are case-insensitive
+                       for line in iter(answer.readline, b"\r\n"))
+        body = json.loads(answer.read(int(headers["content-length"])))
     assert status_line.split()[1] == "400", (status_line, body)
     assert (body.get("limit"), body.get("value")) == ("RNNSERVICE_MAX_BODY_BYTES", declared), body
     assert "the request body" in body["detail"]

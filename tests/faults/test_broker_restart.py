@@ -1,6 +1,6 @@
 """Redis, the broker, restarted without persistence while one job runs and another waits in its queue, and down
 while a job is launched and a dataset uploaded: every job still runs, once, to one version; the dataset is
-validated; a duplicate message does nothing. Real processes: redis-server, gunicorn, a training worker, and a
+validated; a duplicate message does nothing. Real processes: redis-server, granian, a training worker, and a
 default-queue worker with celery beat, which runs the stale check."""
 from __future__ import annotations
 

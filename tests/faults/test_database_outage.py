@@ -1,6 +1,6 @@
 """PostgreSQL unreachable for a while, with a job training: the API answers a JSON 503 that names the database,
 /readyz reports it, and web and workers recover by themselves, without a restart; the job finishes once. Real
-processes: gunicorn, a training worker and a default-queue worker with celery beat, all reaching the database
+processes: granian, a training worker and a default-queue worker with celery beat, all reaching the database
 through a TCP proxy that the test cuts and restores. PostgreSQL only: `make test-services` runs it."""
 from __future__ import annotations
 
@@ -110,4 +110,4 @@ def test_it_answers_503_while_the_database_is_unreachable_and_recovers_without_a
                processes)
     assert TrainingJob.objects.get(pk=again["id"]).status == "succeeded"
     assert web.poll() is None and trainer.poll() is None
-    assert processes.log("web").count("Booting worker") == 1            # gunicorn did not replace its worker
+    assert processes.log("web").count("Spawning worker") == 1           # granian did not replace its worker

@@ -1,4 +1,4 @@
-"""An over-size upload to the real web server (gunicorn) is refused as soon as its file passes
+"""An over-size upload to the real web server (granian, rnnservice/server.py) is refused as soon as its file passes
 RNNSERVICE_MAX_UPLOAD_BYTES: the 400 naming the limit and the field arrives while the client has sent only part of
 the body it declared, nothing is stored, and the server answers on."""
 from __future__ import annotations

@@ -118,8 +118,8 @@ def test_it_serves_the_demo_with_its_workers_and_stops_everything_on_ctrl_c(run_
 
     running = processes_with_home(home)
     commands = " ".join(running.values())
-    assert process.pid in running and len(running) == 5, running
-    assert "runserver" in commands and "beat" in commands
+    assert process.pid in running and len(running) == 6, running         # the web server: granian and its worker
+    assert "rnnservice.server" in commands and "beat" in commands
     assert "-Q default" in commands and "-Q training" in commands
 
     # The "ready" line comes from a thread that polls /healthz every half second: on a slow box the checks above

@@ -25,10 +25,11 @@ class GatedRun:
     meanwhile queue up, as they do behind a busy model, and must then share one batch."""
 
     def __init__(self, predictor: Predictor):
-        self.predictor, self.release, self.calls = predictor, threading.Event(), []
+        self.predictor, self.release, self.calls, self.lengths = predictor, threading.Event(), [], []
 
     def __call__(self, examples, **options):
         self.calls.append(len(examples))
+        self.lengths.append(sorted(len(getattr(example, "tokens", ())) for example in examples))
         if len(self.calls) == 1:
             assert self.release.wait(30)
         return self.predictor.predict_examples(examples, **options)
@@ -65,6 +66,42 @@ def test_a_batch_holds_at_most_max_items_and_the_rest_wait_for_the_next(tagger):
     answers = _concurrently(batcher, tagger, requests, run)
     assert answers == [tagger.predict(r) for r in requests]
     assert run.calls == [1, 3, 2]
+    batcher.close()
+
+
+LONG, SHORT = "Anna Schmidt left Berlin for Rome on Monday", "Omar"          # 8 tokens, 1
+
+
+def test_requests_of_similar_lengths_share_a_batch(tagger):
+    run = GatedRun(tagger)
+    batcher = Batcher(run, max_items=2, max_wait=0.0, max_delay=3600.0, length=lambda example: len(example.tokens))
+    requests = [[SHORT], [LONG], [SHORT], [LONG], [SHORT]]
+    answers = _concurrently(batcher, tagger, requests, run)
+    assert answers == [tagger.predict(r) for r in requests]
+    # After the first: the oldest waiting (LONG) with the other LONG, then the two SHORTs.
+    assert run.lengths == [[1], [8, 8], [1, 1]]
+    batcher.close()
+
+
+def test_a_batch_holds_at_most_max_tokens_padded_tokens(tagger):
+    run = GatedRun(tagger)
+    batcher = Batcher(run, max_items=64, max_wait=0.0, max_tokens=10, max_delay=3600.0,
+                      length=lambda example: len(example.tokens))
+    requests = [[SHORT], [LONG], [SHORT], [LONG], [SHORT]]
+    answers = _concurrently(batcher, tagger, requests, run)
+    assert answers == [tagger.predict(r) for r in requests]
+    # 8 x 2 = 16 padded tokens would pass 10: each LONG goes with what still fits (8 x 1 + ...: only itself).
+    assert run.lengths == [[1], [8], [1, 1], [8]]
+    batcher.close()
+
+
+def test_a_request_waiting_max_delay_is_not_held_back_for_a_better_fit(tagger):
+    run = GatedRun(tagger)
+    batcher = Batcher(run, max_items=2, max_wait=0.0, max_delay=0.0, length=lambda example: len(example.tokens))
+    requests = [[SHORT], [LONG], [SHORT], [LONG], [SHORT]]
+    answers = _concurrently(batcher, tagger, requests, run)
+    assert answers == [tagger.predict(r) for r in requests]
+    assert run.lengths == [[1], [1, 8], [1, 8]]           # every request overdue: arrival order, as they came
     batcher.close()
 
 

@@ -57,8 +57,10 @@ class Command(BaseCommand):
         url = f"http://{_url_host(host)}:{port}"
         self.banner(home=home, applied=applied, setup=setup, url=url)
 
-        supervisor = Supervisor(_programs(host, port), cwd=Path(settings.BASE_DIR), out=self.stdout, grace=grace,
-                                env={**os.environ, "RNNSERVICE_HOME": str(home), "PYTHONUNBUFFERED": "1"})
+        # The production web server (rnnservice/server.py), one worker unless WEB_WORKERS says otherwise.
+        web = {"WEB_HOST": host, "WEB_PORT": str(port), "WEB_WORKERS": os.environ.get("WEB_WORKERS") or "1"}
+        supervisor = Supervisor(_programs(), cwd=Path(settings.BASE_DIR), out=self.stdout, grace=grace,
+                                env={**os.environ, **web, "RNNSERVICE_HOME": str(home), "PYTHONUNBUFFERED": "1"})
         supervisor.start()
         threading.Thread(target=_say_when_ready, args=(supervisor, url), daemon=True).start()
         if supervisor.run() != 0:
@@ -91,12 +93,11 @@ class Command(BaseCommand):
               "celery beat. Ctrl-C stops them all.\n")
 
 
-def _programs(host: str, port: int) -> list[Program]:
-    manage = str(Path(settings.BASE_DIR) / "manage.py")
+def _programs() -> list[Program]:
     # Node names stay the same from one start to the next: a worker that starts sends the training jobs still
     # recorded as running on its name back to the queue (they died with its previous run).
     return [
-        Program("web", [sys.executable, manage, "runserver", f"{host}:{port}", "--noreload"]),
+        Program("web", [sys.executable, "-m", "rnnservice.server"]),
         Program("default", [*WORKER, "-Q", "default", "-n", "default@%h"]),
         Program("training", [*WORKER, "-Q", "training", "-n", "training@%h"]),
         Program("beat", [*CELERY, "beat", "--loglevel", "INFO"]),

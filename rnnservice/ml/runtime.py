@@ -1,0 +1,206 @@
+"""A faster runtime for the versions that export: ONNX Runtime in place of PyTorch eager (issue 19).
+
+At save, a tagging or classification model of text is exported to `model.onnx` with the TorchScript exporter
+(`torch.onnx.export(..., dynamo=False)`: packed sequences become ONNX's `sequence_lens`, so padding never changes an
+output; the dynamo exporter of torch 2.13 fails on them), then checked against PyTorch on padded batches of mixed
+lengths: the same argmax at every position and probabilities within CHECK_TOLERANCE. Both are timed on one input
+(and on a batch), and the result goes into the version's config.json as "runtime":
+
+    {"runtime": "onnx" | "torch", "onnx": {"checked": true, "max_difference": 2e-07,
+     "ms_batch_1": {"torch": 2.9, "onnx": 1.3}, ...}}      # or {"onnx": {"exported": false, "reason": "..."}}
+
+"runtime" is the faster of the two where the check passed, else "torch". Serving (SERVING_RUNTIME) uses the recorded
+choice ("auto"), or PyTorch always ("torch"), or ONNX Runtime wherever the check passed ("onnx"). The ONNX graph
+gives the model's logits; decoding (softmax, the CRF's Viterbi path) stays in PyTorch, unchanged. CPU only: on a
+GPU, PyTorch serves.
+"""
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+ONNX_FILE = "model.onnx"
+CHECK_TOLERANCE = 1e-4
+OPSET = 17
+TIMING_ROUNDS = 7
+EXPORTED_TASKS = ("tagging", "classification")
+RUNTIMES = ("auto", "torch", "onnx")
+
+
+class _Logits(nn.Module):
+    """The model's logits alone, from token ids, lengths and (when the model reads them) character ids."""
+
+    def __init__(self, model: nn.Module, chars: bool):
+        super().__init__()
+        self.model, self.chars = model, chars
+
+    def forward(self, ids: Tensor, lengths: Tensor, chars: Tensor | None = None) -> Tensor:
+        return self.model(ids, lengths, chars if self.chars else None)[0]
+
+
+def export(model: nn.Module, codec: Any, task: str, folder: Path) -> dict[str, Any]:
+    """Write folder/model.onnx when the model exports and passes the check; what happened, for config.json."""
+    reason = _not_exportable(model, codec, task)
+    if reason:
+        return {"runtime": "torch", "onnx": {"exported": False, "reason": reason}}
+    cpu = _without_dropout(copy.deepcopy(model).cpu().eval())
+    uses_chars = getattr(cpu.encoder, "chars", None) is not None
+    path = folder / ONNX_FILE
+    try:
+        batch = _check_batch(codec, uses_chars, lengths=(7, 1, 12, 3))
+        names = ["ids", "lengths", *(["chars"] if uses_chars else [])]
+        axes = {"ids": {0: "batch", 1: "steps"}, "lengths": {0: "batch"}, "logits": {0: "batch"}}
+        if uses_chars:
+            axes["chars"] = {0: "batch", 1: "steps", 2: "letters"}
+        if task == "tagging":
+            axes["logits"][1] = "steps"
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")              # the TorchScript exporter's notes on RNNs and tracing
+            torch.onnx.export(_Logits(cpu, uses_chars), tuple(batch[name] for name in names), str(path),
+                              input_names=names, output_names=["logits"], dynamic_axes=axes, opset_version=OPSET,
+                              dynamo=False)
+        session = _session(path, threads=1)
+        worst = 0.0
+        for lengths in ((7, 1, 12, 3), (5,), (2, 2), (16, 9, 1, 4, 4, 11)):   # mixed lengths, one, equal ones
+            check = _check_batch(codec, uses_chars, lengths)
+            worst = max(worst, _compare(cpu, session, check, names, task))
+    except Exception as exc:                             # a model that does not export is served by PyTorch
+        path.unlink(missing_ok=True)
+        return {"runtime": "torch", "onnx": {"exported": False, "reason": f"{type(exc).__name__}: {exc}"[:500]}}
+    timings = {f"ms_batch_{size}": _timings(cpu, session, _check_batch(codec, uses_chars, (12,) * size), names)
+               for size in (1, 16)}
+    faster = "onnx" if timings["ms_batch_1"]["onnx"] < timings["ms_batch_1"]["torch"] else "torch"
+    return {"runtime": faster, "onnx": {"exported": True, "checked": True, "max_difference": worst, **timings}}
+
+
+def _without_dropout(model: nn.Module) -> nn.Module:
+    """The model with its dropout layers as identities, which they are at inference anyway: the TorchScript
+    exporter gets a Dropout before a packed sequence wrong (outputs off by 0.2 in a test), even in eval mode."""
+    for name, child in model.named_children():
+        if isinstance(child, nn.Dropout):
+            setattr(model, name, nn.Identity())
+        else:
+            _without_dropout(child)
+    return model
+
+
+def _not_exportable(model: nn.Module, codec: Any, task: str) -> str:
+    if task not in EXPORTED_TASKS:
+        return f"only {' and '.join(EXPORTED_TASKS)} models are exported"
+    if getattr(codec, "input", "tokens") != "tokens":
+        return "only models of text are exported"
+    if not hasattr(model, "encoder"):
+        return "the model has no encoder"
+    return ""
+
+
+def _check_batch(codec: Any, chars: bool, lengths: tuple[int, ...]) -> dict[str, Tensor]:
+    """A padded batch of random tokens (ids past the reserved ones) of the given lengths."""
+    generator = torch.Generator().manual_seed(sum(lengths))
+    steps, vocab = max(lengths), codec.sizes()
+    words = max(3, vocab.get("words", 3))
+    ids = torch.randint(2, words, (len(lengths), steps), generator=generator)
+    mask = torch.arange(steps)[None, :] < torch.tensor(lengths)[:, None]
+    batch = {"ids": ids * mask, "lengths": torch.tensor(lengths)}
+    if chars:
+        letters = max(3, vocab.get("chars", 3))
+        char_ids = torch.randint(2, letters, (len(lengths), steps, 6), generator=generator)
+        batch["chars"] = char_ids * mask[:, :, None]
+    return batch
+
+
+def _compare(model: nn.Module, session: Any, batch: dict[str, Tensor], names: list[str], task: str) -> float:
+    """The largest difference of probability between ONNX Runtime on the padded batch and PyTorch on each input
+    alone (no padding: what every output must equal), over the real positions; raises ValueError when an argmax
+    differs anywhere or a difference passes CHECK_TOLERANCE. (PyTorch's own packed path is not the reference: on
+    torch 2.13's CPU kernels it drifts from the unpadded result by up to 1e-2 on some rows of a small BiLSTM.)"""
+    wrapped, rows = _Logits(model, "chars" in names), []
+    with torch.no_grad():
+        for row, length in enumerate(batch["lengths"].tolist()):
+            alone = {name: batch[name][row:row + 1, :length] if name != "lengths" else batch[name][row:row + 1]
+                     for name in names}
+            rows.append(wrapped(*(alone[name] for name in names)).float().softmax(-1)[0])
+    found = torch.from_numpy(session.run(None, {name: batch[name].numpy() for name in names})[0]).softmax(-1)
+    if task == "tagging":
+        expected = torch.cat(rows)
+        found = found[torch.arange(found.size(1))[None, :] < batch["lengths"][:, None]]
+    else:
+        expected = torch.stack(rows)
+    if not torch.equal(expected.argmax(-1), found.argmax(-1)):
+        raise ValueError("ONNX Runtime and PyTorch disagree on an argmax")
+    worst = float((expected - found).abs().max())
+    if worst > CHECK_TOLERANCE:
+        raise ValueError(f"ONNX Runtime and PyTorch differ by {worst:.2e} in a probability (> {CHECK_TOLERANCE})")
+    return worst
+
+
+def _timings(model: nn.Module, session: Any, batch: dict[str, Tensor], names: list[str]) -> dict[str, float]:
+    """Median ms of a forward pass, PyTorch eager and ONNX Runtime, each with one thread (as a web worker)."""
+    wrapped, feed = _Logits(model, "chars" in names), {name: batch[name].numpy() for name in names}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            return {"torch": _median_ms(lambda: wrapped(*(batch[name] for name in names))),
+                    "onnx": _median_ms(lambda: session.run(None, feed))}
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _median_ms(run: Any) -> float:
+    run()
+    times = []
+    for _ in range(TIMING_ROUNDS):
+        started = time.perf_counter()
+        run()
+        times.append(1000 * (time.perf_counter() - started))
+    return round(statistics.median(times), 3)
+
+
+def _session(path: Path, threads: int) -> Any:
+    import onnxruntime
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxModel:
+    """Stands in for a tagger's or classifier's module at prediction: its logits from ONNX Runtime, the rest of
+    its predict (softmax, the CRF) from the PyTorch module, whose weights are the same."""
+
+    def __init__(self, model: nn.Module, path: Path, threads: int):
+        self.module, self.session = model, _session(path, threads)
+        self.names = [i.name for i in self.session.get_inputs()]
+        self.crf = getattr(model, "crf", None)
+
+    def __call__(self, ids: Tensor | None = None, lengths: Tensor | None = None, chars: Tensor | None = None,
+                 **_: Any) -> tuple[Tensor, None]:
+        given = {"ids": ids, "lengths": lengths, "chars": chars}
+        feed = {name: np.ascontiguousarray(given[name].cpu().numpy()) for name in self.names}
+        return torch.from_numpy(self.session.run(None, feed)[0]), None
+
+    def predict(self, **batch: Any) -> Any:
+        return type(self.module).predict(self, **batch)          # the module's own decoding, over these logits
+
+
+def serving_model(model: nn.Module, folder: Path, info: dict[str, Any], *, runtime: str, device: str | torch.device,
+                  threads: int) -> nn.Module | OnnxModel:
+    """What predictions run on: `model`, or ONNX Runtime over the version's model.onnx, as `runtime` (one of
+    RUNTIMES) and the version's recorded check say."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"SERVING_RUNTIME must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    recorded = info.get("runtime") or {}
+    checked = (recorded.get("onnx") or {}).get("checked", False)
+    wanted = recorded.get("runtime") if runtime == "auto" else runtime
+    if wanted != "onnx" or not checked or torch.device(device).type != "cpu" or not (folder / ONNX_FILE).is_file():
+        return model
+    return OnnxModel(model, folder / ONNX_FILE, threads)
