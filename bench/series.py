@@ -1,18 +1,21 @@
 """Numeric series classification on the public data sets, with the default config of the task (or --config).
 
     python -m bench.series ecg5000|japanese_vowels|basic_motions [--data ../shared/datasets] [--folds 5]
-                           [--seed N] [--config FILE] [--throughput]
+                           [--seed N] [--config FILE] [--throughput] [--jobs N]
 
 Prints one JSON line per epoch of the dev run, then a summary: accuracy on the seeded, stratified dev split of the
 training file (the split a user gets when no dev file is uploaded), and with --folds K the accuracy of a stratified
 K-fold cross-validation on the whole training file (each fold's model picks its epoch on a dev split of its own
-training part, never on the fold it is scored on). --throughput adds our training loop against a plain PyTorch loop
+training part, never on the fold it is scored on); --jobs N trains N folds at once, in processes of one thread
+each. --throughput adds our training loop against a plain PyTorch loop
 over the same model and batches (medians of alternated rounds).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import multiprocessing
 import random
 import statistics
 import time
@@ -54,13 +57,48 @@ def folds(examples: list, k: int, seed: int) -> list[list[int]]:
     return parts
 
 
-def throughput(config, examples: list, rounds: int) -> dict:
+def fold_accuracy(config, examples: list, held_out: list[int]) -> tuple[float, int]:
+    """Train on every example but `held_out` (its own dev split picks the epoch), score on `held_out`."""
+    torch.set_num_threads(1)
+    chosen = set(held_out)
+    fitted = train(config, [ex for i, ex in enumerate(examples) if i not in chosen])
+    test = [examples[i] for i in held_out]
+    return Predictor(fitted.model, fitted.codec, fitted.config).evaluate(test)["accuracy"], fitted.fit.best_epoch
+
+
+def cross_validate(config, examples: list, k: int, jobs: int) -> list[float]:
+    parts = folds(examples, k, config.data.split_seed)
+    with multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else _Serial() as pool:
+        results = pool.starmap(fold_accuracy, [(config, examples, held_out) for held_out in parts])
+    for number, ((accuracy, best_epoch), held_out) in enumerate(zip(results, parts, strict=True), 1):
+        print(json.dumps({"fold": number, "examples": len(held_out), "accuracy": round(accuracy, 4),
+                          "best_epoch": best_epoch}), flush=True)
+    return [accuracy for accuracy, _ in results]
+
+
+class _Serial:
+    """The Pool interface in this process, for --jobs 1."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def starmap(self, fn, args):
+        return [fn(*a) for a in args]
+
+
+def throughput(config, examples: list, min_steps: int = 60) -> dict:
+    """Alternated rounds of one epoch each, at least 5 and enough for `min_steps` steps of each loop: an epoch of
+    2 or 3 steps (BasicMotions) is too short for a median of 5 to settle on a shared machine."""
     from bench.throughput import our_epoch, plain_epoch
 
     config.training.epochs = 1
     codec = SeriesClassificationCodec.fit(examples, config)
     items = [codec.encode(ex) for ex in examples]
     data = [b for _, b in batches(items, codec, batch_size=config.training.batch_size, shuffle=True, seed=1)]
+    rounds = max(5, math.ceil(min_steps / len(data)))
     torch.manual_seed(0)
     model = build_model(config, codec.sizes())
     initial = {k: v.clone() for k, v in model.state_dict().items()}
@@ -71,7 +109,8 @@ def throughput(config, examples: list, rounds: int) -> dict:
         model.load_state_dict(initial)
         ours.append(our_epoch(model, data, config.training))
     return {"plain_frames_per_s": round(statistics.median(plain)), "ours_frames_per_s": round(statistics.median(ours)),
-            "ratio": round(statistics.median(ours) / statistics.median(plain), 3), "rounds": rounds}
+            "ratio": round(statistics.median(ours) / statistics.median(plain), 3), "rounds": rounds,
+            "steps_per_epoch": len(data)}
 
 
 def main() -> None:
@@ -82,6 +121,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, help="training seed (default: the config's)")
     parser.add_argument("--config", type=Path, help="JSON config over the task's defaults (default: none)")
     parser.add_argument("--throughput", action="store_true")
+    parser.add_argument("--jobs", type=int, default=1, help="folds trained at once (processes of one thread)")
     args = parser.parse_args()
     path, goal, published = BENCHES[args.name]
     given = json.loads(args.config.read_text()) if args.config else {}
@@ -104,20 +144,11 @@ def main() -> None:
     print(json.dumps({"dev": summary["dev_accuracy"]}), flush=True)
 
     if args.folds:
-        scores = []
-        for number, held_out in enumerate(folds(examples, args.folds, config.data.split_seed), 1):
-            chosen = set(held_out)
-            fold_train = [ex for i, ex in enumerate(examples) if i not in chosen]
-            fold_test = [examples[i] for i in held_out]
-            fitted = train(config, fold_train)        # its own dev split of fold_train picks the epoch
-            accuracy = Predictor(fitted.model, fitted.codec, fitted.config).evaluate(fold_test)["accuracy"]
-            scores.append(accuracy)
-            print(json.dumps({"fold": number, "examples": len(fold_test), "accuracy": round(accuracy, 4),
-                              "best_epoch": fitted.fit.best_epoch}), flush=True)
+        scores = cross_validate(config, examples, args.folds, args.jobs)
         summary.update(cv_folds=args.folds, cv_accuracy_mean=round(statistics.mean(scores), 4),
                        cv_accuracy_per_fold=[round(s, 4) for s in scores])
     if args.throughput:
-        summary["train_throughput"] = throughput(config, examples, rounds=5)
+        summary["train_throughput"] = throughput(config, examples)
     summary["total_wall_minutes"] = round((time.perf_counter() - started) / 60, 1)
     print(json.dumps(summary), flush=True)
 

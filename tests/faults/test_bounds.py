@@ -9,6 +9,7 @@ import re
 import socket
 import urllib.error
 import urllib.request
+from email.message import Message
 from urllib.parse import urlencode
 
 from kombu import Connection
@@ -136,15 +137,15 @@ def test_admin_logins_are_rate_limited_per_address(processes, staff):
     page = opener.open(f"http://127.0.0.1:{port}/admin/login/").read().decode()
     csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
 
-    def attempt(password: str) -> tuple[int, str, dict]:
+    def attempt(password: str) -> tuple[int, str, Message]:
         form = urlencode({"username": "sam", "password": password, "csrfmiddlewaretoken": csrf}).encode()
         request = urllib.request.Request(f"http://127.0.0.1:{port}/admin/login/", data=form,
                                          headers={"Referer": f"http://127.0.0.1:{port}/admin/login/"})
         try:
             with opener.open(request, timeout=30) as response:
-                return response.status, response.read().decode(), dict(response.headers)
+                return response.status, response.read().decode(), response.headers   # names in any case
         except urllib.error.HTTPError as error:
-            return error.code, error.read().decode(), dict(error.headers)
+            return error.code, error.read().decode(), error.headers
 
     assert [attempt(f"guess{n}")[0] for n in range(3)] == [200, 200, 200]        # the form again, with its error
     status, page, headers = attempt("password")                                  # the right one waits its turn

@@ -31,8 +31,8 @@ def test_an_over_size_upload_is_refused_at_the_limit_not_after_the_whole_body(pr
                      f"Content-Length: {declared}\r\n\r\n".encode() + sent)
         answer = sock.makefile("rb")
         status_line = answer.readline().decode()       # answered although most of the body never came
-        headers = dict(line.decode().rstrip("\r\n").split(": ", 1) for line in iter(answer.readline, b"\r\n"))
-        body = json.loads(answer.read(int(headers["Content-Length"])))
+        headers = dict(line.decode().rstrip("\r\n").lower().split(": ", 1) for line in iter(answer.readline, b"\r\n"))
+        body = json.loads(answer.read(int(headers["content-length"])))
 
     assert status_line.split()[1] == "400", (status_line, body)
     assert (body["limit"], body["maximum"], body["field"]) == ("RNNSERVICE_MAX_UPLOAD_BYTES", LIMIT, "train"), body

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from apps.datasets.models import Dataset
 from apps.datasets.tasks import validate_dataset
 from apps.local.services import DEMO_DATASETS, DEMO_DIR, demo_bootstrap
+from rnnservice.ml.tasks import TASKS
 
 
 @pytest.fixture
@@ -102,7 +103,11 @@ def test_it_queues_validation_and_queues_it_again_for_a_demo_data_set_still_pend
 
     assert again.imported == []
     assert sent == ids + ids[1:]                          # the valid one is left alone
-    assert len(DEMO_DATASETS) == Dataset.objects.count() == 6
+    assert Dataset.objects.count() == len(DEMO_DATASETS)
+
+
+def test_every_task_has_a_demo_data_set():
+    assert {demo.task for demo in DEMO_DATASETS} == set(TASKS)
 
 
 @pytest.mark.parametrize(("script", "names"), [("make_waves.py", ("waves-train.tsv", "waves-dev.tsv")),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from rnnservice.ml.budget import DataShape, estimate, parameter_count, vocab_sizes
+from rnnservice.ml.budget import FLOAT, PARAMETER_COPIES, DataShape, estimate, parameter_count, vocab_sizes
 from rnnservice.ml.config import config_from_dict
 from rnnservice.ml.models import build_model
 
@@ -63,3 +63,14 @@ def test_a_model_of_numeric_series_is_counted_from_its_feature_count():
     assert vocab_sizes(config, data) == {"features": 12, "labels": 2}
     counted = estimate(config, data).parameters
     assert counted == sum(p.numel() for p in build_model(config, {"features": 12, "labels": 2}).parameters())
+
+
+def test_the_convolutional_branch_of_a_series_classifier_adds_to_the_memory_estimate():
+    split = {"examples": 500, "frames": 70_000, "features": 1, "labels": {"1": 300, "2": 200},
+             "length": {"p50": 140, "max": 140}}
+    data = DataShape.from_statistics(split)
+    without, with_branch = (estimate(config_from_dict({"architecture": {"fcn": fcn}}, task="classification",
+                                                      input="values"), data) for fcn in (0, 128))
+    added = with_branch.parameters - without.parameters
+    assert added > 0
+    assert with_branch.memory_bytes - without.memory_bytes > FLOAT * PARAMETER_COPIES * added   # + activations

@@ -70,10 +70,10 @@ def test_a_series_codec_round_trips_through_json():
     assert codec.sizes() == {"features": 2, "labels": 2}
 
 
-@pytest.mark.parametrize("conv", [0, 5])
-def test_a_padded_batch_gives_each_series_what_it_gets_alone(conv):
+@pytest.mark.parametrize(("conv", "fcn"), [(0, 0), (5, 0), (5, 8)])
+def test_a_padded_batch_gives_each_series_what_it_gets_alone(conv, fcn):
     torch.manual_seed(0)
-    config = values_config("classification", input_conv=conv, bidirectional=True)
+    config = values_config("classification", input_conv=conv, bidirectional=True, fcn=fcn)
     codec = SeriesClassificationCodec.fit(waves(), config)
     model = build_model(config, codec.sizes()).eval()
     items = [codec.encode(ex) for ex in waves(6)]
@@ -181,6 +181,20 @@ def test_batches_of_series_group_similar_lengths():
     items = [codec.encode(ex) for ex in waves(16)]
     for _, batch in batches(items, codec, batch_size=4):
         assert batch["values"].shape[0] == len(batch["lengths"]) and batch["values"].shape[2] == 2
+
+
+def test_the_convolutional_branch_joins_the_pooled_state_and_is_for_series_classifiers_only():
+    config = values_config("classification", fcn=8)
+    codec = SeriesClassificationCodec.fit(waves(), config)
+    model = build_model(config, codec.sizes())
+    assert model.head.in_features == model.encoder.out_dim + 8
+    _, loss = model(**codec.collate([codec.encode(ex) for ex in waves(4)]))
+    loss.backward()
+    assert all(p.grad is not None for p in model.fcn.parameters())
+    with pytest.raises(ConfigError, match="architecture.fcn: applies to classification only, not tagging"):
+        config_from_dict({"architecture": {"fcn": 8}}, task="tagging", input="values")
+    with pytest.raises(ConfigError, match="architecture.fcn: applies to values input only"):
+        config_from_dict({"architecture": {"fcn": 8}}, task="classification", input="tokens")
 
 
 def test_input_noise_perturbs_training_frames_only():

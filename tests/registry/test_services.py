@@ -67,7 +67,7 @@ def test_it_records_metrics_info_and_dataset(alice, tiny_model_dirs, tmp_path, m
     ("alice", "-flag", "classification", "is not valid", "model_name"),
     ("alice", "x" * 101, "classification", "is not valid", "model_name"),
     ("alice", "Checkpoints", "classification", "is reserved", "model_name"),
-    ("alice", "new", "generation", "task must be one of", "task"),
+    ("alice", "new", "summarisation", "task must be one of", "task"),
 ])
 def test_it_refuses_a_version_it_cannot_register_and_keeps_the_folder(
         request, alice, bob, make_version, tiny_model_dirs, tmp_path, models_store, owner, name, task, message, field):
