@@ -390,7 +390,8 @@ class GenerationTask(Task):
     def input_schema(self, input):
         return {"oneOf": [
             {"type": "string", "minLength": 1, "description": "A prompt: the generated text continues it."},
-            {"type": "object", "additionalProperties": False, "description": "A prompt, a label, or both.",
+            {"type": "object", "title": "GenerationInput", "additionalProperties": False,
+             "description": "A prompt, a label, or both.",
              "properties": {
                  "prompt": {"type": "string", "description": "The start of the text (left out: from nothing)."},
                  "label": {"type": "string", "minLength": 1,
