@@ -56,6 +56,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "datasets")
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each load run")
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--train-sentences", type=int, default=TRAIN_SENTENCES,
+                        help="fewer for a quicker run: the speed of a model does not depend on how well it learned")
     parser.add_argument("--no-torchserve", action="store_true")
     parser.add_argument("--no-litserve", action="store_true")
     args = parser.parse_args()
@@ -63,7 +65,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="rnnservice-bench-serving-"))
     figures: dict[str, object] = {}
     try:
-        train = write_slice(ud / "en_ewt-ud-train.conllu", work / "train.conllu", TRAIN_SENTENCES)
+        train = write_slice(ud / "en_ewt-ud-train.conllu", work / "train.conllu", args.train_sentences)
         dev = write_slice(ud / "en_ewt-ud-dev.conllu", work / "dev.conllu", DEV_SENTENCES)
         sentences = [ex.tokens for ex in read_examples(ud / "en_ewt-ud-dev.conllu", task="tagging")]
         single = [{"inputs": [{"tokens": tokens}]} for tokens in sentences[:500]]

@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import socket
 import time
+from pathlib import Path
 
 from tests.processes import Http, free_port, wait_until
 
+DATA = Path(__file__).resolve().parents[1] / "data"
 THREADS = 4                    # processes.web() starts one worker of 4 request threads
 TIMEOUT = 2                    # WEB_HEADER_TIMEOUT and WEB_BODY_TIMEOUT, in seconds
 
@@ -75,7 +77,8 @@ def test_slow_clients_do_not_hold_the_server_and_late_ones_are_dropped(processes
     assert http.request("GET", "/healthz")[0] == 200
 
 
-def test_chunked_bodies_are_read_or_refused_411_and_a_client_gone_mid_body_costs_nothing(processes):
+def test_chunked_bodies_are_read_or_refused_411_and_a_client_gone_mid_body_costs_nothing(processes, token,
+                                                                                        tmp_path):
     port = free_port()
     processes.web(port, WEB_BODY_TIMEOUT=str(TIMEOUT), RNNSERVICE_MAX_BODY_BYTES="1000")
     http = Http(f"http://127.0.0.1:{port}")
@@ -96,6 +99,13 @@ def test_chunked_bodies_are_read_or_refused_411_and_a_client_gone_mid_body_costs
                      + b"%x\r\n%s\r\n0\r\n\r\n" % (len(big), big))
         status, answered = answer(sock)
     assert status == 411 and "RNNSERVICE_MAX_BODY_BYTES=1000" in answered["detail"], answered
+
+    # An upload over the body limit is read by Django through the event loop (authenticated first), not refused.
+    upload = tmp_path / "train.conllu"
+    upload.write_text((DATA / "tiny.conllu").read_text() * 4)              # 2 KB, over the limit of 1000
+    status, answered, _ = Http(f"http://127.0.0.1:{port}", token).post(
+        "/api/datasets/", {"name": "read through the loop", "task": "tagging"}, files={"train": upload})
+    assert (status, answered.get("name")) == (201, "read through the loop"), answered
 
     # Clients that close halfway through their bodies: the server answers on.
     for _ in range(2 * THREADS):
