@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from email.message import Message
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -110,13 +111,14 @@ def wait_until(condition: Callable[[], T], what: str, processes: Processes | Non
 
 
 class Http:
-    """A client of a real web server, with a user's token: get/post -> (status, JSON or text, headers)."""
+    """A client of a real web server, with a user's token: get/post -> (status, JSON or text, headers). The headers
+    are read by name in any case, as HTTP means them (granian sends them lower-case)."""
 
     def __init__(self, base: str, token: str = ""):
         self.base, self.token = base, token
 
     def request(self, method: str, path: str, body: Any = None, *, files: dict[str, Path] | None = None,
-                headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, Any, dict[str, str]]:
+                headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, Any, Message]:
         headers = {**({"Authorization": f"Token {self.token}"} if self.token else {}), **(headers or {})}
         data = None
         if files is not None:            # multipart, as a browser or curl -F sends an upload
@@ -132,18 +134,18 @@ class Http:
         request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                status, raw, answer_headers = response.status, response.read(), dict(response.headers)
+                status, raw, answer_headers = response.status, response.read(), response.headers
         except urllib.error.HTTPError as error:
-            status, raw, answer_headers = error.code, error.read(), dict(error.headers)
+            status, raw, answer_headers = error.code, error.read(), error.headers
         try:
             return status, json.loads(raw), answer_headers
         except ValueError:
             return status, raw.decode(errors="replace"), answer_headers
 
-    def get(self, path: str, **kwargs: Any) -> tuple[int, Any, dict[str, str]]:
+    def get(self, path: str, **kwargs: Any) -> tuple[int, Any, Message]:
         return self.request("GET", path, **kwargs)
 
-    def post(self, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any, dict[str, str]]:
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any, Message]:
         return self.request("POST", path, body, **kwargs)
 
     def answers(self) -> bool:

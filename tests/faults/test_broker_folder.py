@@ -16,7 +16,7 @@ from tests.processes import filesystem_broker, wait_until
 def test_a_worker_survives_its_broker_folder_gone_for_three_seconds(processes, alice, tmp_path):
     home = tmp_path / "home"
     url, options = filesystem_broker(home)
-    worker = processes.worker("default", "default")
+    worker = processes.worker("default", "default", CELERY_BROKER_URL=url)
     processes.wait_ready("default")
     messages = home / "broker" / "messages"
 
