@@ -131,10 +131,10 @@ def _bare_forward(folder: Path, sentences: list[list[str]], threads: int) -> dic
     64. No server can gain more than that from batching this model on this machine."""
     torch.set_num_threads(threads)
     predictor = Predictor.load(folder)
-    examples = predictor.examples([{"tokens": t} for t in sentences[:640]])
+    examples = predictor.prepare([{"tokens": t} for t in sentences[:640]])
 
     def batch_of(group):
-        items = [predictor.codec.encode(ex) for ex in group]
+        items = [one.item for one in group]
         return {k: v for k, v in predictor.codec.collate(items).items() if k in ("ids", "lengths", "chars")}
 
     def times_ms(batches, rounds):

@@ -25,8 +25,8 @@ class RnnserviceHandler(BaseHandler):
 
     def handle(self, data, context) -> list[dict]:
         requests = [_inputs(row) for row in data]
-        examples = [example for inputs in requests for example in self.predictor.examples(inputs)]
-        outputs = self.predictor.predict_examples(examples)
+        prepared = [one for inputs in requests for one in self.predictor.prepare(inputs)]
+        outputs = self.predictor.run(prepared, self.predictor.options({}))
         answers, start = [], 0
         for inputs in requests:
             answers.append({"outputs": outputs[start:start + len(inputs)]})

@@ -1,10 +1,11 @@
 """Dynamic batching: concurrent prediction requests for one loaded model share forward passes.
 
-Each request thread hands its parsed examples to the model's Batcher and waits. One batching thread per model
+Each request thread hands its prepared inputs (`Predictor.prepare`: parsed and encoded, in the request's own
+thread) and checked options to the model's Batcher and waits. One batching thread per model
 takes the oldest waiting request and, with it, the waiting requests of lengths closest to its own (so that a
 bidirectional model seldom sees padding), up to `max_items` examples and `max_tokens` padded tokens (the longest
-example's length times the examples), and runs them as one call of `Predictor.predict_examples`, which sorts the
-examples by length into batches and returns the outputs in order; each request gets its own slice back. A request
+example's length times the examples), and runs them as one call of `Predictor.run`, which sorts the
+inputs by length into batches and returns the outputs in order; each request gets its own slice back. A request
 that has waited `max_delay` seconds is not held back for a better fit: it goes in the next batch that has room,
 oldest first.
 
@@ -20,7 +21,6 @@ of its own, and dozens of pools fight over the cores.
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -30,14 +30,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 logger = logging.getLogger(__name__)
-Run = Callable[..., list[dict[str, Any]]]        # run(examples, **options) -> one output per example
-Length = Callable[[Any], int]                    # an example's length, in tokens or frames
+Run = Callable[[Sequence[Any], Any], list[dict[str, Any]]]     # run(inputs, options) -> one output per input
+Length = Callable[[Any], int]                    # an input's length, in tokens or frames
 
 
 @dataclass
 class _Request:
     examples: Sequence[Any]
-    options: dict[str, Any]
+    options: Any
     key: str                                     # requests share a batch only with equal options
     length: int = 1                              # its longest example's
     arrived: float = field(default_factory=time.monotonic)
@@ -61,9 +61,10 @@ class Batcher:
         self.batches = 0                         # counters, for tests and metrics
         self.requests = 0
 
-    def predict(self, examples: Sequence[Any], **options: Any) -> list[dict[str, Any]]:
-        """Outputs for `examples`, in order, computed in a batch with other callers' examples."""
-        request = _Request(examples, options, json.dumps(options, sort_keys=True, default=str),
+    def predict(self, examples: Sequence[Any], options: Any = None) -> list[dict[str, Any]]:
+        """Outputs for `examples`, in order, computed in a batch with other callers' examples; `options` as `run`
+        takes them (checked options: a dataclass, whose repr tells equal ones apart, or None)."""
+        request = _Request(examples, options, repr(options),
                            max((self._length(example) for example in examples), default=1))
         with self._changed:
             closed = self._closed
@@ -74,7 +75,7 @@ class Batcher:
         if closed:
             # A caller that got this model from the cache just before the cache dropped it: answered on its own
             # thread (rare), not refused.
-            return self._run(examples, **options)
+            return self._run(examples, options)
         request.done.wait()
         if request.error is not None:
             raise request.error
@@ -133,7 +134,7 @@ class Batcher:
     def _answer(self, batch: list[_Request]) -> None:
         examples = [example for request in batch for example in request.examples]
         try:
-            outputs = self._run(examples, **batch[0].options)
+            outputs = self._run(examples, batch[0].options)
         except BaseException as exc:             # every caller gets the error; the thread serves on
             logger.exception("batch of %d requests for %s failed", len(batch), self.name)
             for request in batch:

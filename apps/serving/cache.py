@@ -1,16 +1,16 @@
 """The per-process LRU cache of loaded models, keyed by (version id, sha256): at most SERVING_CACHE_SIZE of them
 and SERVING_CACHE_BYTES of weights, each checked against its files on disk before it answers. A loaded model is
-warmed up, and predicts through its own Batcher (SERVING_BATCHING) so that concurrent requests share batches."""
+warmed up, and comes with its own Batcher (SERVING_BATCHING), through which the serving service sends its
+predictions so that concurrent requests share batches. The cache loads; it does not predict."""
 from __future__ import annotations
 
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from django.conf import settings
@@ -35,15 +35,6 @@ class LoadedModel:
     predictor: Predictor
     nbytes: int
     batcher: Batcher | None = None
-
-    def predict(self, inputs: Sequence[Any], **options: Any) -> list[dict[str, Any]]:
-        """Predictor.predict, through the batcher. Inputs and options are checked here, in the caller's thread,
-        so that a bad one fails its own request (InputError, MLError) and never a batch it would have shared."""
-        examples = self.predictor.examples(inputs)
-        self.predictor.options(options)
-        if self.batcher is None:
-            return self.predictor.predict_examples(examples, **options)
-        return self.batcher.predict(examples, **options)
 
     def close(self) -> None:
         if self.batcher is not None:
@@ -150,22 +141,12 @@ def _loaded(version: ModelVersion) -> LoadedModel:
     predictor.warm_up()                        # the first request must not pay for lazy set-up in torch
     batcher = None
     if settings.SERVING_BATCHING:
-        batcher = Batcher(predictor.predict_examples, max_items=settings.SERVING_BATCH_MAX_ITEMS,
+        batcher = Batcher(predictor.run, max_items=settings.SERVING_BATCH_MAX_ITEMS,
                           max_wait=settings.SERVING_BATCH_WAIT_MS / 1000,
                           max_tokens=settings.SERVING_BATCH_MAX_TOKENS,
-                          max_delay=settings.SERVING_BATCH_MAX_DELAY_MS / 1000, length=example_length,
+                          max_delay=settings.SERVING_BATCH_MAX_DELAY_MS / 1000, length=lambda prepared: prepared.steps,
                           name=f"{version.model.name} v{version.number}")
     return LoadedModel(predictor, predictor.nbytes(), batcher)
-
-
-def example_length(example: Any) -> int:
-    """How long a parsed example is, to group requests of similar lengths: its tokens, frames or words."""
-    for field in ("tokens", "values"):
-        value = getattr(example, field, None)
-        if value is not None:
-            return len(value)
-    text = getattr(example, "text", None) or getattr(example, "source", None) or ""
-    return len(text.split()) if isinstance(text, str) else len(text)
 
 
 def _load(version: ModelVersion) -> Predictor:

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 
 from rnnservice.errors import LimitExceeded, ServiceError
-from rnnservice.ml.predict import Predictor
+from rnnservice.ml.predict import Predictor, Prepared
 from rnnservice.ml.tasks.generation import SampleOptions
 from rnnservice.ml.tasks.translation import DecodeOptions
 
@@ -53,18 +53,17 @@ def check_characters(inputs: Sequence[Any]) -> None:
                                 what=f"the number of characters in inputs[{index}]", field="inputs", index=index)
 
 
-def check_tokens(predictor: Predictor, inputs: Sequence[Any]) -> None:
-    """At most SERVING_MAX_TOKENS tokens in each input, counted as the model will see them: the given tokens, or
-    the text split by the model's own tokenizer (words, characters or subwords). Inputs of the wrong shape are
-    left to the Predictor, which names them. A model of numeric series has no tokens: check_frames bounds it."""
+def check_tokens(predictor: Predictor, prepared: Sequence[Prepared]) -> None:
+    """At most SERVING_MAX_TOKENS tokens in each input, counted on the prepared inputs (`Predictor.prepare`): the
+    tokens the model reads, split by its own tokenizer (words, characters or subwords), without the markers it
+    adds. A model of numeric series has no tokens: check_frames bounds it."""
     if predictor.input == "values":
         return
     maximum = settings.SERVING_MAX_TOKENS
-    for index, raw in enumerate(inputs):
-        count = _token_count(predictor, raw)
-        if count is not None and count > maximum:
-            raise LimitExceeded("SERVING_MAX_TOKENS", count, maximum, what=f"the number of tokens in inputs[{index}]",
-                                field="inputs", index=index)
+    for index, one in enumerate(prepared):
+        if one.tokens > maximum:
+            raise LimitExceeded("SERVING_MAX_TOKENS", one.tokens, maximum,
+                                what=f"the number of tokens in inputs[{index}]", field="inputs", index=index)
 
 
 def check_examples(count: int) -> None:
@@ -74,14 +73,21 @@ def check_examples(count: int) -> None:
                             what="the number of examples to score")
 
 
-def decode_options(task: str, options: dict[str, Any]) -> dict[str, Any]:
+def prediction_options(predictor: Predictor, options: dict[str, Any] | None) -> Any:
+    """The one check of a request's prediction options: the serving limits (`_limited`), then the task's own check
+    (`Predictor.options`, an MLError naming the option). Returns the checked options that `Predictor.run` and
+    `Predictor.evaluate` take."""
+    return predictor.options(_limited(predictor.task, dict(options or {})))
+
+
+def _limited(task: str, options: dict[str, Any]) -> dict[str, Any]:
     """`options` with the beam and output-length limits applied (translation; generation adds SERVING_MAX_SAMPLES,
     in _sample_options; other tasks take no options).
 
     A beam_size over SERVING_MAX_BEAM, or a max_length or length_cap over SERVING_MAX_OUTPUT_LENGTH, is refused;
     left out, they default to the Predictor's defaults, lowered to the limits. A length_penalty outside
-    LENGTH_PENALTY_RANGE is a ServiceError. Values of the wrong type are left to the Predictor, whose error names
-    the option.
+    LENGTH_PENALTY_RANGE is a ServiceError. Values of the wrong type are left to the task's check, whose error
+    names the option.
     """
     if task == "generation":
         return _sample_options(options)
@@ -112,19 +118,3 @@ def _sample_options(options: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, int) and not isinstance(value, bool) and value > maximum:
             raise LimitExceeded(setting, value, maximum, what=f"options.{name}", field=f"options.{name}")
     return {"max_length": min(SampleOptions().max_length, settings.SERVING_MAX_OUTPUT_LENGTH), **options}
-
-
-def _token_count(predictor: Predictor, raw: Any) -> int | None:
-    if isinstance(raw, dict) and isinstance(raw.get("prompt"), str):
-        raw = raw["prompt"]                                         # generation: the prompt is what is read
-    if isinstance(raw, dict) and isinstance(raw.get("tokens"), list):
-        if predictor.task != "translation":
-            return len(raw["tokens"])
-        text = " ".join(token for token in raw["tokens"] if isinstance(token, str))   # the Predictor joins them too
-    elif isinstance(raw, str):
-        text = raw
-    else:
-        return None
-    codec = predictor.codec
-    tokenizer = codec.source_tokenizer if predictor.task == "translation" else codec.tokenizer
-    return len(tokenizer.tokenize(text))

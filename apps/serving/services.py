@@ -10,8 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from apps.datasets.files import data_path, dataset_paths
 from apps.datasets.models import Dataset
 from apps.datasets.selectors import dataset_list
-from apps.registry.models import ModelVersion, RegisteredModel
-from apps.registry.selectors import version_resolve
+from apps.registry.models import ModelVersion
 from apps.serving import limits
 from apps.serving.cache import model_get
 from rnnservice.errors import ServiceError, core_error
@@ -29,42 +28,49 @@ def predict(*, chosen: ModelVersion, inputs: Sequence[Any], options: dict[str, A
     """{"task", "model", "version", "outputs"}: one output per input from the version `chosen` (version_to_serve or
     version_resolve picks it), through the model cache and its batcher.
 
-    Raises LimitExceeded (items, characters, tokens or frames per item, beam size, output length), ServiceError
-    naming the index of an input of the wrong shape (for numeric series also a wrong feature count or a value that
-    is not a finite number), MLError for a bad option, and ArtifactUnavailable when the version's stored files are
-    not the ones registered.
+    The request is checked once, before any of it waits for the model: its size (items, frames and characters per
+    input, from the request alone), its options (the serving limits and the task's check, one function), its
+    inputs (parsed and encoded once, in this thread), and the tokens of those parsed inputs. The batcher gets them
+    as they are. Raises LimitExceeded naming the setting, ServiceError naming the index of an input of the wrong
+    shape (for numeric series also a wrong feature count or a value that is not a finite number), MLError for a
+    bad option, and ArtifactUnavailable when the version's stored files are not the ones registered.
     """
     limits.check_items(inputs)
     limits.check_frames(inputs)                   # before the model is loaded: they need the request alone
-    limits.check_characters(inputs)
+    limits.check_characters(inputs)               # before any tokenizer reads an input
     loaded = model_get(version=chosen)
     predictor = loaded.predictor
-    decode = limits.decode_options(predictor.task, dict(options or {}))
-    limits.check_tokens(predictor, inputs)
+    checked = limits.prediction_options(predictor, options)
     try:
-        outputs = loaded.predict(inputs, **decode)
+        prepared = predictor.prepare(inputs)
     except InputError as exc:
         raise core_error(exc) from exc
+    limits.check_tokens(predictor, prepared)
+    if loaded.batcher is None:
+        outputs = predictor.run(prepared, checked)
+    else:
+        outputs = loaded.batcher.predict(prepared, checked)
     count_prediction(model=chosen.model, version=chosen.number, items=len(inputs))
     return {"task": chosen.model.task, "model": chosen.model.name, "version": chosen.number, "outputs": outputs}
 
 
-def evaluate_dataset(*, user: AbstractBaseUser | AnonymousUser, model: RegisteredModel, dataset_id: int,
-                     split: str = "test", version: int | None = None, alias: str | None = None,
-                     options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """{"model", "version", "dataset", "split", "examples", "metrics"}: the version's scores on a dataset file.
+def evaluate_dataset(*, user: AbstractBaseUser | AnonymousUser, chosen: ModelVersion, dataset_id: int,
+                     split: str = "test", options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """{"model", "version", "dataset", "split", "examples", "metrics"}: the scores of the version `chosen` (picked
+    as for predict) on a dataset file.
 
     `split` "test" falls back to the dev file when the dataset has no test file; the answer says which was read.
     Raises ServiceError for a dataset the user cannot see, one that is not valid or holds another task or input
     kind (text, numeric series) than the model reads, a split it has no file for, and (with the file field and
     line) a label the model never saw; LimitExceeded past SERVING_MAX_EVALUATE_EXAMPLES or a decoding limit;
-    Http404 and ArtifactUnavailable as predict does.
+    ArtifactUnavailable as predict does.
     """
-    chosen = version_resolve(model=model, version=version, alias=alias)
+    model = chosen.model
     dataset = _dataset_to_score(user=user, dataset_id=dataset_id, task=model.task)
     used = _split_to_score(dataset, split)
     limits.check_examples(dataset.statistics.get("splits", {}).get(used, {}).get("examples", 0))
     predictor = model_get(version=chosen).predictor
+    checked = limits.prediction_options(predictor, options)
     if dataset.input and dataset.input != predictor.input:
         raise ServiceError(f"dataset {dataset.pk} holds {_HOLDS[dataset.input]}; the model reads "
                            f"{_HOLDS[predictor.input]}", field="dataset")
@@ -74,23 +80,21 @@ def evaluate_dataset(*, user: AbstractBaseUser | AnonymousUser, model: Registere
         except FormatError as exc:
             raise core_error(exc, {path: name for name, path in files.items()}) from exc
     limits.check_examples(len(examples))          # forecasting: the windows of the file's series
-    metrics = predictor.evaluate(examples, **limits.decode_options(predictor.task, dict(options or {})))
     return {"model": model.name, "version": chosen.number, "dataset": dataset.pk, "split": used,
-            "examples": len(examples), "metrics": metrics}
+            "examples": len(examples), "metrics": predictor.evaluate(examples, checked)}
 
 
-def evaluate_file(*, model: RegisteredModel, path: str | Path | tuple[str, str], format: str | None = None,
-                  version: int | None = None, alias: str | None = None,
+def evaluate_file(*, chosen: ModelVersion, path: str | Path | tuple[str, str], format: str | None = None,
                   options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """{"model", "version", "examples", "metrics"}: the version's scores on a labelled file on this machine (the
-    command line's evaluate). No example limit. Raises FormatError naming the file and line, ServiceError for
-    text given to a model of numeric series or the other way round, and what evaluate_dataset raises for the
-    version and options."""
-    chosen = version_resolve(model=model, version=version, alias=alias)
+    """{"model", "version", "examples", "metrics"}: the scores of the version `chosen` (picked as for predict) on a
+    labelled file on this machine (the command line's evaluate). No example limit. Raises FormatError naming the
+    file and line, ServiceError for text given to a model of numeric series or the other way round, and what
+    evaluate_dataset raises for the version and options."""
     predictor = model_get(version=chosen).predictor
+    checked = limits.prediction_options(predictor, options)
     examples = _read(predictor, path if isinstance(path, tuple) else str(path), format=format)
-    metrics = predictor.evaluate(examples, **limits.decode_options(predictor.task, dict(options or {})))
-    return {"model": model.name, "version": chosen.number, "examples": len(examples), "metrics": metrics}
+    return {"model": chosen.model.name, "version": chosen.number, "examples": len(examples),
+            "metrics": predictor.evaluate(examples, checked)}
 
 
 def _dataset_to_score(*, user: AbstractBaseUser | AnonymousUser, dataset_id: int, task: str) -> Dataset:

@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.registry.selectors import model_get_visible, version_to_serve
+from apps.registry.selectors import version_to_serve
 from apps.serving.serializers import EvaluateInput, EvaluateOutput, PredictInput, PredictOutput
 from apps.serving.services import evaluate_dataset, predict
 from rnnservice.throttling import PredictRateThrottle
@@ -36,8 +36,10 @@ class EvaluateApi(APIView):
     @extend_schema(operation_id="evaluate", request=EvaluateInput, responses=EvaluateOutput)
     def post(self, request: Request, name: str) -> Response:
         """Score a version of a model on a split of one of your data sets, with the task's metrics."""
-        model = model_get_visible(user=request.user, name=name)
         payload = EvaluateInput(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        return Response(evaluate_dataset(user=request.user, model=model, dataset_id=data.pop("dataset"), **data))
+        # The version is chosen as predict chooses it (version, alias, production, newest).
+        chosen = version_to_serve(user=request.user, name=name, version=data.pop("version", None),
+                                  alias=data.pop("alias", None))
+        return Response(evaluate_dataset(user=request.user, chosen=chosen, dataset_id=data.pop("dataset"), **data))

@@ -110,7 +110,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
     options = {"beam_size": args.beam_size} if args.beam_size else {}
     predictor = Predictor(version.model, version.codec, config, device=resolve_device(args.device))
     examples = predictor.gold_examples(load_examples(config, args.path, known_labels=known))
-    _emit({"examples": len(examples), **predictor.evaluate(examples, **options)})
+    _emit({"examples": len(examples), **predictor.evaluate(examples, predictor.options(options))})
 
 
 def run_predict(args: argparse.Namespace) -> None:

@@ -102,13 +102,16 @@ def train(config: RunConfig, train_examples: Sequence, dev_examples: Sequence | 
         epoch_batches, steps = arranged
 
     predictor = Predictor(model, codec, config, device=device)
-    options = task.dev_options(config)
+    options = predictor.options(task.dev_options(config))
+    dev_prepared: list = []                        # encoded at the first dev score, once
 
     def dev_score(_model: nn.Module) -> tuple[dict[str, float], float | None]:
         direct = task.evaluate(model, codec, config, dev_examples, device)
         if direct is not None:
             return direct, None
-        outputs = predictor.predict_examples(dev_examples, **options)
+        if not dev_prepared:
+            dev_prepared.extend(predictor.prepare_examples(dev_examples))
+        outputs = predictor.run(dev_prepared, options)
         return predictor.score(dev_examples, outputs), predictor.dev_loss(dev_examples, outputs)
 
     result = fit(model, epoch_batches, steps,

@@ -1,8 +1,14 @@
 """Predictor: raw REST inputs -> output dicts, batched. Each task module parses its inputs and shapes its outputs
-(`tasks`); serving calls only this."""
+(`tasks`); serving calls only this.
+
+The path has three steps, so that a server does each once, in the thread that should pay for it: `options` checks
+the prediction options, `prepare` turns inputs into examples and encodes them (an InputError names the first input
+at fault; `Prepared.tokens` is what a token limit counts), and `run` predicts prepared inputs in batches. `predict`
+is the three together, for the command line and tests."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +20,20 @@ from rnnservice.ml.config import RunConfig
 from rnnservice.ml.data import Codec, item_length
 from rnnservice.ml.errors import InputError
 
-__all__ = ["InputError", "Predictor"]
+__all__ = ["InputError", "Predictor", "Prepared"]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One input as the model reads it: the task's example, and its encoded item."""
+    example: Any
+    item: dict[str, Any]
+    tokens: int                 # the input's own tokens or frames, without the markers a task adds (<bos>, <eos>)
+
+    @property
+    def steps(self) -> int:
+        """The steps the model reads, markers included: what batching groups by."""
+        return item_length(self.item)
 
 
 class Predictor:
@@ -57,33 +76,40 @@ class Predictor:
         self.predict(inputs, **options)
 
     def predict(self, inputs: Sequence[Any], **options: Any) -> list[dict[str, Any]]:
-        """One output dict per input, in order; `options` are the task's prediction options (translation's
-        decoding), checked here."""
-        return self.predict_examples(self.examples(inputs), **options)
+        """One output dict per raw input, in order; `options` are the task's prediction options (translation's
+        decoding, generation's sampling, forecasting's horizon)."""
+        return self.run(self.prepare(inputs), self.options(options))
 
     def options(self, options: dict[str, Any]) -> Any:
-        """The task's prediction options, validated once (MLError naming the option at fault)."""
+        """The task's prediction options, checked (MLError naming the option at fault), for `run`."""
         return self.task_type.parse_options(options, self.codec)
 
-    def examples(self, inputs: Sequence[Any]) -> list[Any]:
-        """Raw REST inputs as examples of the task, for predict_examples. Raises InputError naming the first input
-        of the wrong shape."""
-        return [self.task_type.parse_input(self.codec, i, raw) for i, raw in enumerate(inputs)]
+    def prepare(self, inputs: Sequence[Any]) -> list[Prepared]:
+        """Raw REST inputs as encoded examples of the task, for `run`. Raises InputError naming the first input of
+        the wrong shape."""
+        return self.prepare_examples([self.task_type.parse_input(self.codec, i, raw) for i, raw in enumerate(inputs)])
+
+    def prepare_examples(self, examples: Sequence[Any]) -> list[Prepared]:
+        """Examples (parsed inputs, or gold examples read from a file) encoded for `run`."""
+        markers = self.task_type.input_markers
+        prepared = []
+        for example in examples:
+            item = self.codec.encode(example)
+            prepared.append(Prepared(example, item, item_length(item) - markers))
+        return prepared
 
     @torch.inference_mode()
-    def predict_examples(self, examples: Sequence[Any], **options: Any) -> list[dict[str, Any]]:
-        """Outputs for parsed examples (from `examples`), with the task's prediction options."""
-        parsed = self.options(options)
-        items = [self.codec.encode(ex) for ex in examples]
-        order = sorted(range(len(items)), key=lambda i: item_length(items[i]))  # similar lengths together
-        outputs: list[dict[str, Any]] = [{} for _ in items]
+    def run(self, prepared: Sequence[Prepared], options: Any) -> list[dict[str, Any]]:
+        """Outputs for prepared inputs, in order, with checked `options` (from `options`)."""
+        order = sorted(range(len(prepared)), key=lambda i: prepared[i].steps)      # similar lengths together
+        outputs: list[dict[str, Any]] = [{} for _ in prepared]
         wanted = self.task_type.batch_inputs
         for start in range(0, len(order), self.batch_size):
-            group = order[start:start + self.batch_size]
-            batch = {k: v.to(self.device) for k, v in self.codec.collate([items[i] for i in group]).items()
+            group = [prepared[i] for i in order[start:start + self.batch_size]]
+            batch = {k: v.to(self.device) for k, v in self.codec.collate([p.item for p in group]).items()
                      if k in wanted}
-            outs = self.task_type.predict_batch(self.runner, self.codec, batch, [examples[i] for i in group], parsed)
-            for i, out in zip(group, outs, strict=True):
+            outs = self.task_type.predict_batch(self.runner, self.codec, batch, [p.example for p in group], options)
+            for i, out in zip(order[start:start + self.batch_size], outs, strict=True):
                 outputs[i] = out
         return outputs
 
@@ -91,17 +117,18 @@ class Predictor:
         """The examples to score from those a file held (forecasting: every window of each series)."""
         return self.task_type.gold_examples(self.config, self.codec, examples)
 
-    def evaluate(self, examples: Sequence[Any], **options: Any) -> dict[str, float]:
-        """Score gold examples with the task's metrics: from the model directly where the task computes them so
-        (a language model's perplexity; the options are still checked), else from its predictions."""
+    def evaluate(self, examples: Sequence[Any], options: Any = None) -> dict[str, float]:
+        """Score gold examples with the task's metrics, under checked `options` (from `options`; None: the task's
+        defaults): from the model directly where the task computes them so (a language model's perplexity), else
+        from its predictions."""
         direct = self.task_type.evaluate(self.model, self.codec, self.config, examples, self.device)
         if direct is not None:
-            self.options(options)
             return direct
-        return self.score(examples, self.predict_examples(examples, **options))
+        parsed = self.options({}) if options is None else options
+        return self.score(examples, self.run(self.prepare_examples(examples), parsed))
 
     def score(self, examples: Sequence[Any], outputs: Sequence[dict[str, Any]]) -> dict[str, float]:
-        """The metrics of `outputs` (from predict_examples) against the gold `examples`."""
+        """The metrics of `outputs` (from `run`) against the gold `examples`."""
         return self.task_type.score(examples, outputs)
 
     def dev_loss(self, examples: Sequence[Any], outputs: Sequence[dict[str, Any]]) -> float | None:

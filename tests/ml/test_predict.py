@@ -162,7 +162,8 @@ def test_it_translates_an_input_the_same_whatever_it_is_batched_with(trained, be
 
 def test_it_scores_gold_examples_with_the_task_metrics(trained, examples):
     tagging = predictor(trained["tagging"]).evaluate(examples("tagging")[:6])
-    translation = predictor(trained["translation"]).evaluate(examples("translation")[:4], beam_size=1)
+    translator = predictor(trained["translation"])
+    translation = translator.evaluate(examples("translation")[:4], translator.options({"beam_size": 1}))
 
     assert set(tagging) == {"accuracy", "macro_f1", "entity_f1"}
     assert all(0.0 <= v <= 1.0 for v in tagging.values())

@@ -8,6 +8,7 @@ import pytest
 
 from apps.serving.batching import Batcher
 from apps.serving.cache import model_get
+from apps.serving.services import predict
 from rnnservice.ml.errors import MLError
 from rnnservice.ml.predict import Predictor
 
@@ -21,27 +22,28 @@ def tagger(tiny_model_dirs) -> Predictor:
 
 
 class GatedRun:
-    """The real predict_examples, held back on its first call until `release` is set: the requests that arrive
+    """The real Predictor.run, held back on its first call until `release` is set: the requests that arrive
     meanwhile queue up, as they do behind a busy model, and must then share one batch."""
 
     def __init__(self, predictor: Predictor):
         self.predictor, self.release, self.calls, self.lengths = predictor, threading.Event(), [], []
 
-    def __call__(self, examples, **options):
-        self.calls.append(len(examples))
-        self.lengths.append(sorted(len(getattr(example, "tokens", ())) for example in examples))
+    def __call__(self, prepared, options):
+        self.calls.append(len(prepared))
+        self.lengths.append(sorted(one.tokens for one in prepared))
         if len(self.calls) == 1:
             assert self.release.wait(30)
-        return self.predictor.predict_examples(examples, **options)
+        return self.predictor.run(prepared, options)
 
 
-def _concurrently(batcher: Batcher, predictor: Predictor, requests: list[list[str]], run: GatedRun, **options):
+def _concurrently(batcher: Batcher, predictor: Predictor, requests: list[list[str]], run: GatedRun):
     """Send the first request, wait until the model holds it, queue the rest, then let the model go."""
+    options = predictor.options({})
     with ThreadPoolExecutor(len(requests)) as pool:
-        first = pool.submit(batcher.predict, predictor.examples(requests[0]), **options)
+        first = pool.submit(batcher.predict, predictor.prepare(requests[0]), options)
         while not run.calls:
             threading.Event().wait(0.001)
-        rest = [pool.submit(batcher.predict, predictor.examples(r), **options) for r in requests[1:]]
+        rest = [pool.submit(batcher.predict, predictor.prepare(r), options) for r in requests[1:]]
         while batcher._items_waiting() < sum(map(len, requests[1:])):
             threading.Event().wait(0.001)
         run.release.set()
@@ -74,7 +76,7 @@ LONG, SHORT = "Anna Schmidt left Berlin for Rome on Monday", "Omar"          # 8
 
 def test_requests_of_similar_lengths_share_a_batch(tagger):
     run = GatedRun(tagger)
-    batcher = Batcher(run, max_items=2, max_wait=0.0, max_delay=3600.0, length=lambda example: len(example.tokens))
+    batcher = Batcher(run, max_items=2, max_wait=0.0, max_delay=3600.0, length=lambda prepared: prepared.steps)
     requests = [[SHORT], [LONG], [SHORT], [LONG], [SHORT]]
     answers = _concurrently(batcher, tagger, requests, run)
     assert answers == [tagger.predict(r) for r in requests]
@@ -86,7 +88,7 @@ def test_requests_of_similar_lengths_share_a_batch(tagger):
 def test_a_batch_holds_at_most_max_tokens_padded_tokens(tagger):
     run = GatedRun(tagger)
     batcher = Batcher(run, max_items=64, max_wait=0.0, max_tokens=10, max_delay=3600.0,
-                      length=lambda example: len(example.tokens))
+                      length=lambda prepared: prepared.steps)
     requests = [[SHORT], [LONG], [SHORT], [LONG], [SHORT]]
     answers = _concurrently(batcher, tagger, requests, run)
     assert answers == [tagger.predict(r) for r in requests]
@@ -97,7 +99,7 @@ def test_a_batch_holds_at_most_max_tokens_padded_tokens(tagger):
 
 def test_a_request_waiting_max_delay_is_not_held_back_for_a_better_fit(tagger):
     run = GatedRun(tagger)
-    batcher = Batcher(run, max_items=2, max_wait=0.0, max_delay=0.0, length=lambda example: len(example.tokens))
+    batcher = Batcher(run, max_items=2, max_wait=0.0, max_delay=0.0, length=lambda prepared: prepared.steps)
     requests = [[SHORT], [LONG], [SHORT], [LONG], [SHORT]]
     answers = _concurrently(batcher, tagger, requests, run)
     assert answers == [tagger.predict(r) for r in requests]
@@ -110,12 +112,13 @@ def test_requests_with_other_decoding_options_never_share_a_batch(tiny_model_dir
     run = GatedRun(translator)
     batcher = Batcher(run, max_items=64, max_wait=0.0)
     sources = ["Ein Mann schläft.", "Eine Frau liest ein Buch.", "Zwei Hunde rennen im Schnee."]
+    greedy_options = translator.options({"beam_size": 1})
     with ThreadPoolExecutor(4) as pool:
-        first = pool.submit(batcher.predict, translator.examples(sources[:1]), beam_size=1)
+        first = pool.submit(batcher.predict, translator.prepare(sources[:1]), greedy_options)
         while not run.calls:
             threading.Event().wait(0.001)
-        beam = pool.submit(batcher.predict, translator.examples(sources[1:2]), beam_size=3)
-        greedy = pool.submit(batcher.predict, translator.examples(sources[2:]), beam_size=1)
+        beam = pool.submit(batcher.predict, translator.prepare(sources[1:2]), translator.options({"beam_size": 3}))
+        greedy = pool.submit(batcher.predict, translator.prepare(sources[2:]), greedy_options)
         while batcher._items_waiting() < 2:
             threading.Event().wait(0.001)
         run.release.set()
@@ -129,16 +132,16 @@ def test_requests_with_other_decoding_options_never_share_a_batch(tiny_model_dir
 def test_a_failed_batch_fails_its_callers_and_the_batcher_serves_on(tagger):
     calls = []
 
-    def run(examples, **options):
-        calls.append(len(examples))
+    def run(prepared, options):
+        calls.append(len(prepared))
         if len(calls) == 1:
             raise MLError("the model fell over")
-        return tagger.predict_examples(examples, **options)
+        return tagger.run(prepared, options)
 
     batcher = Batcher(run, max_items=64, max_wait=0.0)
     with pytest.raises(MLError, match="the model fell over"):
-        batcher.predict(tagger.examples(SENTENCES[:2]))
-    assert batcher.predict(tagger.examples(SENTENCES[:2])) == tagger.predict(SENTENCES[:2])
+        batcher.predict(tagger.prepare(SENTENCES[:2]))
+    assert batcher.predict(tagger.prepare(SENTENCES[:2])) == tagger.predict(SENTENCES[:2])
     batcher.close()
 
 
@@ -151,7 +154,7 @@ def test_under_concurrent_load_a_batch_waits_up_to_max_wait_to_fill(tagger):
     with ThreadPoolExecutor(4) as pool:
         futures = []
         for sentence in SENTENCES[3:7]:
-            futures.append(pool.submit(batcher.predict, tagger.examples([sentence])))
+            futures.append(pool.submit(batcher.predict, tagger.prepare([sentence])))
         assert [f.result(30) for f in futures] == [tagger.predict([s]) for s in SENTENCES[3:7]]
     assert run.calls == [1, 2, 4]
     batcher.close()
@@ -162,7 +165,7 @@ def test_a_lone_client_never_waits(tagger):
     run.release.set()
     batcher = Batcher(run, max_items=64, max_wait=3600.0)            # a wait would hang the test
     for sentence in SENTENCES[:3]:
-        assert batcher.predict(tagger.examples([sentence])) == tagger.predict([sentence])
+        assert batcher.predict(tagger.prepare([sentence])) == tagger.predict([sentence])
     assert run.calls == [1, 1, 1]
     batcher.close()
 
@@ -170,12 +173,12 @@ def test_a_lone_client_never_waits(tagger):
 def test_a_request_of_max_items_or_more_is_a_batch_of_its_own_on_the_batching_thread(tagger):
     threads = []
 
-    def run(examples, **options):
-        threads.append((len(examples), threading.current_thread().name))
-        return tagger.predict_examples(examples, **options)
+    def run(prepared, options):
+        threads.append((len(prepared), threading.current_thread().name))
+        return tagger.run(prepared, options)
 
     batcher = Batcher(run, max_items=4, max_wait=0.0, name="pos")
-    assert batcher.predict(tagger.examples(SENTENCES[:5])) == tagger.predict(SENTENCES[:5])
+    assert batcher.predict(tagger.prepare(SENTENCES[:5])) == tagger.predict(SENTENCES[:5])
     assert threads == [(5, "batcher pos")]                  # torch is only ever called from the batching thread
     batcher.close()
 
@@ -183,26 +186,27 @@ def test_a_request_of_max_items_or_more_is_a_batch_of_its_own_on_the_batching_th
 def test_a_closed_batcher_stops_its_thread_and_answers_a_late_caller_on_the_callers_thread(tagger):
     threads = []
 
-    def run(examples, **options):
+    def run(prepared, options):
         threads.append(threading.current_thread().name)
-        return tagger.predict_examples(examples, **options)
+        return tagger.run(prepared, options)
 
     batcher = Batcher(run, max_items=64, max_wait=0.0, name="pos")
-    batcher.predict(tagger.examples(SENTENCES[:1]))
+    batcher.predict(tagger.prepare(SENTENCES[:1]))
     batcher.close()
     batcher._thread.join(10)
     assert not batcher._thread.is_alive()
     # A request thread that got the model from the cache just before the cache dropped it.
-    assert batcher.predict(tagger.examples(SENTENCES[:2])) == tagger.predict(SENTENCES[:2])
+    assert batcher.predict(tagger.prepare(SENTENCES[:2])) == tagger.predict(SENTENCES[:2])
     assert threads == ["batcher pos", threading.current_thread().name]
 
 
 def test_the_cache_gives_each_loaded_model_a_batcher_unless_batching_is_off(alice, make_version, settings,
                                                                            empty_model_cache):
     settings.SERVING_BATCH_MAX_ITEMS, settings.SERVING_BATCH_WAIT_MS = 16, 7
-    loaded = model_get(version=make_version(alice, "batched"))
+    batched = make_version(alice, "batched")
+    loaded = model_get(version=batched)
     assert (loaded.batcher.max_items, loaded.batcher.max_wait) == (16, 0.007)
-    assert loaded.predict(["great fun ."]) == loaded.predictor.predict(["great fun ."])
+    assert predict(chosen=batched, inputs=["great fun ."])["outputs"] == loaded.predictor.predict(["great fun ."])
     assert loaded.batcher.batches == 1
     settings.SERVING_BATCHING = False
     assert model_get(version=make_version(alice, "unbatched")).batcher is None

@@ -17,7 +17,7 @@ def test_it_returns_the_same_predictor_for_the_same_version(alice, make_version,
     first = model_get(version=version)
     assert model_get(version=version) is first
     assert empty_model_cache.keys() == [(version.pk, version.sha256)]
-    assert first.predict(["great fun ."])[0]["label"] in ("0", "1")
+    assert first.predictor.predict(["great fun ."])[0]["label"] in ("0", "1")
 
 
 def test_it_keeps_at_most_serving_cache_size_models_dropping_the_least_recently_used(
@@ -40,7 +40,7 @@ def test_it_keeps_the_weights_within_serving_cache_bytes_but_always_the_model_ju
     settings.SERVING_CACHE_BYTES = one_model + one_model // 2             # room for one model, not two
     loaded_b = model_get(version=b)
     assert empty_model_cache.keys() == [(b.pk, b.sha256)] and empty_model_cache.nbytes() == one_model
-    assert loaded_b.predict(["great fun ."])                              # a model over the bound alone stays
+    assert loaded_b.predictor.predict(["great fun ."])                              # a model over the bound alone stays
     settings.SERVING_CACHE_BYTES = 1
     assert model_get(version=a) and empty_model_cache.keys() == [(a.pk, a.sha256)]
     assert loaded_b.batcher._closed                                       # a dropped model's batcher stops
@@ -109,7 +109,7 @@ def test_requests_that_miss_the_same_version_at_once_share_one_load(alice, make_
     assert loads == [version.pk]                                   # one load, not one per waiting request
     assert all(result is results[0] for result in results)
     assert not results[0].batcher._closed                          # nobody got a model dropped meanwhile
-    assert results[0].predict(["great fun ."])
+    assert results[0].predictor.predict(["great fun ."])
 
 
 @pytest.mark.django_db(transaction=True)
@@ -120,4 +120,4 @@ def test_a_failed_load_fails_every_waiting_request_and_the_next_request_loads_ag
     results = _misses_at_once(version, gate, monkeypatch, requests=4)
     assert loads == [version.pk] and all(isinstance(r, OSError) for r in results)
     monkeypatch.undo()
-    assert model_get(version=version).predict(["great fun ."])     # nothing left pending
+    assert model_get(version=version).predictor.predict(["great fun ."])     # nothing left pending

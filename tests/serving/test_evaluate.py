@@ -62,6 +62,19 @@ def test_it_scores_the_version_or_alias_asked_for(api, alice, make_version):
         assert (response.status_code, response.data["version"]) == (200, number)
 
 
+def test_it_chooses_the_version_as_predict_does(api, alice, make_version):
+    make_version(alice)
+    make_version(alice)
+    dataset = uploaded(api, "classification", {"train": "tiny_sst.tsv", "test": "tiny_sst.tsv"})
+    api.post("/api/models/sentiment/aliases/", {"alias": "production", "version": 1}, format="json")
+    for body in ({}, {"version": 2}, {"alias": "production"}, {"version": 9}, {"alias": "canary"}):
+        scored = api.post(URL.format("sentiment"), {"dataset": dataset.pk, **body}, format="json")
+        predicted = api.post("/api/models/sentiment/predict/", {"inputs": ["fine ."], **body}, format="json")
+        assert scored.status_code == predicted.status_code
+        assert scored.data.get("version") == predicted.data.get("version")
+        assert scored.data.get("detail") == predicted.data.get("detail")
+
+
 def test_it_names_the_file_and_line_of_a_label_the_model_never_saw(api, alice, make_version):
     make_version(alice)
     dataset = uploaded(api, "classification", {"train": "tiny_sst.tsv", "test": "unseen_label.tsv"})

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from apps.serving.cache import model_get
 from rnnservice.ml.artifacts import sha256_file
 from tests.trained import corrupt
 
@@ -143,6 +144,44 @@ def test_it_refuses_a_request_over_a_limit_with_a_400_naming_it(api, alice, make
     assert setting in response.data["detail"]
     assert value is None or response.data["value"] == value
     assert response.data.get("index") == index
+
+
+@pytest.mark.parametrize("task", ["classification", "translation", "generation"])
+def test_a_request_is_tokenized_once_and_its_options_checked_once(api, alice, make_version, empty_model_cache,
+                                                                  monkeypatch, task):
+    """The token limit counts the inputs as parsed for the model, and the batcher gets those same inputs: each
+    input meets the tokenizer once, and the options meet their check once, whatever the batching thread does."""
+    version = make_version(alice, task=task)
+    predictor = model_get(version=version).predictor
+    codec = predictor.codec
+    tokenizer = codec.source_tokenizer if task == "translation" else codec.tokenizer
+    calls = {"tokenize": 0, "options": 0}
+    tokenize, parse_options = tokenizer.tokenize, predictor.task_type.parse_options
+
+    def counted_tokenize(text):
+        calls["tokenize"] += 1
+        return tokenize(text)
+
+    def counted_options(options, codec=None):
+        calls["options"] += 1
+        return parse_options(options, codec)
+    monkeypatch.setattr(tokenizer, "tokenize", counted_tokenize)
+    monkeypatch.setattr(predictor.task_type, "parse_options", counted_options)
+    inputs = {"classification": ["a witty movie .", "dull ."], "translation": ["Ein Hund.", "Ein Mann liest."],
+              "generation": [{"prompt": "No", "label": "Czech"}, {"prompt": "Ko", "label": "Czech"}]}[task]
+    response = post(api, version.model.name, {"inputs": inputs})
+    assert response.status_code == 200, response.data
+    assert calls == {"tokenize": 2, "options": 1}
+
+
+def test_the_token_limit_counts_an_inputs_own_tokens_not_the_markers_a_task_adds(api, alice, make_version,
+                                                                                  settings):
+    name = make_version(alice, task="generation").model.name          # a character model: a letter, a token
+    settings.SERVING_MAX_TOKENS = 3
+    ok = post(api, name, {"inputs": [{"prompt": "Nov", "label": "Czech"}]})   # the model reads <bos> N o v
+    assert ok.status_code == 200, ok.data
+    response = post(api, name, {"inputs": [{"prompt": "Nova", "label": "Czech"}]})
+    assert (response.status_code, response.data["limit"], response.data["value"]) == (400, "SERVING_MAX_TOKENS", 4)
 
 
 def test_it_lowers_the_default_beam_and_output_length_to_the_limits(api, alice, make_version, settings):

@@ -191,9 +191,9 @@ def test_the_batcher_gives_each_series_of_a_mixed_batch_what_it_gets_alone(tiny_
     predictor = Predictor.load(tiny_series_dirs["classification"])
     requests = [[{"values": SINE[:n]}] for n in (12, 1, 7, 3, 12, 5, 2, 9)]
     alone = [predictor.predict(request) for request in requests]
-    batcher = Batcher(predictor.predict_examples, max_items=64, max_wait=0.05)
+    batcher = Batcher(predictor.run, max_items=64, max_wait=0.05)
     with ThreadPoolExecutor(len(requests)) as pool:
-        answers = list(pool.map(lambda request: batcher.predict(predictor.examples(request)), requests))
+        answers = list(pool.map(lambda request: batcher.predict(predictor.prepare(request)), requests))
     batcher.close()
     for answer, expected in zip(answers, alone, strict=True):
         assert answer[0]["label"] == expected[0]["label"]
@@ -211,8 +211,8 @@ def test_a_batch_of_series_is_cut_into_forward_passes_of_similar_lengths(tiny_se
         passes.append(batch["lengths"].tolist())
         return forward(**batch)
     monkeypatch.setattr(predictor.model, "forward", recorded)
-    batcher = Batcher(predictor.predict_examples, max_items=64, max_wait=0.0)
-    outputs = batcher.predict(predictor.examples([{"values": SINE[:n]} for n in (12, 1, 11, 2, 3, 10)]))
+    batcher = Batcher(predictor.run, max_items=64, max_wait=0.0)
+    outputs = batcher.predict(predictor.prepare([{"values": SINE[:n]} for n in (12, 1, 11, 2, 3, 10)]))
     batcher.close()
     assert len(outputs) == 6
     assert sorted(sorted(lengths) for lengths in passes) == [[1, 2], [3, 10], [11, 12]]

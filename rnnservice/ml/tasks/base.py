@@ -41,6 +41,8 @@ class Task:
     output_vocab: ClassVar[str] = ""
     # The keys of a collated batch that the model's forward/predict take at prediction (not the gold outputs).
     batch_inputs: ClassVar[tuple[str, ...]] = ("ids", "values", "lengths", "chars")
+    # Steps the codec adds to every encoded input (<bos>, <eos>): not the input's own, so no token limit counts them.
+    input_markers: ClassVar[int] = 0
 
     # -- data and model ------------------------------------------------------------------------------------
     def codec_class(self, input: str) -> type[Codec]:

@@ -235,6 +235,7 @@ _SAMPLE = {"text": {"type": "string", "description": "The prompt continued by th
 
 class GenerationTask(Task):
     name = "generation"
+    input_markers = 1                     # the prompt's <bos>
     inputs = ("tokens",)
     metrics = ("perplexity",)
     lower_is_better = frozenset({"perplexity"})

@@ -146,6 +146,7 @@ _TEXT_OUT = {"translation": {"type": "string", "description": "The translated te
 
 class TranslationTask(Task):
     name = "translation"
+    input_markers = 1                     # the source's <eos>
     inputs = ("tokens",)
     metrics = ("bleu", "chrf")
     output_vocab = ""            # open outputs: a version records no labels

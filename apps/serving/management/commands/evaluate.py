@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from apps.registry.management.base import ModelCommand
-from apps.registry.selectors import model_reference
+from apps.registry.selectors import model_reference, version_resolve
 from apps.serving.services import evaluate_file
 from rnnservice.ml.formats import FORMATS, command_line_path
 
@@ -27,7 +27,8 @@ class Command(ModelCommand):
     def handle(self, *args: Any, reference: str, file: str, format: str | None, beam_size: int | None,
                **options: Any) -> None:
         model, version, alias = model_reference(reference=reference)
-        result = evaluate_file(model=model, path=command_line_path(file), format=format, version=version, alias=alias,
+        chosen = version_resolve(model=model, version=version, alias=alias)     # as the predict command chooses
+        result = evaluate_file(chosen=chosen, path=command_line_path(file), format=format,
                                options={"beam_size": beam_size} if beam_size is not None else {})
         self.stderr.write(f"{result['model']} version {result['version']}: {result['examples']} examples")
         self.emit({"model": result["model"], "version": result["version"], "examples": result["examples"],
