@@ -50,7 +50,7 @@ class RequestIdMiddleware:
     """Gives each request an id: the client's X-Request-ID when it is plain, else a new one. The id is in every
     log line written while the request is handled and in the response's X-Request-ID. It stays in the context
     until request_finished (request_context_clear): Django logs a 4xx answer ("Not Found: ...") after the
-    middleware has returned, and gunicorn its access line after that."""
+    middleware has returned, and the web server its access line after that."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response

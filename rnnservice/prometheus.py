@@ -1,7 +1,7 @@
 """Prometheus metrics: request latency per URL route, predictions per model version, training jobs by outcome;
 and /metrics, which serves them in Prometheus's text format.
 
-With PROMETHEUS_MULTIPROC_DIR set (in the environment of gunicorn or the Celery worker, before they start),
+With PROMETHEUS_MULTIPROC_DIR set (in the environment of the web server or the Celery worker, before they start),
 prometheus_client runs in multiprocess mode: each process writes its values to files in that folder and a
 scrape adds up every process's. Without it, a process serves its own values only, which is right for one
 process (runserver, a solo-pool worker).

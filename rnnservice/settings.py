@@ -103,7 +103,7 @@ MIDDLEWARE = [
     "rnnservice.logs.RequestIdMiddleware",
     "rnnservice.prometheus.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Static files (the admin's, the API docs') straight from gunicorn: no separate file server to run.
+    # Static files (the admin's, the API docs') straight from the web server (granian): no separate file server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -208,8 +208,8 @@ if MEDIA_STORE_URL:
 
 # The threads torch computes with in each process (web worker, Celery worker, command); 0: torch's default,
 # every core. Set it where several such processes share a box, so that together they do not outnumber the
-# cores: a thread fighting for a core makes torch many times slower, not a little. gunicorn.conf.py gives
-# each web worker its share of the cores when this is not set.
+# cores: a thread fighting for a core makes torch many times slower, not a little. The web server
+# (rnnservice/server.py) gives each of its workers its share of the cores when this is not set.
 TORCH_THREADS = env_int("TORCH_THREADS", 0)
 RNNSERVICE_DEVICE = os.environ.get("RNNSERVICE_DEVICE", "auto").strip()
 if not re.fullmatch(r"auto|cpu|cuda(:[0-9]+)?", RNNSERVICE_DEVICE):
@@ -277,8 +277,8 @@ RNNSERVICE_THROTTLE_PREDICT = env_rate("RNNSERVICE_THROTTLE_PREDICT", "50/s")
 # this many entries from its end. 0 trusts no such header, which a client could write itself.
 RNNSERVICE_NUM_PROXIES = env_int("RNNSERVICE_NUM_PROXIES", 0)
 
-# Redis (CACHE_URL=redis://host:6379/1) where several processes serve the API, since gunicorn workers and web
-# machines must count requests together; else this process's memory, enough for one process (make run).
+# Redis (CACHE_URL=redis://host:6379/1) where several processes serve the API, since the web server's workers and
+# web machines must count requests together; else this process's memory, enough for one process (make run).
 CACHE_URL = os.environ.get("CACHE_URL", "").strip()
 if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r}: use redis://HOST:PORT/DB (or rediss://, unix://)")
@@ -402,7 +402,7 @@ if METRICS_MODEL_LABEL not in {"id", "name"}:
     raise ImproperlyConfigured(f"METRICS_MODEL_LABEL={METRICS_MODEL_LABEL!r}: use id or name")
 METRICS_WORKER_PORT = env_int("METRICS_WORKER_PORT", 0)
 # prometheus_client reads PROMETHEUS_MULTIPROC_DIR from the environment when it is imported (multiprocess mode
-# for gunicorn's workers and Celery's pool); one folder per service, emptied as the service starts.
+# for the web server's workers and Celery's pool); one folder per service, emptied as the service starts.
 PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 if PROMETHEUS_MULTIPROC_DIR:
     Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)

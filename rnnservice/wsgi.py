@@ -1,4 +1,4 @@
-"""WSGI entry point for gunicorn and other WSGI servers."""
+"""WSGI entry point for WSGI servers; rnnservice/server.py serves it through granian (rnnservice/rsgi.py)."""
 import os
 
 from django.core.wsgi import get_wsgi_application
