@@ -128,7 +128,7 @@ def _read(predictor: Predictor, path: str | tuple[str, str], *, format: str | No
     saw are an error at their line. The format options the model was trained with (XPOS tags, named columns) apply
     where the file's format takes them."""
     task = predictor.task
-    format = format or guess_format(path, task=task)
+    format = format or guess_format(path, task=task, input=predictor.input)
     allowed = FORMAT_OPTIONS[format] + (TABLE_OPTIONS.get(task, ()) if format in ("csv", "tsv") else ())
     options = {name: value for name, value in predictor.config.data.options.items() if name in allowed}
     known = set(predictor.labels()) if predictor.task_type.output_vocab else None

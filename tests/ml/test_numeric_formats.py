@@ -135,6 +135,16 @@ def test_it_guesses_ucr_for_a_file_of_numbers_whatever_its_extension(tmp_path):
     assert guess_format(str(path)) == "ucr"
 
 
+def test_for_a_model_of_series_a_table_of_numbers_after_a_label_name_is_ucr(tmp_path):
+    named = tmp_path / "waves.tsv"
+    named.write_text("sine\t0.0\t0.5\t1.0\nsquare\t1.0\t1.0\t-1.0\n")
+    text = tmp_path / "reviews.tsv"
+    text.write_text("great fun\t1\ndull\t0\n")
+    assert guess_format(str(named), task="classification", input="values") == "ucr"
+    assert guess_format(str(named), task="classification") == "tsv"           # a label name: text, unless told
+    assert guess_format(str(text), task="classification", input="values") == "tsv"
+
+
 def test_it_still_guesses_a_table_with_a_header_or_a_text_column(tmp_path):
     header = tmp_path / "with_header.tsv"
     header.write_text("label\tv1\tv2\n1\t0.5\t0.25\n")

@@ -97,10 +97,12 @@ def read_examples(path: str | AlignedPair, *, task: str, format: str | None = No
     return examples
 
 
-def guess_format(path: str | AlignedPair, *, task: str | None = None) -> str:
+def guess_format(path: str | AlignedPair, *, task: str | None = None, input: str | None = None) -> str:
     """The format's name from the extension, else from the first lines; "parallel" for a pair of aligned files.
 
-    A .tsv for translation is "parallel" when it has two columns and no source/target header.
+    A .tsv for translation is "parallel" when it has two columns and no source/target header. With `input`
+    "values" (the file is for a model of numeric series), a table of numbers whose first field is a label name
+    is "ucr" too; without it, only an all-number table is (a text table may well end in a number).
     """
     if _pair(path) is not None:
         return "parallel"
@@ -111,7 +113,7 @@ def guess_format(path: str | AlignedPair, *, task: str | None = None) -> str:
     by_extension = EXTENSIONS.get(suffix)
     if task == "generation" and by_extension not in ("csv", "tsv", "jsonl"):
         return "text"                       # a generator reads plain text: .txt (and any other) is one text a line
-    if (by_extension is None or suffix in _UCR_SUFFIXES) and _holds_numbers_only(path):
+    if (by_extension is None or suffix in _UCR_SUFFIXES) and _holds_numbers_only(path, named_labels=input == "values"):
         return "ucr"
     if by_extension and not (by_extension == "tsv" and task == "translation"):
         return by_extension
@@ -159,10 +161,11 @@ def input_kind(path: str | AlignedPair, *, task: str, format: str | None = None)
     return "tokens"
 
 
-def _holds_numbers_only(path: str) -> bool:
-    """The sampled first lines are a UCR table: numbers only, no header. False when they cannot be read."""
+def _holds_numbers_only(path: str, *, named_labels: bool = False) -> bool:
+    """The sampled first lines are a UCR table: numbers only (but a label name first, with `named_labels`), no
+    header. False when they cannot be read."""
     try:
-        return looks_like_ucr(_sample(path))
+        return looks_like_ucr(_sample(path), named_labels=named_labels)
     except FormatError:
         return False
 

@@ -141,12 +141,16 @@ def split_fields(line: str) -> list[str]:
     return line.split(",") if "," in line else line.split()
 
 
-def looks_like_ucr(lines: list[str]) -> bool:
+def looks_like_ucr(lines: list[str], *, named_labels: bool = False) -> bool:
     """Every field of every line a number, and at least a label and a value a line (no header). A "?" counts
-    as a number here, so that the reader, not a guess at another format, reports the missing value."""
+    as a number here, so that the reader, not a guess at another format, reports the missing value. With
+    `named_labels` (the file is known to hold series), the label first may be a name ("sine"), before at least
+    two values (a text table's last column may be a number: "great fun<TAB>1" is no series)."""
     rows = [split_fields(line) for line in lines]
-    return bool(rows) and all(len(row) >= 2 and all(_NUMBER.fullmatch(cell) or cell.strip() == "?" for cell in row)
-                              for row in rows)
+    first, fewest = (1, 3) if named_labels else (0, 2)
+    return bool(rows) and all(
+        len(row) >= fewest and all(_NUMBER.fullmatch(cell) or cell.strip() == "?" for cell in row[first:])
+        for row in rows)
 
 
 def _ucr_label(text: str) -> str | None:
