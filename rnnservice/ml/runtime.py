@@ -120,7 +120,7 @@ def _compare(model: nn.Module, session: Any, batch: dict[str, Tensor], names: li
     """The largest difference of probability between ONNX Runtime on the padded batch and PyTorch on each input
     alone (no padding: what every output must equal), over the real positions; raises ValueError when an argmax
     differs anywhere or a difference passes CHECK_TOLERANCE. The reference must be in eval mode: with its word
-    dropout on, it drifts from itself by 1e-3 to 1e-2 (what refused every trained model before 2026-12-06)."""
+    dropout on, it drifts from itself by 1e-3 to 1e-2 (what refused every trained model until 2026-12-05)."""
     if any(module.training for module in model.modules()):     # dropout on: not what serving computes
         raise ValueError("the PyTorch reference is in training mode")
     wrapped, rows = _Logits(model, "chars" in names), []

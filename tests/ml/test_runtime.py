@@ -35,7 +35,7 @@ def test_a_saved_version_records_its_runtime_and_verifies(trained, task, tmp_pat
 @pytest.mark.parametrize("task", ["tagging", "classification"])
 def test_a_trained_model_exports_and_predicts_what_pytorch_does(trained, task, tmp_path):
     """A trained tagger and classifier (the fixtures: word dropout 0.05 in training) pass the check, and predict
-    through ONNX Runtime what PyTorch predicts. Before 2026-12-06 both were refused: the exporter left the
+    through ONNX Runtime what PyTorch predicts. Until 2026-12-05 both were refused: the exporter left the
     check's PyTorch reference in training mode, its word dropout on (see _Logits)."""
     run = trained[task]
     model = run.model
