@@ -74,4 +74,4 @@ def test_it_trains_two_jobs_at_once_on_two_workers_each_in_its_own_files(process
     written = sorted(str(path.relative_to(models_store)) for path in models_store.rglob("*"))
     assert written == ["checkpoints", *[f"model-{name}{part}" for name in hidden
                                         for part in ("", "/1", "/1/config.json", "/1/manifest.json",
-                                                     "/1/vocab.json", "/1/weights.safetensors")]]
+                                                     "/1/model.onnx", "/1/vocab.json", "/1/weights.safetensors")]]

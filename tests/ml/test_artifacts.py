@@ -78,12 +78,14 @@ def test_it_loads_a_classifier_saved_before_character_features_existed(trained):
     assert codec.chars is None and "chars" not in codec.collate([codec.encode(ClassificationExample("ok", None))])
 
 
-def test_it_writes_exactly_the_four_files(saved):
+def test_it_writes_exactly_the_four_files_and_the_onnx_graph(saved):
     names = sorted(p.name for p in saved["tagging"].iterdir())
 
-    assert names == ["config.json", "manifest.json", "vocab.json", "weights.safetensors"]
+    assert names == ["config.json", "manifest.json", "model.onnx", "vocab.json", "weights.safetensors"]
     manifest = json.loads((saved["tagging"] / "manifest.json").read_text())
-    assert sorted(manifest["files"]) == ["config.json", "vocab.json", "weights.safetensors"]
+    assert sorted(manifest["files"]) == ["config.json", "model.onnx", "vocab.json", "weights.safetensors"]
+    assert sorted(p.name for p in saved["translation"].iterdir()) == [      # not exported: the four alone
+        "config.json", "manifest.json", "vocab.json", "weights.safetensors"]
 
 
 def test_it_keeps_a_translation_bpe_vocabulary_small(trained):

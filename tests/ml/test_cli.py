@@ -65,7 +65,7 @@ def test_it_prints_one_json_line_per_epoch_and_writes_the_version(tagger):
         assert {"epoch", "train_loss", "tokens_per_s", "seconds", "dev_accuracy", "dev_entity_f1"} <= row.keys()
     assert last["saved"] == str(version) and len(last["sha256"]) == 64
     assert sorted(p.name for p in version.iterdir()) == [
-        "config.json", "manifest.json", "vocab.json", "weights.safetensors"]
+        "config.json", "manifest.json", "model.onnx", "vocab.json", "weights.safetensors"]
 
 
 def test_it_draws_no_progress_bar_when_stderr_is_piped(tagger):

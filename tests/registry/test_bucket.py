@@ -15,8 +15,9 @@ from apps.registry.models import ModelVersion
 from apps.registry.services import version_create, version_export
 from rnnservice.errors import ArtifactUnavailable
 from rnnservice.ml.artifacts import FILES, MANIFEST, verify_version
+from rnnservice.ml.runtime import ONNX_FILE
 
-VERSION_FILES = sorted((*FILES, MANIFEST))
+VERSION_FILES = sorted((*FILES, MANIFEST, ONNX_FILE))      # a trained classifier exports to ONNX
 SETTINGS = Path(__file__).resolve().parents[2] / "rnnservice" / "settings.py"
 
 

@@ -69,7 +69,7 @@ def test_it_exports_every_file_with_one_mode_whatever_the_stored_ones(alice, mak
     modes = {path.name: path.stat().st_mode & 0o777 for path in out.iterdir()}
     plain = tmp_path / "plain"
     plain.write_text("")                                            # what this user's umask gives any new file
-    assert set(modes) == {"config.json", "vocab.json", "weights.safetensors", "manifest.json"}
+    assert set(modes) == {"config.json", "vocab.json", "weights.safetensors", "manifest.json", "model.onnx"}
     assert set(modes.values()) == {plain.stat().st_mode & 0o777}
 
 

@@ -38,7 +38,7 @@ def test_a_version_trained_on_one_machine_is_served_by_another(api, alice, s3_bu
 
     job = job_run(job_id=job_launch(owner=alice, dataset=dataset, model_name="sst", queue=False, **TINY).pk)
     assert job.status == "succeeded", job.error
-    assert len(s3_bucket.keys("models/sst/1/")) == 4
+    assert len(s3_bucket.keys("models/sst/1/")) == 5                # the four files and model.onnx
 
     store_b = machine("b")
     predicted = api.post("/api/models/sst/predict/", {"inputs": ["a witty , charming movie ."]}, format="json")
