@@ -239,8 +239,8 @@ class _torchserve:
         model_config = self.work / "model-config.yaml"
         model_config.write_text(f"minWorkers: {self.workers}\nmaxWorkers: {self.workers}\nbatchSize: {BATCH_ITEMS}\n"
                                 f"maxBatchDelay: {BATCH_WAIT_MS}\nresponseTimeout: 60\n")
-        files = ",".join(str(self.folder / name) for name in
-                         ("config.json", "vocab.json", "weights.safetensors", "manifest.json"))
+        # Every file of the version (model.onnx too, where it exported): Predictor.load verifies the manifest's list.
+        files = ",".join(str(path) for path in sorted(self.folder.iterdir()) if path.is_file())
         subprocess.run([sys.executable, "-m", "model_archiver.model_packaging", "--model-name", "pos",
                         "--version", "1.0", "--handler", str(ROOT / "bench" / "torchserve_handler.py"),
                         "--extra-files", files, "--config-file", str(model_config), "--export-path", str(store)],

@@ -101,17 +101,32 @@ class Predictor:
     @torch.inference_mode()
     def run(self, prepared: Sequence[Prepared], options: Any) -> list[dict[str, Any]]:
         """Outputs for prepared inputs, in order, with checked `options` (from `options`)."""
-        order = sorted(range(len(prepared)), key=lambda i: prepared[i].steps)      # similar lengths together
         outputs: list[dict[str, Any]] = [{} for _ in prepared]
         wanted = self.task_type.batch_inputs
-        for start in range(0, len(order), self.batch_size):
-            group = [prepared[i] for i in order[start:start + self.batch_size]]
+        for indexes in self._batches(prepared):
+            group = [prepared[i] for i in indexes]
             batch = {k: v.to(self.device) for k, v in self.codec.collate([p.item for p in group]).items()
                      if k in wanted}
             outs = self.task_type.predict_batch(self.runner, self.codec, batch, [p.example for p in group], options)
-            for i, out in zip(order[start:start + self.batch_size], outs, strict=True):
+            for i, out in zip(indexes, outs, strict=True):
                 outputs[i] = out
         return outputs
+
+    def _batches(self, prepared: Sequence[Prepared]) -> list[list[int]]:
+        """Indexes of `prepared` in batches of at most batch_size, sorted by length so that similar lengths go
+        together. A runner that computes the padded steps too (ONNX Runtime's LSTM; PyTorch's packed path skips
+        them) says how far a batch's lengths may spread (`length_spread`): a batch is cut where an input would be
+        longer than that times the batch's shortest, plus one (bench/RESULTS.md, "The runtime")."""
+        spread = getattr(self.runner, "length_spread", None)
+        batches: list[list[int]] = []
+        for i in sorted(range(len(prepared)), key=lambda i: prepared[i].steps):
+            current = batches[-1] if batches else None
+            if (current is None or len(current) == self.batch_size
+                    or (spread and prepared[i].steps > spread * prepared[current[0]].steps + 1)):
+                batches.append([i])
+            else:
+                current.append(i)
+        return batches
 
     def gold_examples(self, examples: Sequence[Any]) -> list[Any]:
         """The examples to score from those a file held (forecasting: every window of each series)."""

@@ -56,6 +56,27 @@ def test_a_trained_model_exports_and_predicts_what_pytorch_does(trained, task, t
         assert all(abs(a - b) <= 1e-4 for a, b in scores)
 
 
+def test_onnx_runtime_gets_batches_of_similar_lengths_and_the_same_outputs(trained, tmp_path, monkeypatch):
+    """ONNX Runtime pays for padded steps, so Predictor.run cuts its batches where lengths spread past
+    OnnxModel.length_spread; PyTorch's batches are cut by size alone. The outputs are the same either way."""
+    run = trained["tagging"]
+    export(run.model, run.codec, "tagging", tmp_path)
+    runner = OnnxModel(run.model, tmp_path / ONNX_FILE, threads=1)
+    texts = ["Anna", "Li Wei", "Omar saw it", "Anna saw Rome", "Omar and Li saw Berlin and Paris on Monday ."]
+    seen: list[list[int]] = []
+    call = runner.__call__
+
+    def recorded(self, *args, **kwargs):
+        lengths = kwargs["lengths"] if "lengths" in kwargs else args[1]
+        seen.append(sorted(lengths.tolist()))
+        return call(*args, **kwargs)
+    monkeypatch.setattr(OnnxModel, "__call__", recorded)
+    onnx = Predictor(run.model, run.codec, run.config, runner=runner)
+    found = onnx.predict(texts)
+    assert seen == [[1, 2], [3, 3], [10]]              # up to 1.25 x the shortest, plus one: 2.25, then 4.75
+    assert [o["tags"] for o in found] == [o["tags"] for o in Predictor(run.model, run.codec, run.config).predict(texts)]
+
+
 def test_what_does_not_export_is_served_by_pytorch(trained, tmp_path):
     run = trained["translation"]
     run.save(tmp_path / "v")
