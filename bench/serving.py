@@ -263,7 +263,11 @@ class _torchserve:
             cwd=Path.cwd(), env=env, stdout=self.log)
         self.url = f"http://127.0.0.1:{port}/predictions/pos"
         self.group = self.process.pid              # its own process group: the frontend and its Python workers
-        self._wait_ready(f"http://127.0.0.1:{port}/ping")
+        try:
+            self._wait_ready(f"http://127.0.0.1:{port}/ping")
+        except BaseException:                      # __exit__ will not run: a frontend left behind blocks the next
+            self.__exit__()
+            raise
         return self
 
     def _wait_ready(self, ping: str) -> None:
