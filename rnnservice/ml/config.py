@@ -40,6 +40,9 @@ class ArchitectureConfig:
                                    # in training, a regulariser for data sets of a few hundred series
     fcn: int = 0                   # classification of values: > 0 adds a fully convolutional branch beside the RNN
                                    # (LSTM-FCN: three conv blocks of fcn, 2*fcn, fcn filters, averaged over time)
+    fcn_dropout: float = 0.0       # with fcn: dropout on the branch's time-averaged vector before the output layer
+    fcn_noise: float = 0.0         # with fcn: the standard deviation of Gaussian noise added in training to the
+                                   # normalised frames the branch reads (input_noise is the RNN's own)
     crf: bool | None = None        # tagging: None = on when the tags are BIO/IOB2
     pooling: str = "max"           # classification: last | mean | max | attention
     decoder_layers: int = 1        # translation
@@ -130,6 +133,7 @@ RANGES = {
     "architecture.num_layers": (1, 16), "architecture.decoder_layers": (1, 16),
     "architecture.dropout": (0.0, 0.9), "architecture.char_dim": (0, 1024), "architecture.input_conv": (0, 31),
     "architecture.input_noise": (0.0, 10.0), "architecture.fcn": (0, 1024),
+    "architecture.fcn_dropout": (0.0, 0.9), "architecture.fcn_noise": (0.0, 10.0),
     "training.epochs": (1, 10_000), "training.batch_size": (1, 65_536), "training.lr": (1e-7, 10.0),
     "training.weight_decay": (0.0, 10.0), "training.clip": (0.0, 1e6), "training.warmup": (0.0, 1.0),
     "training.patience": (1, 10_000), "training.word_dropout": (0.0, 0.9),
@@ -146,7 +150,8 @@ RANGES = {
 CELL_ONLY = {"architecture.ctrnn_dt": ("ctrnn",)}
 # Fields that mean something for one input kind only.
 INPUT_ONLY = {"architecture.char_dim": "tokens", "architecture.input_conv": "values",
-              "architecture.input_noise": "values", "architecture.fcn": "values"}
+              "architecture.input_noise": "values", "architecture.fcn": "values",
+              "architecture.fcn_dropout": "values", "architecture.fcn_noise": "values"}
 
 def task_defaults(task: str, input: str | None = None) -> dict[str, dict[str, Any]]:
     """The task's defaults over the dataclasses' own, for one input kind (None: the task's first, tokens but for

@@ -210,3 +210,41 @@ def test_input_noise_perturbs_training_frames_only():
     assert not torch.equal(front(batch["values"]), front(batch["values"]))
     with pytest.raises(ConfigError, match="architecture.input_noise: applies to values input only"):
         config_from_dict({"architecture": {"input_noise": 0.1}}, task="classification", input="tokens")
+
+
+def test_the_branch_dropout_and_noise_act_in_training_only_and_are_for_series_classifiers_only():
+    torch.manual_seed(0)
+    batch_of = None
+    for field in ("fcn_dropout", "fcn_noise"):
+        config = values_config("classification", fcn=8, **{field: 0.5})
+        codec = SeriesClassificationCodec.fit(waves(), config)
+        model = build_model(config, codec.sizes())
+        batch_of = codec.collate([codec.encode(ex) for ex in waves(4)])
+        values, lengths = batch_of["values"], batch_of["lengths"]
+        model.eval()
+        assert torch.equal(model.fcn(values, lengths), model.fcn(values, lengths))   # prediction is deterministic
+        model.train()
+        assert not torch.equal(model.fcn(values, lengths), model.fcn(values, lengths)), field
+        with pytest.raises(ConfigError, match=f"architecture.{field}: applies to values input only"):
+            config_from_dict({"architecture": {field: 0.1}}, task="classification", input="tokens")
+        with pytest.raises(ConfigError, match=f"architecture.{field}: applies to classification only"):
+            config_from_dict({"architecture": {field: 0.1}}, task="tagging", input="values")
+    plain = build_model(values_config("classification", fcn=8), codec.sizes())
+    plain.train()
+    assert torch.equal(plain.fcn(values, lengths), plain.fcn(values, lengths))       # off by default
+
+
+def test_label_smoothing_is_in_a_classifiers_training_loss_not_its_dev_loss():
+    config = values_config("classification", fcn=0, dropout=0.0)
+    config.training.label_smoothing = 0.2
+    codec = SeriesClassificationCodec.fit(waves(), config)
+    batch = codec.collate([codec.encode(ex) for ex in waves(8)])
+    torch.manual_seed(0)
+    model = build_model(config, codec.sizes())
+    model.eval()
+    logits, dev_loss = model(**batch)
+    assert torch.allclose(dev_loss, torch.nn.functional.cross_entropy(logits, batch["labels"]))
+    model.train()
+    logits, train_loss = model(**batch)
+    assert torch.allclose(train_loss, torch.nn.functional.cross_entropy(logits, batch["labels"], label_smoothing=0.2))
+    assert not torch.allclose(train_loss, dev_loss)

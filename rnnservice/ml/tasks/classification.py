@@ -105,8 +105,10 @@ class ConvBranch(nn.Module):
     the first two blocks. Padded steps are zeroed after each block and left out of the averages, so a series gets
     the same vector alone as in a padded batch."""
 
-    def __init__(self, features: int, filters: int):
+    def __init__(self, features: int, filters: int, dropout: float = 0.0, noise: float = 0.0):
         super().__init__()
+        self.drop = nn.Dropout(dropout) if dropout else None       # on the averaged vector, in training only
+        self.noise = noise                                         # Gaussian, on the frames, in training only
         widths = [(features, filters, 7), (filters, 2 * filters, 5), (2 * filters, filters, 3)]
         self.blocks = nn.ModuleList(
             nn.Sequential(nn.Conv1d(i, o, w, padding="same"), nn.BatchNorm1d(o), nn.ReLU()) for i, o, w in widths)
@@ -117,12 +119,15 @@ class ConvBranch(nn.Module):
 
     def forward(self, values: Tensor, lengths: Tensor) -> Tensor:
         mask = length_mask(lengths.to(values.device), values.size(1)).unsqueeze(1)      # (B, 1, T)
+        if self.training and self.noise:
+            values = values + self.noise * torch.randn_like(values)
         x = values.transpose(1, 2)                                                       # (B, F, T)
         for i, block in enumerate(self.blocks):
             x = block(x) * mask                                                          # (B, C, T)
             if i < len(self.excite):                    # each channel scaled by a gate on all channels' means
                 x = x * self.excite[i](x.sum(2) / mask.sum(2)).unsqueeze(2)
-        return x.sum(2) / mask.sum(2)                                                    # (B, C)
+        x = x.sum(2) / mask.sum(2)                                                       # (B, C)
+        return x if self.drop is None else self.drop(x)
 
 
 class Classifier(nn.Module):
@@ -130,12 +135,13 @@ class Classifier(nn.Module):
     numeric series optionally concatenated with a convolutional branch's vector (`architecture.fcn`)."""
 
     def __init__(self, arch, vocab_size: int, num_labels: int, num_chars: int = 0, word_dropout: float = 0.0,
-                 features: int = 0):
+                 features: int = 0, label_smoothing: float = 0.0):
         super().__init__()
         self.encoder = Encoder(arch, vocab_size, num_chars, word_dropout, features)
+        self.label_smoothing = label_smoothing                    # training loss only; dev and test losses are plain
         self.pooling = arch.pooling
         self.attention = nn.Linear(self.encoder.out_dim, 1) if arch.pooling == "attention" else None
-        self.fcn = ConvBranch(features, arch.fcn) if features and arch.fcn else None
+        self.fcn = ConvBranch(features, arch.fcn, arch.fcn_dropout, arch.fcn_noise) if features and arch.fcn else None
         self.head = nn.Linear(self.encoder.out_dim + (self.fcn.out_dim if self.fcn else 0), num_labels)
 
     def forward(self, ids: Tensor | None = None, lengths: Tensor | None = None, chars: Tensor | None = None,
@@ -155,7 +161,8 @@ class Classifier(nn.Module):
         if self.fcn is not None:
             pooled = torch.cat([pooled, self.fcn(values, lengths)], dim=-1)              # (B, D + C)
         logits = self.head(pooled)                                                # (B, K)
-        loss = None if labels is None else F.cross_entropy(logits.float(), labels)
+        loss = None if labels is None else F.cross_entropy(
+            logits.float(), labels, label_smoothing=self.label_smoothing if self.training else 0.0)
         return logits, loss
 
 
@@ -164,7 +171,7 @@ class ClassificationTask(Task):
     inputs = ("tokens", "values")
     metrics = ("accuracy", "macro_f1")
     output_vocab = "labels"
-    own_fields = ("architecture.pooling", "architecture.fcn")
+    own_fields = ("architecture.pooling", "architecture.fcn", "architecture.fcn_dropout", "architecture.fcn_noise")
     defaults = {
         "tokens": {
             "tokenizer": {"kind": "words", "lowercase": True},
@@ -188,7 +195,8 @@ class ClassificationTask(Task):
 
     def build_model(self, config, sizes):
         return Classifier(config.architecture, sizes.get("words", 0), sizes["labels"], sizes.get("chars", 0),
-                          config.training.word_dropout, features=sizes.get("features", 0))
+                          config.training.word_dropout, features=sizes.get("features", 0),
+                          label_smoothing=config.training.label_smoothing)
 
     def budget_sizes(self, config, data):
         from rnnservice.ml.budget import text_sizes
