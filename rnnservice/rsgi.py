@@ -62,7 +62,7 @@ class DjangoOverRSGI:
         body: Any = b""
         if chunked or 0 < length <= self.max_bytes:
             try:
-                body = await _read(proto, deadline, loop, self.max_bytes)
+                body = await _read(proto, deadline, self.max_bytes)
             except Late:
                 return _answer(proto, 408, f"the request body did not arrive within WEB_BODY_TIMEOUT="
                                            f"{self.seconds:g} s")
@@ -83,19 +83,19 @@ class DjangoOverRSGI:
         proto.response_bytes(status, response_headers, content)
 
 
-async def _read(proto: Any, deadline: float, loop: asyncio.AbstractEventLoop, max_bytes: int) -> bytes:
-    """The body, up to max_bytes + 1 bytes, by `deadline` (loop time) or Late."""
+async def _read(proto: Any, deadline: float, max_bytes: int) -> bytes:
+    """The body, up to max_bytes + 1 bytes, by `deadline` (loop time) or Late. One timer for the whole body (a
+    wait_for per chunk made a task and a timer for each chunk)."""
     parts, size = [], 0
-    chunks = proto.__aiter__()
-    while size <= max_bytes:
-        try:
-            chunk = await asyncio.wait_for(chunks.__anext__(), max(0.0, deadline - loop.time()))
-        except StopAsyncIteration:
-            break
-        except TimeoutError:
-            raise Late from None
-        parts.append(chunk)
-        size += len(chunk)
+    try:
+        async with asyncio.timeout_at(deadline):
+            async for chunk in proto:
+                parts.append(chunk)
+                size += len(chunk)
+                if size > max_bytes:
+                    break
+    except TimeoutError:
+        raise Late from None
     return b"".join(parts)
 
 

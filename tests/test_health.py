@@ -86,9 +86,9 @@ def test_it_names_a_served_version_whose_files_changed_to_staff_and_stays_ready(
     assert named[0]["detail"].startswith("model 'sentiment' version 2 cannot be used: weights.safetensors has "
                                          "changed since it was saved")
     prediction = api.post("/api/models/sentiment/predict/", {"inputs": ["great fun ."]}, format="json")
-    assert (prediction.status_code, prediction.data["detail"]) == (503, named[0]["detail"])
+    assert (prediction.status_code, prediction.json()["detail"]) == (503, named[0]["detail"])
     newest = api.post("/api/models/sentiment/predict/", {"inputs": ["great fun ."], "version": 3}, format="json")
-    assert (newest.status_code, newest.data["version"]) == (200, 3)
+    assert (newest.status_code, newest.json()["version"]) == (200, 3)
 
 
 def test_it_hashes_a_served_version_again_only_when_its_files_change(client, alice, make_version, monkeypatch,

@@ -21,8 +21,8 @@ UPLOADS = {
 def uploaded(client, task: str, files: dict[str, str], name: str = "scored") -> Dataset:
     """A dataset uploaded over the API and validated, as a worker would."""
     response = upload(client, name=name, task=task, files=files)
-    assert response.status_code == 201, response.data
-    dataset = dataset_validate(dataset_id=response.data["id"])
+    assert response.status_code == 201, response.json()
+    dataset = dataset_validate(dataset_id=response.json()["id"])
     assert dataset.status == "valid", dataset.error
     return dataset
 
@@ -33,8 +33,8 @@ def test_it_scores_a_version_on_an_uploaded_test_file(api, alice, make_version, 
     make_version(alice, task=task)
     dataset = uploaded(api, task, files)
     response = api.post(URL.format(name), {"dataset": dataset.pk}, format="json")
-    assert response.status_code == 200, response.data
-    body = response.data
+    assert response.status_code == 200, response.json()
+    body = response.json()
     assert (body["model"], body["version"], body["dataset"], body["split"]) == (name, 1, dataset.pk, "test")
     assert body["examples"] == dataset.statistics["splits"]["test"]["examples"]
     assert set(body["metrics"]) == metrics
@@ -45,11 +45,11 @@ def test_it_falls_back_to_the_dev_file_and_says_so(api, alice, make_version):
     make_version(alice)
     dev_only = uploaded(api, "classification", {"train": "tiny_sst.tsv", "dev": "tiny_sst.tsv"}, name="dev only")
     response = api.post(URL.format("sentiment"), {"dataset": dev_only.pk}, format="json")
-    assert (response.status_code, response.data["split"]) == (200, "dev")
+    assert (response.status_code, response.json()["split"]) == (200, "dev")
     both = uploaded(api, "classification", {"train": "tiny_sst.tsv", "dev": "tiny_sst.tsv",
                                             "test": "tiny_sst.tsv"}, name="both")
     response = api.post(URL.format("sentiment"), {"dataset": both.pk, "split": "dev"}, format="json")
-    assert (response.status_code, response.data["split"]) == (200, "dev")
+    assert (response.status_code, response.json()["split"]) == (200, "dev")
 
 
 def test_it_scores_the_version_or_alias_asked_for(api, alice, make_version):
@@ -59,7 +59,7 @@ def test_it_scores_the_version_or_alias_asked_for(api, alice, make_version):
     api.post("/api/models/sentiment/aliases/", {"alias": "production", "version": 1}, format="json")
     for body, number in (({}, 1), ({"version": 2}, 2), ({"alias": "production"}, 1)):
         response = api.post(URL.format("sentiment"), {"dataset": dataset.pk, **body}, format="json")
-        assert (response.status_code, response.data["version"]) == (200, number)
+        assert (response.status_code, response.json()["version"]) == (200, number)
 
 
 def test_it_chooses_the_version_as_predict_does(api, alice, make_version):
@@ -71,8 +71,8 @@ def test_it_chooses_the_version_as_predict_does(api, alice, make_version):
         scored = api.post(URL.format("sentiment"), {"dataset": dataset.pk, **body}, format="json")
         predicted = api.post("/api/models/sentiment/predict/", {"inputs": ["fine ."], **body}, format="json")
         assert scored.status_code == predicted.status_code
-        assert scored.data.get("version") == predicted.data.get("version")
-        assert scored.data.get("detail") == predicted.data.get("detail")
+        assert scored.json().get("version") == predicted.json().get("version")
+        assert scored.json().get("detail") == predicted.json().get("detail")
 
 
 def test_it_names_the_file_and_line_of_a_label_the_model_never_saw(api, alice, make_version):
@@ -80,9 +80,9 @@ def test_it_names_the_file_and_line_of_a_label_the_model_never_saw(api, alice, m
     dataset = uploaded(api, "classification", {"train": "tiny_sst.tsv", "test": "unseen_label.tsv"})
     response = api.post(URL.format("sentiment"), {"dataset": dataset.pk}, format="json")
     assert response.status_code == 400
-    assert (response.data["file"], response.data["line"]) == ("test", 4)
-    assert response.data["detail"].startswith("test, line 4: label '2' was never seen in training")
-    assert "/" not in response.data["detail"]                      # no server paths
+    assert (response.json()["file"], response.json()["line"]) == ("test", 4)
+    assert response.json()["detail"].startswith("test, line 4: label '2' was never seen in training")
+    assert "/" not in response.json()["detail"]                      # no server paths
 
 
 def test_it_refuses_datasets_it_cannot_score(api, alice, bob, make_version, settings):
@@ -106,11 +106,11 @@ def test_it_refuses_datasets_it_cannot_score(api, alice, bob, make_version, sett
     ]
     for body, field, message in cases:
         response = api.post(URL.format("sentiment"), body, format="json")
-        assert response.status_code == 400, (body, response.data)
-        assert (response.data["field"], message in response.data["detail"]) == (field, True), response.data
+        assert response.status_code == 400, (body, response.json())
+        assert (response.json()["field"], message in response.json()["detail"]) == (field, True), response.json()
     for body in ({}, {"dataset": "one"}, {"dataset": 1, "split": "train"}, {"dataset": 1, "version": 0}):
         response = api.post(URL.format("sentiment"), body, format="json")
-        assert response.status_code == 400, (body, response.data)
+        assert response.status_code == 400, (body, response.json())
 
 
 def test_it_refuses_a_split_over_the_example_limit(api, alice, make_version, settings):
@@ -119,7 +119,7 @@ def test_it_refuses_a_split_over_the_example_limit(api, alice, make_version, set
     settings.SERVING_MAX_EVALUATE_EXAMPLES = 3
     response = api.post(URL.format("sentiment"), {"dataset": dataset.pk}, format="json")
     assert response.status_code == 400
-    assert (response.data["limit"], response.data["value"]) == ("SERVING_MAX_EVALUATE_EXAMPLES", 4)
+    assert (response.json()["limit"], response.json()["value"]) == ("SERVING_MAX_EVALUATE_EXAMPLES", 4)
 
 
 def test_it_applies_the_decoding_limits_to_evaluation(api, alice, make_version, settings):
@@ -127,7 +127,7 @@ def test_it_applies_the_decoding_limits_to_evaluation(api, alice, make_version, 
     dataset = uploaded(api, "translation", UPLOADS["translation"][1])
     settings.SERVING_MAX_BEAM = 2
     response = api.post(URL.format("de-en"), {"dataset": dataset.pk, "options": {"beam_size": 3}}, format="json")
-    assert (response.status_code, response.data["limit"]) == (400, "SERVING_MAX_BEAM")
+    assert (response.status_code, response.json()["limit"]) == (400, "SERVING_MAX_BEAM")
     response = api.post(URL.format("de-en"), {"dataset": dataset.pk, "options": {"beam_size": 2}}, format="json")
     assert response.status_code == 200
 
@@ -138,7 +138,7 @@ def test_it_hides_other_peoples_models(api, api_as, alice, make_version, request
     dataset = uploaded(api, "classification", {"train": "tiny_sst.tsv", "test": "tiny_sst.tsv"})
     response = api_as(request.getfixturevalue(other)).post(URL.format("sentiment"), {"dataset": dataset.pk},
                                                            format="json")
-    assert (response.status_code, response.data["detail"]) == (404, "no model named 'sentiment'")
+    assert (response.status_code, response.json()["detail"]) == (404, "no model named 'sentiment'")
 
 
 def test_it_lets_staff_score_anyones_model_on_anyones_dataset(api, api_as, alice, staff, make_version):

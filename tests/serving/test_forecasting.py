@@ -24,18 +24,18 @@ def forecaster(alice, make_forecaster):
 
 def test_it_forecasts_the_target_columns_over_rest(api, forecaster):
     response = api.post(PREDICT, {"inputs": [{"values": HISTORY}, {"values": HISTORY[::-1]}]}, format="json")
-    assert response.status_code == 200, response.data
-    assert (response.data["model"], response.data["version"]) == ("load", 1)
-    for output in response.data["outputs"]:
+    assert response.status_code == 200, response.json()
+    assert (response.json()["model"], response.json()["version"]) == ("load", 1)
+    for output in response.json()["outputs"]:
         assert output["columns"] == ["load", "temp"]
         assert len(output["forecast"]) == 4 and all(len(row) == 2 for row in output["forecast"])
 
 
 def test_a_shorter_horizon_is_an_option(api, forecaster):
-    full = api.post(PREDICT, {"inputs": [{"values": HISTORY}]}, format="json").data["outputs"][0]
+    full = api.post(PREDICT, {"inputs": [{"values": HISTORY}]}, format="json").json()["outputs"][0]
     response = api.post(PREDICT, {"inputs": [{"values": HISTORY}], "options": {"horizon": 2}}, format="json")
-    assert response.status_code == 200, response.data
-    assert response.data["outputs"][0]["forecast"] == full["forecast"][:2]
+    assert response.status_code == 200, response.json()
+    assert response.json()["outputs"][0]["forecast"] == full["forecast"][:2]
 
 
 @pytest.mark.parametrize(("body", "field", "words"), [
@@ -50,10 +50,10 @@ def test_a_shorter_horizon_is_an_option(api, forecaster):
 ])
 def test_a_wrong_shape_or_horizon_is_a_400_saying_what_was_expected(api, forecaster, body, field, words):
     response = api.post(PREDICT, body, format="json")
-    assert response.status_code == 400, response.data
-    assert words in response.data["detail"]
+    assert response.status_code == 400, response.json()
+    assert words in response.json()["detail"]
     if field:
-        assert response.data["field"] == field
+        assert response.json()["field"] == field
 
 
 def test_it_scores_a_version_on_the_windows_of_a_test_file(api, forecaster, tmp_path):
@@ -62,13 +62,13 @@ def test_it_scores_a_version_on_the_windows_of_a_test_file(api, forecaster, tmp_
     with (tmp_path / "train.csv").open("rb") as train, (tmp_path / "test.csv").open("rb") as test:
         response = api.post("/api/datasets/", {"name": "waves", "task": "forecasting", "train": train,
                                                "test": test}, format="multipart")
-    assert response.status_code == 201, response.data
-    dataset = dataset_validate(dataset_id=response.data["id"])
+    assert response.status_code == 201, response.json()
+    dataset = dataset_validate(dataset_id=response.json()["id"])
     assert (dataset.status, dataset.format, dataset.input) == ("valid", "timeseries", "values"), dataset.error
     response = api.post("/api/models/load/evaluate/", {"dataset": dataset.pk}, format="json")
-    assert response.status_code == 200, response.data
-    assert response.data["examples"] == 40 - 16 + 1
-    assert set(response.data["metrics"]) == {"mse", "mae", "mse_units", "mae_units"}
+    assert response.status_code == 200, response.json()
+    assert response.json()["examples"] == 40 - 16 + 1
+    assert set(response.json()["metrics"]) == {"mse", "mae", "mse_units", "mae_units"}
 
 
 def test_the_predict_command_takes_a_horizon(forecaster, tmp_path):

@@ -32,9 +32,9 @@ def test_it_predicts_for_each_task_and_names_model_and_version(api, alice, make_
     version = make_version(alice, task=task)
     name = version.model.name
     response = post(api, name, {"inputs": INPUTS[task]})
-    assert response.status_code == 200, response.data
-    assert (response.data["model"], response.data["version"]) == (name, 1)
-    outputs = response.data["outputs"]
+    assert response.status_code == 200, response.json()
+    assert (response.json()["model"], response.json()["version"]) == (name, 1)
+    outputs = response.json()["outputs"]
     assert len(outputs) == 2
     labels = version.info["labels"]
     for output in outputs:
@@ -63,8 +63,8 @@ def test_it_predicts_for_each_task_and_names_model_and_version(api, alice, make_
 def test_it_takes_decoding_options_for_translation(api, alice, make_version):
     make_version(alice, task="translation")
     response = post(api, "de-en", {"inputs": ["Ein Hund läuft."], "options": {"beam_size": 3, "n_best": 2}})
-    assert response.status_code == 200, response.data
-    output = response.data["outputs"][0]
+    assert response.status_code == 200, response.json()
+    output = response.json()["outputs"][0]
     assert len(output["n_best"]) == 2
     assert output["translation"] == output["n_best"][0]["translation"]
 
@@ -74,13 +74,13 @@ def test_it_samples_names_in_a_language_that_repeat_with_a_seed(api, alice, make
     body = {"inputs": [{"label": "Japanese"}, {"prompt": "Sa", "label": "Japanese"}],
             "options": {"num_samples": 3, "temperature": 0.8, "top_k": 10, "top_p": 0.9, "seed": 42}}
     first, again = post(api, "surnames", body), post(api, "surnames", body)
-    assert first.status_code == 200, first.data
-    assert first.data["outputs"] == again.data["outputs"]
-    assert [len(output["samples"]) for output in first.data["outputs"]] == [3, 3]
-    assert all(sample["text"].startswith("Sa") for sample in first.data["outputs"][1]["samples"])
+    assert first.status_code == 200, first.json()
+    assert first.json()["outputs"] == again.json()["outputs"]
+    assert [len(output["samples"]) for output in first.json()["outputs"]] == [3, 3]
+    assert all(sample["text"].startswith("Sa") for sample in first.json()["outputs"][1]["samples"])
     beam = post(api, "surnames", {"inputs": [{"label": "Czech"}], "options": {"beam_size": 3, "num_samples": 2}})
-    assert beam.status_code == 200, beam.data
-    assert len(beam.data["outputs"][0]["samples"]) == 2
+    assert beam.status_code == 200, beam.json()
+    assert len(beam.json()["outputs"][0]["samples"]) == 2
 
 
 @pytest.mark.parametrize(("options", "limit"), [
@@ -92,23 +92,23 @@ def test_generation_options_over_their_limits_are_a_400_naming_the_setting(api, 
     make_version(alice, task="generation")
     response = post(api, "surnames", {"inputs": [{"label": "Czech"}], "options": options})
     assert response.status_code == 400
-    assert (response.data["limit"], response.data["field"]) == (limit, f"options.{next(iter(options))}")
+    assert (response.json()["limit"], response.json()["field"]) == (limit, f"options.{next(iter(options))}")
 
 
 def test_it_serves_a_promoted_version_on_the_next_request(api, alice, make_version):
     for _ in range(3):
         make_version(alice)
     body = {"inputs": ["great fun ."]}
-    assert post(api, "sentiment", body).data["version"] == 3                      # no production: the newest
+    assert post(api, "sentiment", body).json()["version"] == 3                      # no production: the newest
     assert api.post("/api/models/sentiment/aliases/", {"alias": "production", "version": 1},
                     format="json").status_code == 201
-    assert post(api, "sentiment", body).data["version"] == 1                      # production
+    assert post(api, "sentiment", body).json()["version"] == 1                      # production
     assert api.post("/api/models/sentiment/aliases/", {"alias": "production", "version": 2},
                     format="json").status_code == 200
-    assert post(api, "sentiment", body).data["version"] == 2                      # moved: the next request follows
+    assert post(api, "sentiment", body).json()["version"] == 2                      # moved: the next request follows
     api.post("/api/models/sentiment/aliases/", {"alias": "staging", "version": 3}, format="json")
-    assert post(api, "sentiment", {**body, "alias": "staging"}).data["version"] == 3
-    assert post(api, "sentiment", {**body, "version": 1, "alias": "staging"}).data["version"] == 1
+    assert post(api, "sentiment", {**body, "alias": "staging"}).json()["version"] == 3
+    assert post(api, "sentiment", {**body, "version": 1, "alias": "staging"}).json()["version"] == 1
 
 
 @pytest.mark.parametrize(("body", "message"), [
@@ -118,7 +118,7 @@ def test_it_serves_a_promoted_version_on_the_next_request(api, alice, make_versi
 def test_it_answers_404_for_a_version_or_alias_the_model_lacks(api, alice, make_version, body, message):
     make_version(alice)
     response = post(api, "sentiment", {"inputs": ["x"], **body})
-    assert (response.status_code, response.data["detail"]) == (404, message)
+    assert (response.status_code, response.json()["detail"]) == (404, message)
 
 
 @pytest.mark.parametrize(("task", "setting", "maximum", "body", "value", "index"), [
@@ -140,10 +140,10 @@ def test_it_refuses_a_request_over_a_limit_with_a_400_naming_it(api, alice, make
     setattr(settings, setting, maximum)
     response = post(api, {"tagging": "ner", "classification": "sentiment", "translation": "de-en"}[task], body)
     assert response.status_code == 400
-    assert response.data["limit"] == setting and response.data["maximum"] == maximum
-    assert setting in response.data["detail"]
-    assert value is None or response.data["value"] == value
-    assert response.data.get("index") == index
+    assert response.json()["limit"] == setting and response.json()["maximum"] == maximum
+    assert setting in response.json()["detail"]
+    assert value is None or response.json()["value"] == value
+    assert response.json().get("index") == index
 
 
 @pytest.mark.parametrize("task", ["classification", "translation", "generation"])
@@ -170,7 +170,7 @@ def test_a_request_is_tokenized_once_and_its_options_checked_once(api, alice, ma
     inputs = {"classification": ["a witty movie .", "dull ."], "translation": ["Ein Hund.", "Ein Mann liest."],
               "generation": [{"prompt": "No", "label": "Czech"}, {"prompt": "Ko", "label": "Czech"}]}[task]
     response = post(api, version.model.name, {"inputs": inputs})
-    assert response.status_code == 200, response.data
+    assert response.status_code == 200, response.json()
     assert calls == {"tokenize": 2, "options": 1}
 
 
@@ -179,17 +179,17 @@ def test_the_token_limit_counts_an_inputs_own_tokens_not_the_markers_a_task_adds
     name = make_version(alice, task="generation").model.name          # a character model: a letter, a token
     settings.SERVING_MAX_TOKENS = 3
     ok = post(api, name, {"inputs": [{"prompt": "Nov", "label": "Czech"}]})   # the model reads <bos> N o v
-    assert ok.status_code == 200, ok.data
+    assert ok.status_code == 200, ok.json()
     response = post(api, name, {"inputs": [{"prompt": "Nova", "label": "Czech"}]})
-    assert (response.status_code, response.data["limit"], response.data["value"]) == (400, "SERVING_MAX_TOKENS", 4)
+    assert (response.status_code, response.json()["limit"], response.json()["value"]) == (400, "SERVING_MAX_TOKENS", 4)
 
 
 def test_it_lowers_the_default_beam_and_output_length_to_the_limits(api, alice, make_version, settings):
     make_version(alice, task="translation")
     settings.SERVING_MAX_BEAM, settings.SERVING_MAX_OUTPUT_LENGTH = 2, 2
     response = post(api, "de-en", {"inputs": ["Zwei Hunde rennen im Schnee.", "Ein Mann schläft."]})
-    assert response.status_code == 200, response.data
-    assert all(len(output["tokens"]) <= 2 for output in response.data["outputs"])
+    assert response.status_code == 200, response.json()
+    assert all(len(output["tokens"]) <= 2 for output in response.json()["outputs"])
 
 
 @pytest.mark.parametrize(("task", "body", "text"), [
@@ -231,17 +231,17 @@ def test_it_lowers_the_default_beam_and_output_length_to_the_limits(api, alice, 
 def test_it_answers_bad_input_with_a_400_never_a_500(api, alice, make_version, task, body, text):
     version = make_version(alice, task=task)
     response = post(api, version.model.name, body)
-    assert response.status_code == 400, response.data
-    assert text in json.dumps(response.data)
+    assert response.status_code == 400, response.json()
+    assert text in json.dumps(response.json())
     if "inputs[" in text:
-        assert (response.data["field"], response.data["index"]) == ("inputs", int(text[7]))
+        assert (response.json()["field"], response.json()["index"]) == ("inputs", int(text[7]))
 
 
 def test_it_answers_a_body_that_is_not_json_with_a_400(api, alice, make_version):
     make_version(alice)
     response = api.post(URL.format("sentiment"), "{not json", content_type="application/json")
     assert response.status_code == 400
-    assert "JSON parse error" in response.data["detail"]
+    assert "JSON parse error" in response.json()["detail"]
 
 
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(
@@ -260,7 +260,7 @@ def test_it_never_answers_arbitrary_json_with_a_500(api, alice, make_version, in
     if not alice.registered_models.filter(name="de-en").exists():
         make_version(alice, task="translation")
     response = post(api, "de-en", {"inputs": inputs, "options": options})
-    assert response.status_code in (200, 400), response.data
+    assert response.status_code in (200, 400), response.json()
 
 
 def test_it_refuses_a_changed_weights_file_and_still_serves_other_versions(api, alice, make_version, models_store):
@@ -270,12 +270,12 @@ def test_it_refuses_a_changed_weights_file_and_still_serves_other_versions(api, 
     for body in ({"inputs": ["great fun ."], "version": 2}, {"inputs": ["great fun ."]}):   # 2 is also the newest
         response = post(api, "sentiment", body)
         assert response.status_code == 503
-        assert response.data["detail"].startswith("model 'sentiment' version 2 cannot be used: weights.safetensors "
+        assert response.json()["detail"].startswith("model 'sentiment' version 2 cannot be used: weights.safetensors "
                                                   "has changed since it was saved")
-        assert (response.data["model"], response.data["version"]) == ("sentiment", 2)
-        assert str(models_store) not in response.data["detail"]
+        assert (response.json()["model"], response.json()["version"]) == ("sentiment", 2)
+        assert str(models_store) not in response.json()["detail"]
     served = post(api, "sentiment", {"inputs": ["great fun ."], "version": 1})
-    assert (served.status_code, served.data["version"]) == (200, 1)
+    assert (served.status_code, served.json()["version"]) == (200, 1)
 
 
 def test_it_stops_serving_a_cached_version_once_its_files_change(api, alice, make_version, empty_model_cache):
@@ -285,7 +285,7 @@ def test_it_stops_serving_a_cached_version_once_its_files_change(api, alice, mak
     corrupt(version.folder / "weights.safetensors")
     response = post(api, "sentiment", {"inputs": ["great fun ."]})
     assert response.status_code == 503
-    assert "weights.safetensors has changed since it was saved" in response.data["detail"]
+    assert "weights.safetensors has changed since it was saved" in response.json()["detail"]
     assert empty_model_cache.keys() == []
 
 
@@ -294,7 +294,7 @@ def test_it_refuses_a_missing_folder_and_a_manifest_that_is_not_the_recorded_one
     shutil.rmtree(first.folder)
     missing = post(api, "sentiment", {"inputs": ["x"], "version": 1})
     assert missing.status_code == 503
-    assert "model 'sentiment' version 1 cannot be used: manifest.json is missing" in missing.data["detail"]
+    assert "model 'sentiment' version 1 cannot be used: manifest.json is missing" in missing.json()["detail"]
     # Weights swapped for other ones with a manifest rewritten to match: the folder checks out on its own, but
     # it is not the artifact whose sha256 was recorded.
     weights = second.folder / "weights.safetensors"
@@ -304,21 +304,21 @@ def test_it_refuses_a_missing_folder_and_a_manifest_that_is_not_the_recorded_one
     (second.folder / "manifest.json").write_text(json.dumps(manifest))
     swapped = post(api, "sentiment", {"inputs": ["x"], "version": 2})
     assert swapped.status_code == 503
-    assert "manifest.json is not the one recorded at registration" in swapped.data["detail"]
+    assert "manifest.json is not the one recorded at registration" in swapped.json()["detail"]
 
 
 @pytest.mark.parametrize("other", ["bob", "charlie"])
 def test_it_hides_other_peoples_models(api_as, alice, bob, make_version, request, other, empty_model_cache):
     make_version(alice)
     response = post(api_as(request.getfixturevalue(other)), "sentiment", {"inputs": ["great fun ."]})
-    assert (response.status_code, response.data["detail"]) == (404, "no model named 'sentiment'")
+    assert (response.status_code, response.json()["detail"]) == (404, "no model named 'sentiment'")
     assert empty_model_cache.keys() == []                          # nothing was loaded for them
 
 
 def test_it_lets_staff_predict_with_anyones_model(api_as, alice, staff, make_version):
     make_version(alice)
     response = post(api_as(staff), "sentiment", {"inputs": ["great fun ."]})
-    assert (response.status_code, response.data["model"]) == (200, "sentiment")
+    assert (response.status_code, response.json()["model"]) == (200, "sentiment")
 
 
 def test_it_asks_anonymous_clients_to_log_in(client, alice, make_version, empty_model_cache):
@@ -337,10 +337,10 @@ def test_it_refuses_a_cached_version_whose_file_was_removed_and_serves_the_other
     for _ in range(2):                                         # refused every time, never served from memory
         response = post(api, "sentiment", {"inputs": ["great fun ."], "version": 2})
         assert response.status_code == 503
-        assert response.data["detail"].startswith("model 'sentiment' version 2 cannot be used: vocab.json is missing")
-        assert (response.data["model"], response.data["version"]) == ("sentiment", 2)
+        assert response.json()["detail"].startswith("model 'sentiment' version 2 cannot be used: vocab.json is missing")
+        assert (response.json()["model"], response.json()["version"]) == ("sentiment", 2)
     served = post(api, "sentiment", {"inputs": ["great fun ."], "version": 1})
-    assert (served.status_code, served.data["version"]) == (200, first.number)
+    assert (served.status_code, served.json()["version"]) == (200, first.number)
 
 
 def test_it_refuses_a_long_string_before_loading_the_model_or_its_tokenizer(api, alice, make_version, settings,
@@ -349,6 +349,6 @@ def test_it_refuses_a_long_string_before_loading_the_model_or_its_tokenizer(api,
     settings.RNNSERVICE_MAX_BODY_BYTES = 3 * 1024 * 1024
     response = post(api, "de-en", {"inputs": ["Ein Hund. " * 240_000]})        # 2.4 MB
     assert response.status_code == 400
-    assert (response.data["limit"], response.data["value"], response.data["index"]) == (
+    assert (response.json()["limit"], response.json()["value"], response.json()["index"]) == (
         "SERVING_MAX_INPUT_CHARS", 2_400_000, 0)
     assert empty_model_cache.keys() == []                  # refused before the model (and its tokenizer) was loaded

@@ -37,9 +37,9 @@ def heartbeats(alice, make_version):
 
 def test_it_classifies_series_over_rest(api, heartbeats):
     response = post(api, "heartbeats", {"inputs": [{"values": SINE}, {"values": [[0.5, 0.1]]}]})
-    assert response.status_code == 200, response.data
-    assert (response.data["model"], response.data["version"]) == ("heartbeats", 1)
-    for output in response.data["outputs"]:
+    assert response.status_code == 200, response.json()
+    assert (response.json()["model"], response.json()["version"]) == ("heartbeats", 1)
+    for output in response.json()["outputs"]:
         assert set(output) == {"label", "probabilities"}
         assert output["label"] in {"sine", "square"} and set(output["probabilities"]) == {"sine", "square"}
         assert math.isclose(sum(output["probabilities"].values()), 1.0, abs_tol=1e-4)
@@ -48,8 +48,8 @@ def test_it_classifies_series_over_rest(api, heartbeats):
 def test_it_tags_each_frame_of_a_series_and_takes_a_flat_list_for_one_feature(api, alice, make_version):
     make_version(alice, task="tagging", series=True)
     response = post(api, "beats", {"inputs": [{"values": [0.1, 0.9, 0.2, 0.8]}, {"values": [[0.7]]}]})
-    assert response.status_code == 200, response.data
-    first, second = response.data["outputs"]
+    assert response.status_code == 200, response.json()
+    first, second = response.json()["outputs"]
     assert set(first) == {"tags", "scores"}
     assert (len(first["tags"]), len(first["scores"]), len(second["tags"])) == (4, 4, 1)
     assert set(first["tags"] + second["tags"]) <= {"beat", "rest"}
@@ -60,10 +60,10 @@ def test_it_refuses_a_series_over_the_frame_limit_before_loading_the_model(api, 
     settings.SERVING_MAX_FRAMES = 12
     corrupt(heartbeats.folder / "weights.safetensors")           # loading it would answer 503: it is never loaded
     response = post(api, "heartbeats", {"inputs": [{"values": SINE}, {"values": SINE + [[0.0, 0.0]]}]})
-    assert response.status_code == 400, response.data
-    assert (response.data["limit"], response.data["value"], response.data["maximum"]) == ("SERVING_MAX_FRAMES", 13, 12)
-    assert (response.data["field"], response.data["index"]) == ("inputs", 1)
-    assert response.data["detail"] == "the number of frames in inputs[1] is 13; the limit is 12 (SERVING_MAX_FRAMES)"
+    assert response.status_code == 400, response.json()
+    assert (response.json()["limit"], response.json()["value"], response.json()["maximum"]) == ("SERVING_MAX_FRAMES", 13, 12)
+    assert (response.json()["field"], response.json()["index"]) == ("inputs", 1)
+    assert response.json()["detail"] == "the number of frames in inputs[1] is 13; the limit is 12 (SERVING_MAX_FRAMES)"
 
 
 def test_the_token_limit_does_not_apply_to_series(api, heartbeats, settings):
@@ -87,23 +87,23 @@ def test_the_token_limit_does_not_apply_to_series(api, heartbeats, settings):
 ])
 def test_it_answers_a_bad_series_with_a_400_naming_its_index(api, heartbeats, body, index, words):
     response = post(api, "heartbeats", body)
-    assert response.status_code == 400, response.data
-    assert (response.data["field"], response.data["index"]) == ("inputs", index)
-    assert response.data["detail"].startswith(f"inputs[{index}]: ")
-    assert words in response.data["detail"], response.data["detail"]
+    assert response.status_code == 400, response.json()
+    assert (response.json()["field"], response.json()["index"]) == ("inputs", index)
+    assert response.json()["detail"].startswith(f"inputs[{index}]: ")
+    assert words in response.json()["detail"], response.json()["detail"]
 
 
 def test_a_json_nan_is_a_parse_error_not_a_number(api, heartbeats):
     response = post(api, "heartbeats", '{"inputs": [{"values": [[NaN, 0]]}]}')
     assert response.status_code == 400
-    assert "JSON parse error" in response.data["detail"]
+    assert "JSON parse error" in response.json()["detail"]
 
 
 def test_a_model_of_text_refuses_a_series_naming_its_index(api, alice, make_version):
     make_version(alice)
     response = post(api, "sentiment", {"inputs": ["great fun .", {"values": SINE}]})
-    assert response.status_code == 400, response.data
-    assert (response.data["field"], response.data["index"]) == ("inputs", 1)
+    assert response.status_code == 400, response.json()
+    assert (response.json()["field"], response.json()["index"]) == ("inputs", 1)
 
 
 def waves_jsonl(count: int = 6) -> bytes:
@@ -118,24 +118,24 @@ def test_it_scores_a_version_on_a_dataset_of_series(api, heartbeats):
                                            "train": SimpleUploadedFile("train.jsonl", waves_jsonl()),
                                            "test": SimpleUploadedFile("test.jsonl", waves_jsonl(4))},
                         format="multipart")
-    assert response.status_code == 201, response.data
-    dataset = dataset_validate(dataset_id=response.data["id"])
+    assert response.status_code == 201, response.json()
+    dataset = dataset_validate(dataset_id=response.json()["id"])
     assert (dataset.status, dataset.input) == ("valid", "values"), dataset.error
     response = api.post(EVALUATE.format("heartbeats"), {"dataset": dataset.pk}, format="json")
-    assert response.status_code == 200, response.data
-    assert (response.data["split"], response.data["examples"]) == ("test", 4)
-    assert set(response.data["metrics"]) == {"accuracy", "macro_f1"}
+    assert response.status_code == 200, response.json()
+    assert (response.json()["split"], response.json()["examples"]) == ("test", 4)
+    assert set(response.json()["metrics"]) == {"accuracy", "macro_f1"}
 
 
 def test_it_refuses_to_score_a_model_of_series_on_a_dataset_of_text(api, heartbeats):
     response = api.post("/api/datasets/", {"name": "text", "task": "classification",
                                            "train": (DATA / "tiny_sst.tsv").open("rb"),
                                            "test": (DATA / "tiny_sst.tsv").open("rb")}, format="multipart")
-    dataset = dataset_validate(dataset_id=response.data["id"])
+    dataset = dataset_validate(dataset_id=response.json()["id"])
     response = api.post(EVALUATE.format("heartbeats"), {"dataset": dataset.pk}, format="json")
     assert response.status_code == 400
-    assert response.data["field"] == "dataset"
-    assert response.data["detail"] == f"dataset {dataset.pk} holds text; the model reads numeric series"
+    assert response.json()["field"] == "dataset"
+    assert response.json()["detail"] == f"dataset {dataset.pk} holds text; the model reads numeric series"
 
 
 def run(*args: str) -> list[dict]:
@@ -221,4 +221,4 @@ def test_a_batch_of_series_is_cut_into_forward_passes_of_similar_lengths(tiny_se
 def test_predict_takes_json_only_since_a_form_cannot_hold_a_series(api, heartbeats):
     response = api.post(PREDICT.format("heartbeats"), {"inputs": "null"}, format="multipart")
     assert response.status_code == 415
-    assert "multipart/form-data" in response.data["detail"]
+    assert "multipart/form-data" in response.json()["detail"]
