@@ -16,7 +16,6 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from rest_framework import exceptions
-from rest_framework.request import Request
 from rest_framework.views import APIView
 
 

@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from apps.datasets.models import Dataset
 from tests.datasets.helpers import run_queued_validations
 from tests.factories import DATA
+from tests.trained import forecast_csv
 
 
 def import_dataset(*args: str) -> str:
@@ -25,6 +26,18 @@ def test_it_imports_and_validates_with_wait(alice):
     assert f'dataset {dataset.pk} "ud tiny" (tagging, conllu) is valid' in out
     assert "train: 2 examples, 11 tokens; length p50 5, p90 6, p99 6, max 6; 8 labels" in out
     assert "dev: none uploaded; training splits 10% of train off (seed 13)" in out
+
+
+@pytest.mark.parametrize(("task", "name", "text", "shown"), [
+    ("forecasting", "waves.csv", None, "; columns load, temp, hour"),
+    ("generation", "story.txt", "Once upon a time .\nThe end .\n", "train: 2 examples"),
+])
+def test_it_reports_the_tasks_whose_splits_have_neither_labels_nor_targets(alice, tmp_path, task, name, text, shown):
+    path = tmp_path / name
+    path.write_text(text or forecast_csv(), encoding="utf-8")
+    out = import_dataset("data", "--task", task, "--train", str(path), "--owner", "alice", "--wait")
+    assert Dataset.objects.get(name="data").status == "valid"
+    assert "is valid" in out and shown in out
 
 
 def test_it_imports_two_aligned_files_as_source_comma_target(alice):

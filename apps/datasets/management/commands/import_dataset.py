@@ -67,8 +67,7 @@ class Command(BaseCommand):
         for split in (split for split in SPLITS if split in splits):
             stats = splits[split]
             length = ", ".join(f"{key} {stats['length'][key]}" for key in LENGTH_KEYS)
-            extra = (f"; {len(stats['labels'])} labels" if "labels" in stats
-                     else f"; {stats['target_tokens']} target tokens")
+            extra = _extra(stats)
             if dataset.input == "values":
                 self.stdout.write(f"{split}: {stats['examples']} series of {stats['features']} features, "
                                   f"{stats['frames']} frames; length {length}{extra}")
@@ -93,3 +92,15 @@ def _paths(value: str | None) -> list[Path]:
         if not path.is_file():
             raise CommandError(f"no such file: {path}")
     return paths
+
+
+def _extra(stats: dict) -> str:
+    """What a split's statistics hold beyond sizes and lengths: its labels (classification, tagging, conditioned
+    generation), its target tokens (translation) or its columns (forecasting); nothing for running text."""
+    if "labels" in stats:
+        return f"; {len(stats['labels'])} labels"
+    if "target_tokens" in stats:
+        return f"; {stats['target_tokens']} target tokens"
+    if "columns" in stats:
+        return f"; columns {', '.join(stats['columns'])}"
+    return ""
