@@ -135,6 +135,8 @@ def test_a_tagger_of_series_predicts_one_tag_per_frame():
     ({"values": [[1.0, 1e39]]}, "expected a finite number"),
     ({"values": [[1.0, 10 ** 400]]}, "expected a finite number"),
     ({"values": [[True, 1.0]]}, "values[0][0]: expected a finite number, not True"),
+    ({"values": [[1.0, 2.0], [1.0, "1.5"]]}, "values[1][1]: expected a finite number, not '1.5'"),   # numpy would
+    ({"values": [[1.0, [2.0]]]}, "values[0][1]: expected a finite number, not [2.0]"),               # take these
 ])
 def test_a_series_input_of_the_wrong_shape_names_the_input_and_the_place(raw, expected):
     config = values_config("classification")
