@@ -61,9 +61,10 @@ def test_it_refuses_a_series_over_the_frame_limit_before_loading_the_model(api, 
     corrupt(heartbeats.folder / "weights.safetensors")           # loading it would answer 503: it is never loaded
     response = post(api, "heartbeats", {"inputs": [{"values": SINE}, {"values": SINE + [[0.0, 0.0]]}]})
     assert response.status_code == 400, response.json()
-    assert (response.json()["limit"], response.json()["value"], response.json()["maximum"]) == ("SERVING_MAX_FRAMES", 13, 12)
-    assert (response.json()["field"], response.json()["index"]) == ("inputs", 1)
-    assert response.json()["detail"] == "the number of frames in inputs[1] is 13; the limit is 12 (SERVING_MAX_FRAMES)"
+    body = response.json()
+    assert (body["limit"], body["value"], body["maximum"]) == ("SERVING_MAX_FRAMES", 13, 12)
+    assert (body["field"], body["index"]) == ("inputs", 1)
+    assert body["detail"] == "the number of frames in inputs[1] is 13; the limit is 12 (SERVING_MAX_FRAMES)"
 
 
 def test_the_token_limit_does_not_apply_to_series(api, heartbeats, settings):
