@@ -58,3 +58,33 @@ def _metric_column(name: str, read: Callable[[Any], dict[str, Any]]) -> Callable
     column.short_description = name.replace("_", " ")      # the admin's column header
     column.__name__ = f"metric_{name}"
     return column
+
+
+RUNTIME_NAMES = {"torch": "PyTorch", "onnx": "ONNX Runtime", "onnx_int8": "ONNX Runtime, int8"}
+
+
+def runtime_summary(runtime: dict[str, Any] | None) -> str:
+    """A version's "runtime" record (rnnservice/ml/runtime.py) as a table: what serves it, the ms of one input by
+    runtime, why it did not export, and the int8 graph's dev metric before and after where it was quantised."""
+    if not runtime:
+        return "-"
+    onnx = runtime.get("onnx") or {}
+    rows = [("serves", RUNTIME_NAMES.get(runtime.get("runtime"), str(runtime.get("runtime"))))]
+    if not onnx.get("exported", True) or "reason" in onnx:
+        rows.append(("not exported", onnx.get("reason", "-")))
+    int8 = onnx.get("int8") or {}
+    one = {RUNTIME_NAMES[name]: ms for name, ms in (onnx.get("ms_batch_1") or {}).items() if name in RUNTIME_NAMES}
+    if int8.get("made"):
+        one[RUNTIME_NAMES["onnx_int8"]] = int8.get("ms_batch_1")
+    if one:
+        rows.append(("ms, one input", format_html_join(" · ", "{} {}", ((k, number_cell(v)) for k, v in one.items()))))
+    if int8.get("made"):
+        metric = int8.get("metric", "")
+        before, after = (int8.get("dev_float") or {}).get(metric), (int8.get("dev_int8") or {}).get(metric)
+        verdict = "within" if int8.get("within_tolerance") else "past"
+        rows.append((f"int8 dev {metric}", format_html("{} → {} ({} the tolerance of {})", number_cell(before),
+                                                      number_cell(after), verdict, number_cell(int8.get("tolerance")))))
+    elif int8:
+        rows.append(("int8", int8.get("reason", "not made")))
+    body = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
+    return format_html('<table class="rnn-table">{}</table>', body)

@@ -265,6 +265,27 @@ STATISTICS = {
                        "attempt": {"type": "integer", "description": "The worker's attempt that trained it."}},
         "additionalProperties": {"type": "number"},
         "required": ["epoch", "train_loss", "tokens_per_s", "seconds", "lr", "is_best"]},
+    "Runtime": {
+        "type": "object", "description": "What serves the version on a CPU (torch, onnx or onnx_int8), and its ONNX "
+                                         "export: the check against PyTorch, timings, and the int8 graph's dev "
+                                         "metrics where training.quantize asked for it.",
+        "properties": {
+            "runtime": {"type": "string", "enum": ["torch", "onnx", "onnx_int8"]},
+            "onnx": {"type": "object", "properties": {
+                "exported": {"type": "boolean"}, "checked": {"type": "boolean"}, "reason": {"type": "string"},
+                "max_difference": {"type": "number"},
+                "ms_batch_1": {"type": "object", "additionalProperties": {"type": "number"},
+                               "description": "Median ms of one input, by runtime (torch, onnx)."},
+                "ms_batch_16": {"type": "object", "additionalProperties": {"type": "number"}},
+                "int8": {"type": "object", "properties": {
+                    "made": {"type": "boolean"}, "reason": {"type": "string"}, "metric": {"type": "string"},
+                    "dev_float": {"$ref": REF + "Metrics"}, "dev_int8": {"$ref": REF + "Metrics"},
+                    "dev_change": {"$ref": REF + "Metrics"}, "within_tolerance": {"type": "boolean"},
+                    "tolerance": {"type": "number"}, "ms_batch_1": {"type": "number"},
+                    "ms_batch_16": {"type": "number"},
+                    "bytes": {"type": "object", "additionalProperties": {"type": "integer"}}},
+                    "required": ["made"]}}}},
+        "required": ["runtime"]},
     "DataSplit": {
         "type": "object", "description": "How the training and dev examples were split, and the dev metric.",
         "properties": {"dev": {"type": "string", "enum": ["given", "split"]}, "dev_fraction": {"type": "number"},

@@ -173,7 +173,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     search_fields = ("model__name", "sha256")
     list_select_related = ("model",)
     fields = ("model", "number", "artifact_path", "sha256", "dataset", "job_display", "metrics_display",
-              "info_display", "created")
+              "runtime_display", "info_display", "created")
     readonly_fields = fields
     actions = ("compare_versions", "promote_to_production", "promote_to_production_confirmed")
 
@@ -294,6 +294,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
         rows = ((name, display.number_cell(obj.metrics[name])) for name in sorted(obj.metrics))
         return format_html('<table class="rnn-table">{}</table>',
                            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
+
+    @admin.display(description="runtime")
+    def runtime_display(self, obj: ModelVersion) -> str:
+        return display.runtime_summary((obj.info or {}).get("runtime"))
 
     @admin.display(description="info (config.json)")
     def info_display(self, obj: ModelVersion) -> str:

@@ -14,9 +14,8 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import storages
 
-from rnnservice.ml.artifacts import FILES, MANIFEST
+from rnnservice.ml.artifacts import FILES, MANIFEST, RUNTIME_FILES
 from rnnservice.ml.errors import ArtifactError
-from rnnservice.ml.runtime import ONNX_FILE
 
 logger = logging.getLogger(__name__)
 BUCKET = "models"                  # the STORAGES alias that MODELS_STORE_URL sets
@@ -62,10 +61,10 @@ def bucket_download(artifact_path: str, target: Path, *, names: Sequence[str] | 
 
 
 def _listed(manifest: Path) -> list[str]:
-    """The files a version's manifest lists (model.onnx among them where the model exported), or FILES when it
-    cannot be read: the verification that follows names the fault."""
+    """The files a version's manifest lists (model.onnx and model.int8.onnx among them where the export made
+    them), or FILES when it cannot be read: the verification that follows names the fault."""
     try:
-        listed = [name for name in json.loads(manifest.read_text())["files"] if name in (*FILES, ONNX_FILE)]
+        listed = [name for name in json.loads(manifest.read_text())["files"] if name in (*FILES, *RUNTIME_FILES)]
     except (OSError, ValueError, KeyError, TypeError):
         return list(FILES)
     return listed or list(FILES)

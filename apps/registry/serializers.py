@@ -39,6 +39,9 @@ class ModelVersionOutput(serializers.ModelSerializer):
                    read_only=True, help_text="The run configuration it was trained with.")
     split = typed(serializers.JSONField, ref("DataSplit", nullable=True), source="info.split", default=None,
                   read_only=True, help_text="How the training and dev examples were split, and the dev metric.")
+    runtime = typed(serializers.JSONField, ref("Runtime", nullable=True), source="info.runtime", default=None,
+                    read_only=True, help_text="What serves it on a CPU, its ONNX export's check and timings, and "
+                                              "the int8 graph's dev metrics where it was quantised.")
     best_epoch = serializers.IntegerField(source="info.best_epoch", default=None, read_only=True)
     signature = serializers.JSONField(read_only=True, help_text="What callers depend on: task, input kind and "
                                       "labels (null for open outputs).")
@@ -46,7 +49,7 @@ class ModelVersionOutput(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = ["number", "sha256", "metrics", "dataset", "job", "created", "aliases", "labels", "best_epoch",
-                  "split", "config", "signature"]
+                  "split", "config", "runtime", "signature"]
         read_only_fields = fields
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))

@@ -166,5 +166,5 @@ def _load(version: ModelVersion) -> Predictor:
     runner = serving_model(loaded.model, version.folder, loaded.info, runtime=settings.SERVING_RUNTIME,
                            device=device, threads=torch.get_num_threads())
     logger.info("model cache: loaded %s version %s (%s)", version.model.name, version.number,
-                "ONNX Runtime" if runner is not loaded.model else "PyTorch")
+                f"ONNX Runtime, {runner.path.name}" if runner is not loaded.model else "PyTorch")
     return Predictor(loaded.model, loaded.codec, loaded.config, device=device, runner=runner)

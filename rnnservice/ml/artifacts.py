@@ -1,5 +1,5 @@
-"""A model version on disk: config.json, vocab.json, weights.safetensors, model.onnx where the model exports
-(rnnservice/ml/runtime.py), manifest.json (sha256 of each)."""
+"""A model version on disk: config.json, vocab.json, weights.safetensors, model.onnx where the model exports and
+model.int8.onnx where it was quantised (rnnservice/ml/runtime.py), manifest.json (sha256 of each)."""
 from __future__ import annotations
 
 import hashlib
@@ -19,10 +19,11 @@ from rnnservice.ml.config import RunConfig, config_from_dict
 from rnnservice.ml.data import Codec, codec_from_dict
 from rnnservice.ml.errors import ArtifactError, MLError
 from rnnservice.ml.models import build_model, vocab_sizes
-from rnnservice.ml.runtime import ONNX_FILE, export
+from rnnservice.ml.runtime import INT8_FILE, ONNX_FILE, DevCheck, export
 
 FORMAT_VERSION = 1
 FILES = ("config.json", "vocab.json", "weights.safetensors")
+RUNTIME_FILES = (ONNX_FILE, INT8_FILE)              # in a version where its export made them
 MANIFEST = "manifest.json"
 
 
@@ -44,15 +45,17 @@ def sha256_file(path: Path) -> str:
 
 
 def save_version(folder: str | Path, *, model: nn.Module, codec: Codec, config: RunConfig,
-                 info: dict[str, Any] | None = None) -> str:
-    """Write a version folder and return its sha256. The folder appears whole or not at all."""
+                 info: dict[str, Any] | None = None, dev_check: DevCheck | None = None) -> str:
+    """Write a version folder and return its sha256. The folder appears whole or not at all. `dev_check` scores
+    the int8 graph that `training.quantize` asks for."""
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         raise ArtifactError(f"{folder} already holds files; a model version is never overwritten")
     tmp = folder.with_name(f".{folder.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    runtime = export(model, codec, config.task, tmp)          # model.onnx, when it exports and passes its check
+    # model.onnx, when it exports and passes its check; model.int8.onnx with training.quantize
+    runtime = export(model, codec, config.task, tmp, quantize=config.training.quantize, dev_check=dev_check)
     document = {"format_version": FORMAT_VERSION, "task": config.task, "config": config.to_dict(),
                 "sizes": vocab_sizes(codec), **(info or {}), "runtime": runtime}
     (tmp / "config.json").write_text(json.dumps(document, indent=2, sort_keys=True))
@@ -60,7 +63,7 @@ def save_version(folder: str | Path, *, model: nn.Module, codec: Codec, config: 
     # Tied weights share memory, which safetensors refuses: store independent copies.
     weights = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     save_file(weights, tmp / "weights.safetensors", metadata={"task": config.task})
-    names = [*FILES, *([ONNX_FILE] if (tmp / ONNX_FILE).is_file() else [])]
+    names = [*FILES, *(name for name in RUNTIME_FILES if (tmp / name).is_file())]
     manifest = {"format_version": FORMAT_VERSION, "files": {name: sha256_file(tmp / name) for name in names}}
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     # Every file with the mode of a plain write (the umask's): safetensors writes its file for its owner only, which
@@ -92,7 +95,7 @@ def _verify(folder: Path) -> str:
         files = manifest["files"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ArtifactError(f"{folder / MANIFEST} cannot be read: {exc}") from exc
-    for name in (*FILES, *(name for name in files if name == ONNX_FILE)):      # model.onnx: where it was saved
+    for name in (*FILES, *(name for name in files if name in RUNTIME_FILES)):      # where they were saved
         path = folder / name
         if name not in files:
             raise ArtifactError(f"{folder / MANIFEST} does not list {name}")

@@ -82,6 +82,8 @@ class TrainConfig:
     bptt: int = 35                 # generation with data.stream: tokens a training window holds (truncated
                                    # backpropagation through time; the state is carried across windows)
     loss: str = "mse"              # forecasting: mse | mae, on the z-scored target values
+    quantize: bool = False         # tagging, classification of text: also an int8 ONNX graph, checked on the dev
+                                   # set, served where it loses at most half a point (rnnservice/ml/runtime.py)
 
 
 @dataclass
@@ -151,7 +153,7 @@ CELL_ONLY = {"architecture.ctrnn_dt": ("ctrnn",)}
 # Fields that mean something for one input kind only.
 INPUT_ONLY = {"architecture.char_dim": "tokens", "architecture.input_conv": "values",
               "architecture.input_noise": "values", "architecture.fcn": "values",
-              "architecture.fcn_dropout": "values", "architecture.fcn_noise": "values"}
+              "architecture.fcn_dropout": "values", "architecture.fcn_noise": "values", "training.quantize": "tokens"}
 
 def task_defaults(task: str, input: str | None = None) -> dict[str, dict[str, Any]]:
     """The task's defaults over the dataclasses' own, for one input kind (None: the task's first, tokens but for
@@ -167,6 +169,7 @@ def task_only_fields() -> dict[str, tuple[str, ...]]:
         for path in tasks.get(name).own_fields:
             owners[path] = (*owners.get(path, ()), name)
     owners.setdefault("architecture.char_dim", ("tagging", "classification"))   # character features of words
+    owners.setdefault("training.quantize", ("tagging", "classification"))      # the tasks that export to ONNX
     return owners
 
 

@@ -21,6 +21,7 @@ from rnnservice.ml.formats import read_examples
 from rnnservice.ml.formats.numeric import SeriesExample
 from rnnservice.ml.models import build_model, vocab_sizes
 from rnnservice.ml.predict import Predictor
+from rnnservice.ml.runtime import DevCheck
 from rnnservice.ml.training import EpochHook, FitResult, fit
 
 
@@ -32,6 +33,7 @@ class TrainResult:
     fit: FitResult
     metrics: dict[str, float]              # dev metrics of the best epoch
     split: dict[str, Any] = field(default_factory=dict)
+    dev_check: DevCheck | None = None      # scores another runner (the int8 graph) on the same dev set
 
     def info(self) -> dict[str, Any]:
         return {"metrics": self.metrics, "best_epoch": self.fit.best_epoch, "split": self.split,
@@ -39,7 +41,8 @@ class TrainResult:
 
     def save(self, folder: str | Path) -> str:
         """Write the model version folder; returns its sha256."""
-        return save_version(folder, model=self.model, codec=self.codec, config=self.config, info=self.info())
+        return save_version(folder, model=self.model, codec=self.codec, config=self.config, info=self.info(),
+                            dev_check=self.dev_check)
 
 
 def _labels(codec: Codec) -> list[str]:
@@ -120,7 +123,14 @@ def train(config: RunConfig, train_examples: Sequence, dev_examples: Sequence | 
                  progress=progress)
     model.eval()
     metrics = result.history[result.best_epoch - 1].dev
-    return TrainResult(model, codec, config, result, metrics, {**split, "metric": metric})
+
+    def runner_score(runner: Any) -> dict[str, float]:
+        scorer = Predictor(getattr(runner, "module", model), codec, config, device="cpu", runner=runner)
+        if not dev_prepared:
+            dev_prepared.extend(scorer.prepare_examples(dev_examples))
+        return scorer.score(dev_examples, scorer.run(dev_prepared, options))
+    check = DevCheck(runner_score, metric, lower_is_better=metric in task.lower_is_better)
+    return TrainResult(model, codec, config, result, metrics, {**split, "metric": metric}, check)
 
 
 def _with_input(config: RunConfig, examples: Sequence) -> RunConfig:

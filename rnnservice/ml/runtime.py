@@ -19,13 +19,25 @@ length, else "torch". Serving (SERVING_RUNTIME) uses the recorded
 choice ("auto"), or PyTorch always ("torch"), or ONNX Runtime wherever the check passed ("onnx"). The ONNX graph
 gives the model's logits; decoding (softmax, the CRF's Viterbi path) stays in PyTorch, unchanged. CPU only: on a
 GPU, PyTorch serves.
+
+With `training.quantize`, a checked export is also quantised (ONNX Runtime's dynamic int8 quantisation: int8
+weights for the LSTM, the linear layers, the embeddings and the convolutions; activations quantised per call) into
+`model.int8.onnx`. Its outputs are not PyTorch's to 1e-4 (that is the point), so its check is the dev set: the
+version records the dev metrics of the float and the int8 graph and their change ("onnx"."int8"), and "runtime"
+becomes "onnx_int8" only where the task's metric lost at most INT8_TOLERANCE and int8 was faster than the runtime
+chosen otherwise, on one input and on a batch. Activations are quantised with a range taken over the whole call,
+so an int8 score may move in its last digits with what is batched beside it; the recorded dev change is measured
+through the same batches serving makes.
 """
 from __future__ import annotations
 
 import copy
+import logging
 import statistics
 import time
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +46,21 @@ import torch
 from torch import Tensor, nn
 
 ONNX_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
+INT8_TOLERANCE = 0.005          # the most the dev metric may lose (half a point of accuracy) for int8 to serve
 CHECK_TOLERANCE = 1e-4
 OPSET = 17
 TIMING_ROUNDS = 7
 EXPORTED_TASKS = ("tagging", "classification")
 RUNTIMES = ("auto", "torch", "onnx")
+
+
+@dataclass(frozen=True)
+class DevCheck:
+    """How a save scores a runner (the model, or an OnnxModel) on the dev set: the int8 graph's check."""
+    score: Callable[[Any], dict[str, float]]
+    metric: str
+    lower_is_better: bool = False
 
 
 class _Logits(nn.Module):
@@ -57,8 +79,10 @@ class _Logits(nn.Module):
         return self.model(ids, lengths, chars if self.chars else None)[0]
 
 
-def export(model: nn.Module, codec: Any, task: str, folder: Path) -> dict[str, Any]:
-    """Write folder/model.onnx when the model exports and passes the check; what happened, for config.json."""
+def export(model: nn.Module, codec: Any, task: str, folder: Path, *, quantize: bool = False,
+           dev_check: DevCheck | None = None) -> dict[str, Any]:
+    """Write folder/model.onnx when the model exports and passes the check (and folder/model.int8.onnx, with
+    `quantize`, scored by `dev_check`); what happened, for config.json."""
     reason = _not_exportable(model, codec, task)
     if reason:
         return {"runtime": "torch", "onnx": {"exported": False, "reason": reason}}
@@ -92,7 +116,50 @@ def export(model: nn.Module, codec: Any, task: str, folder: Path) -> dict[str, A
     # where it wins on one input: it serves only where it is faster on both (the batch of one length, as the
     # batcher groups requests).
     faster = "onnx" if all(timings[size]["onnx"] < timings[size]["torch"] for size in timings) else "torch"
-    return {"runtime": faster, "onnx": {"exported": True, "checked": True, "max_difference": worst, **timings}}
+    recorded = {"runtime": faster, "onnx": {"exported": True, "checked": True, "max_difference": worst, **timings}}
+    if quantize:
+        int8 = _quantize(cpu, folder, codec, uses_chars, names, dev_check)
+        recorded["onnx"]["int8"] = int8
+        if int8.get("within_tolerance") and all(int8[size] < timings[size][faster] for size in timings):
+            recorded["runtime"] = "onnx_int8"
+    return recorded
+
+
+def _quantize(model: nn.Module, folder: Path, codec: Any, uses_chars: bool, names: list[str],
+              dev_check: DevCheck | None) -> dict[str, Any]:
+    """folder/model.int8.onnx from folder/model.onnx, its dev metrics beside the float graph's, and its timings."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    if dev_check is None:
+        return {"made": False, "reason": "no dev set to check it on"}
+    target = folder / INT8_FILE
+    quantizer_log = logging.getLogger()                  # the quantiser warns on the root logger (pre-processing)
+    level = quantizer_log.level
+    try:
+        quantizer_log.setLevel(logging.ERROR)
+        quantize_dynamic(str(folder / ONNX_FILE), str(target), weight_type=QuantType.QInt8)
+        float_metrics = dev_check.score(OnnxModel(model, folder / ONNX_FILE, threads=1))
+        int8_metrics = dev_check.score(OnnxModel(model, target, threads=1))
+    except Exception as exc:                              # the float graph still serves
+        target.unlink(missing_ok=True)
+        return {"made": False, "reason": f"{type(exc).__name__}: {exc}"[:500]}
+    finally:
+        quantizer_log.setLevel(level)
+    change = {name: round(int8_metrics[name] - value, 5) for name, value in float_metrics.items()
+              if name in int8_metrics}
+    lost = change.get(dev_check.metric, 0.0) * (-1 if not dev_check.lower_is_better else 1)
+    session, timings = _session(target, threads=1), {}
+    for size in (1, 16):
+        feed = {name: tensor.numpy() for name, tensor in _check_batch(codec, uses_chars, (12,) * size).items()
+                if name in names}
+        timings[f"ms_batch_{size}"] = _median_ms(lambda: session.run(None, feed))     # noqa: B023 (run at once)
+    return {"made": True, "metric": dev_check.metric, "dev_float": _rounded(float_metrics),
+            "dev_int8": _rounded(int8_metrics), "dev_change": change,
+            "within_tolerance": lost <= INT8_TOLERANCE, "tolerance": INT8_TOLERANCE, **timings,
+            "bytes": {"float": (folder / ONNX_FILE).stat().st_size, "int8": target.stat().st_size}}
+
+
+def _rounded(metrics: dict[str, float]) -> dict[str, float]:
+    return {name: round(value, 5) for name, value in metrics.items()}
 
 
 def _not_exportable(model: nn.Module, codec: Any, task: str) -> str:
@@ -188,7 +255,7 @@ class OnnxModel:
     length_spread = 1.25
 
     def __init__(self, model: nn.Module, path: Path, threads: int):
-        self.module, self.session = model, _session(path, threads)
+        self.module, self.path, self.session = model, path, _session(path, threads)
         self.names = [i.name for i in self.session.get_inputs()]
         self.crf = getattr(model, "crf", None)
 
@@ -211,6 +278,7 @@ def serving_model(model: nn.Module, folder: Path, info: dict[str, Any], *, runti
     recorded = info.get("runtime") or {}
     checked = (recorded.get("onnx") or {}).get("checked", False)
     wanted = recorded.get("runtime") if runtime == "auto" else runtime
-    if wanted != "onnx" or not checked or torch.device(device).type != "cpu" or not (folder / ONNX_FILE).is_file():
+    path = folder / (INT8_FILE if wanted == "onnx_int8" else ONNX_FILE)     # onnx_int8: only as recorded
+    if wanted not in ("onnx", "onnx_int8") or not checked or torch.device(device).type != "cpu" or not path.is_file():
         return model
-    return OnnxModel(model, folder / ONNX_FILE, threads)
+    return OnnxModel(model, path, threads)

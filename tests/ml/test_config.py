@@ -128,6 +128,7 @@ def test_it_lists_the_cells_when_the_cell_is_unknown():
     ("classification", "architecture", "decoder_layers", 2),
     ("tagging", "architecture", "tie_embeddings", False),
     ("tagging", "training", "eval_beam_size", 4),
+    ("translation", "training", "quantize", True),
 ])
 def test_it_names_a_field_that_belongs_to_another_task(task, section, key, value):
     err = error({section: {key: value}}, task=task)

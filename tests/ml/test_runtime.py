@@ -12,7 +12,9 @@ import torch
 from rnnservice.ml.artifacts import load_version, save_version, verify_version
 from rnnservice.ml.models import build_model, vocab_sizes
 from rnnservice.ml.predict import Predictor
-from rnnservice.ml.runtime import CHECK_TOLERANCE, ONNX_FILE, OnnxModel, export, serving_model
+from rnnservice.ml.errors import ArtifactError
+from rnnservice.ml.pipeline import train
+from rnnservice.ml.runtime import CHECK_TOLERANCE, INT8_FILE, ONNX_FILE, OnnxModel, export, serving_model
 
 INPUTS = {"tagging": ["Anna Schmidt visited Rome .", {"tokens": ["Li"]}, "Omar saw Berlin and Paris today"],
           "classification": ["A great soup, really.", "An awful book.", {"tokens": ["lovely"]}]}
@@ -107,3 +109,43 @@ def test_serving_follows_the_recorded_choice_unless_told(trained, tmp_path):
     assert serving_model(version.model, folder, version.info, runtime="onnx", device="cuda",
                          threads=1) is version.model            # a GPU: PyTorch
     assert Path(folder / ONNX_FILE).is_file()
+
+
+@pytest.mark.parametrize("task", ["tagging", "classification"])
+def test_quantize_saves_an_int8_graph_scored_on_the_dev_set(tiny_config, examples, task, tmp_path):
+    """training.quantize: model.int8.onnx beside model.onnx, in the manifest, with the dev metrics of both graphs
+    and their change recorded; `auto` serves it only where the record says onnx_int8."""
+    run = train(tiny_config(task, training={"quantize": True}), examples(task))
+    folder = tmp_path / "v"
+    run.save(folder)
+    recorded = json.loads((folder / "config.json").read_text())["runtime"]
+    int8 = recorded["onnx"]["int8"]
+    assert int8["made"], int8
+    metric = run.split["metric"]
+    assert int8["metric"] == metric and metric in int8["dev_float"] and metric in int8["dev_int8"]
+    assert int8["dev_change"][metric] == pytest.approx(int8["dev_int8"][metric] - int8["dev_float"][metric], abs=1e-4)
+    assert int8["dev_float"][metric] == pytest.approx(run.metrics[metric], abs=1e-6)   # the float graph is PyTorch's
+    assert int8["bytes"]["int8"] < int8["bytes"]["float"] and int8["ms_batch_1"] > 0
+    assert recorded["runtime"] in ("torch", "onnx", "onnx_int8")
+    assert INT8_FILE in json.loads((folder / "manifest.json").read_text())["files"]
+    version = load_version(folder)
+    chosen = serving_model(version.model, folder, version.info, runtime="auto", device="cpu", threads=1)
+    assert getattr(chosen, "path", None) == (folder / INT8_FILE if recorded["runtime"] == "onnx_int8"
+                                             else folder / ONNX_FILE if recorded["runtime"] == "onnx" else None)
+    as_int8 = {**version.info, "runtime": {**recorded, "runtime": "onnx_int8"}}
+    runner = serving_model(version.model, folder, as_int8, runtime="auto", device="cpu", threads=1)
+    assert runner.path == folder / INT8_FILE
+    outputs = Predictor(version.model, version.codec, version.config, runner=runner).predict(INPUTS[task])
+    assert len(outputs) == len(INPUTS[task])
+    forced = serving_model(version.model, folder, as_int8, runtime="onnx", device="cpu", threads=1)
+    assert forced.path == folder / ONNX_FILE                     # SERVING_RUNTIME=onnx: the float graph
+    (folder / INT8_FILE).write_bytes(b"changed")
+    with pytest.raises(ArtifactError, match="model.int8.onnx has changed"):
+        verify_version(folder)
+
+
+def test_quantize_without_a_dev_set_records_why_no_int8_graph(trained, tmp_path):
+    run = trained["tagging"]
+    recorded = export(run.model, run.codec, "tagging", tmp_path, quantize=True)
+    assert recorded["onnx"]["int8"] == {"made": False, "reason": "no dev set to check it on"}
+    assert recorded["runtime"] in ("torch", "onnx") and not (tmp_path / INT8_FILE).exists()

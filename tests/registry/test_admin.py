@@ -80,6 +80,20 @@ def test_it_links_a_version_to_the_job_that_produced_it(admin_client, alice, mak
     assert link in admin_client.get(f"/admin/registry/modelversion/{version.pk}/change/").content.decode()
 
 
+def test_a_version_page_shows_what_serves_it_and_the_int8_graphs_dev_score(admin_client, alice, make_version):
+    version = make_version(alice)
+    html = admin_client.get(f"/admin/registry/modelversion/{version.pk}/change/").content.decode()
+    serves = {"onnx": "ONNX Runtime", "torch": "PyTorch"}[version.info["runtime"]["runtime"]]
+    assert f"<th>serves</th><td>{serves}</td>" in html and "<th>ms, one input</th>" in html
+    int8 = {"made": True, "metric": "accuracy", "dev_float": {"accuracy": 0.9125}, "dev_int8": {"accuracy": 0.905},
+            "within_tolerance": False, "tolerance": 0.005, "ms_batch_1": 0.5}
+    version.info["runtime"]["onnx"]["int8"] = int8
+    version.save()
+    html = admin_client.get(f"/admin/registry/modelversion/{version.pk}/change/").content.decode()
+    assert "<th>int8 dev accuracy</th>" in html
+    assert "0.9125</span> → <span" in html and "past the tolerance of" in html
+
+
 def test_it_promotes_through_the_alias_inline(admin_client, alice, make_version):
     model = make_version(alice).model
     second = make_version(alice)

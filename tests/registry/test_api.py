@@ -44,6 +44,7 @@ def test_it_shows_a_model_with_every_version(api, alice, make_version):
     assert versions[1]["labels"] == ["1", "0"]
     assert versions[1]["config"]["architecture"]["cell"] == "lstm"
     assert versions[1]["split"]["dev"] == "split" and versions[1]["best_epoch"] in (1, 2)
+    assert versions[1]["runtime"]["runtime"] in ("torch", "onnx") and versions[1]["runtime"]["onnx"]["checked"]
     assert {"created"} <= set(versions[0])
 
 
