@@ -1,9 +1,12 @@
 """Accuracy on the whole public data sets, trained from scratch through `python -m rnnservice.ml train`.
 
     python -m bench.accuracy ud_upos|conll_ner|sst2|multi30k|names|wikitext2 [--data ../shared/datasets]
+        [--epochs N] [--seed S] [--batch-size B] [--quantize]
 
 Runs the real command line (the path a user takes), streams its per-epoch JSON lines, then scores the
-saved version with `evaluate` on the dev split and prints a summary line beside the goal.
+saved version with `evaluate` on the dev split and prints a summary line beside the goal. `--quantize` sets
+`training.quantize` (taggers and classifiers of text): the summary then holds the version's runtime record, the int8
+graph's dev metrics beside the float graph's and their timings.
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="override the config's epochs (a shorter run)")
     parser.add_argument("--seed", type=int, help="override the config's seed (another draw of the same run)")
     parser.add_argument("--batch-size", type=int, help="override the config's batch size")
+    parser.add_argument("--quantize", action="store_true", help="also save an int8 graph, scored on the dev set")
     args = parser.parse_args()
     task, train, dev, metric, goal, eval_options = BENCHES[args.name]
     paths = lambda spec: ",".join(str(args.data / p) for p in spec.split(","))   # noqa: E731
@@ -45,9 +49,12 @@ def main() -> None:
     # A folder of its own, made here: two runs started in the same second must not write one version.
     out = Path(tempfile.mkdtemp(prefix=f"{args.name}-{time.strftime('%Y%m%d-%H%M%S')}-", dir=args.out))
     config = Path(f"bench/configs/{args.name}.json")
-    if args.batch_size:
+    if args.batch_size or args.quantize:
         settings = json.loads(config.read_text())
-        settings.setdefault("training", {})["batch_size"] = args.batch_size
+        if args.batch_size:
+            settings.setdefault("training", {})["batch_size"] = args.batch_size
+        if args.quantize:
+            settings.setdefault("training", {})["quantize"] = True
         config = out.with_suffix(".json")
         config.write_text(json.dumps(settings))
     command = [sys.executable, "-m", "rnnservice.ml", "train", "--task", task, "--train", paths(train),
@@ -81,6 +88,8 @@ def main() -> None:
         summary["evaluate"] = json.loads(scored.stdout.strip().splitlines()[-1])
     else:
         summary["dev_texts_labelled_otherwise_in_train"] = _contradicted(args.data / train, args.name)
+    if args.quantize:
+        summary["runtime"] = json.loads((out / "config.json").read_text())["runtime"]
     summary["total_wall_minutes"] = round((time.perf_counter() - started) / 60, 1)
     print(json.dumps(summary), flush=True)
 

@@ -19,6 +19,9 @@ said otherwise):
 7. LitServe (bench/litserve_server.py) serving the same folder with the same Predictor code and its own batching
    (max_batch_size, batch_timeout as TorchServe's), as many workers: 1 client and 32 clients;
 Prints a JSON line per measurement and a summary of the goals. Needs requirements-bench.txt and Java 17.
+With `--quantize` the versions are trained with `training.quantize` (rnnservice/ml/runtime.py): where the int8
+graph kept the dev score, our server serves it, and the bare figures add its forward pass; TorchServe and LitServe
+still run `Predictor.load` (PyTorch eager) on the same folder.
 """
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ from bench.server import ServiceUnderTest, _free_port, group_members, stat_field
 from bench.slices import write_slice
 from rnnservice.ml.formats import read_examples
 from rnnservice.ml.predict import Predictor
-from rnnservice.ml.runtime import ONNX_FILE, OnnxModel
+from rnnservice.ml.runtime import INT8_FILE, ONNX_FILE, OnnxModel
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN_SENTENCES, DEV_SENTENCES = 2000, 300         # the speed of a model does not depend on how well it learned
@@ -60,6 +63,7 @@ def main() -> None:
                         help="fewer for a quicker run: the speed of a model does not depend on how well it learned")
     parser.add_argument("--no-torchserve", action="store_true")
     parser.add_argument("--no-litserve", action="store_true")
+    parser.add_argument("--quantize", action="store_true", help="train with training.quantize (an int8 graph)")
     args = parser.parse_args()
     ud = args.data / "ud-english-ewt"
     work = Path(tempfile.mkdtemp(prefix="rnnservice-bench-serving-"))
@@ -75,7 +79,8 @@ def main() -> None:
                               env={"RNNSERVICE_THROTTLE_PREDICT": "off"}, start=False,
                               log=lambda m: print(f"# {m}", file=sys.stderr, flush=True)) as svc:
             for epochs, alias in ((2, "production"), (1, None), (1, None)):       # versions 1, 2, 3
-                svc.train_model("pos", "tagging", train, {"training": {"epochs": epochs}}, dev, alias=alias)
+                training = {"epochs": epochs, **({"quantize": True} if args.quantize else {})}
+                svc.train_model("pos", "tagging", train, {"training": training}, dev, alias=alias)
             folder = work / "pos-v1"
             svc.manage("export_model", "pos@1", str(folder))
             workers, threads = _server_defaults()
@@ -162,6 +167,14 @@ def _bare_forward(folder: Path, sentences: list[list[str]], threads: int) -> dic
         figures["onnx_1_sentence_ms"] = round(statistics.median(
             times_ms([batch_of([ex]) for ex in examples[:200]], 3)), 3)
         figures["onnx_64_sentences_ms"] = round(statistics.median(
+            times_ms([batch_of(examples[i:i + 64]) for i in range(0, 640, 64)], 5)), 2)
+        predictor.model = eager
+    if (folder / INT8_FILE).is_file():       # the int8 graph of --quantize
+        eager = predictor.model
+        predictor.model = OnnxModel(eager, folder / INT8_FILE, threads)
+        figures["int8_1_sentence_ms"] = round(statistics.median(
+            times_ms([batch_of([ex]) for ex in examples[:200]], 3)), 3)
+        figures["int8_64_sentences_ms"] = round(statistics.median(
             times_ms([batch_of(examples[i:i + 64]) for i in range(0, 640, 64)], 5)), 2)
         predictor.model = eager
     print(json.dumps(figures), flush=True)
@@ -354,6 +367,11 @@ def _report(f: dict) -> None:
                      f"{f['onnx_1_sentence_ms']}/{bare1}", "reference"))
         rows.append(("ONNX Runtime / eager forward, 64 sentences (ms)",
                      f"{f['onnx_64_sentences_ms']}/{f['bare_forward_64_sentences_ms']}", "reference"))
+    if "int8_1_sentence_ms" in f:
+        rows.append(("ONNX Runtime int8 / eager forward, 1 sentence (ms)",
+                     f"{f['int8_1_sentence_ms']}/{bare1}", "reference"))
+        rows.append(("ONNX Runtime int8 / eager forward, 64 sentences (ms)",
+                     f"{f['int8_64_sentences_ms']}/{f['bare_forward_64_sentences_ms']}", "reference"))
     if "litserve_32_clients" in f:
         lit = f["litserve_32_clients"]
         rows.append(("32 clients: rnnservice / LitServe requests per s",

@@ -265,7 +265,7 @@ STATISTICS = {
                        "attempt": {"type": "integer", "description": "The worker's attempt that trained it."}},
         "additionalProperties": {"type": "number"},
         "required": ["epoch", "train_loss", "tokens_per_s", "seconds", "lr", "is_best"]},
-    "Runtime": {
+    "ServingRuntime": {
         "type": "object", "description": "What serves the version on a CPU (torch, onnx or onnx_int8), and its ONNX "
                                          "export: the check against PyTorch, timings, and the int8 graph's dev "
                                          "metrics where training.quantize asked for it.",

@@ -39,9 +39,10 @@ class ModelVersionOutput(serializers.ModelSerializer):
                    read_only=True, help_text="The run configuration it was trained with.")
     split = typed(serializers.JSONField, ref("DataSplit", nullable=True), source="info.split", default=None,
                   read_only=True, help_text="How the training and dev examples were split, and the dev metric.")
-    runtime = typed(serializers.JSONField, ref("Runtime", nullable=True), source="info.runtime", default=None,
-                    read_only=True, help_text="What serves it on a CPU, its ONNX export's check and timings, and "
-                                              "the int8 graph's dev metrics where it was quantised.")
+    runtime = typed(serializers.JSONField, ref("ServingRuntime", nullable=True), source="info.runtime",
+                    default=None, read_only=True, help_text="What serves it on a CPU, its ONNX export's check and "
+                                                            "timings, and the int8 graph's dev metrics where it "
+                                                            "was quantised.")
     best_epoch = serializers.IntegerField(source="info.best_epoch", default=None, read_only=True)
     signature = serializers.JSONField(read_only=True, help_text="What callers depend on: task, input kind and "
                                       "labels (null for open outputs).")

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from rnnservice.ml.artifacts import load_version, save_version, verify_version
-from rnnservice.ml.models import build_model, vocab_sizes
-from rnnservice.ml.predict import Predictor
 from rnnservice.ml.errors import ArtifactError
+from rnnservice.ml.models import build_model, vocab_sizes
 from rnnservice.ml.pipeline import train
+from rnnservice.ml.predict import Predictor
 from rnnservice.ml.runtime import CHECK_TOLERANCE, INT8_FILE, ONNX_FILE, OnnxModel, export, serving_model
 
 INPUTS = {"tagging": ["Anna Schmidt visited Rome .", {"tokens": ["Li"]}, "Omar saw Berlin and Paris today"],
