@@ -13,12 +13,13 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from apps.registry.artifacts import folder_present, version_unavailable
 from apps.registry.bucket import bucket_configured
 from apps.registry.models import Alias, ModelVersion
-from rnnservice.ml.artifacts import FILES, MANIFEST, verify_version
+from rnnservice.ml.artifacts import FILES, MANIFEST, RUNTIME_FILES, verify_version
 from rnnservice.ml.errors import ArtifactError
 
 logger = logging.getLogger(__name__)
 Key = tuple[int, str]                                # (ModelVersion.pk, ModelVersion.sha256)
-Stamp = tuple[tuple[int, ...], ...] | None           # (size, mtime, inode, mode) of each file; None: one is missing
+# (size, mtime, inode, mode) of each file, () for a runtime file the folder does not hold; None: one is missing
+Stamp = tuple[tuple[int, ...], ...] | None
 
 
 @dataclass
@@ -85,12 +86,24 @@ def versions_served_check(*, budget: float) -> ServedCheck:
 
 def files_stamp(folder: Path) -> Stamp:
     """(size, mtime, inode, mode) of each file of a version folder; None when one is missing or cannot be looked at.
-    The mode, so that a file made unreadable (chmod) is verified again, and found unreadable."""
+    The mode, so that a file made unreadable (chmod) is verified again, and found unreadable. The runtime files
+    (model.onnx, model.int8.onnx: what ONNX Runtime serves) where the folder holds them: one that changes, or goes,
+    changes the stamp, and the verification that follows names it."""
     try:
         stats = [os.stat(folder / name) for name in (*FILES, MANIFEST)]
     except OSError:
         return None
-    return tuple((s.st_size, s.st_mtime_ns, s.st_ino, s.st_mode) for s in stats)
+    stamp = [(s.st_size, s.st_mtime_ns, s.st_ino, s.st_mode) for s in stats]
+    for name in RUNTIME_FILES:
+        try:
+            s = os.stat(folder / name)
+        except FileNotFoundError:
+            stamp.append(())
+            continue
+        except OSError:
+            return None
+        stamp.append((s.st_size, s.st_mtime_ns, s.st_ino, s.st_mode))
+    return tuple(stamp)
 
 
 def _verify(version: ModelVersion) -> str:

@@ -289,6 +289,18 @@ def test_it_stops_serving_a_cached_version_once_its_files_change(api, alice, mak
     assert empty_model_cache.keys() == []
 
 
+def test_it_stops_serving_a_cached_version_once_its_onnx_graph_changes(api, alice, make_version, empty_model_cache):
+    """model.onnx is what ONNX Runtime serves: a change to it is noticed as a change to the weights is."""
+    version = make_version(alice)
+    assert (version.folder / "model.onnx").is_file()
+    assert post(api, "sentiment", {"inputs": ["great fun ."]}).status_code == 200
+    corrupt(version.folder / "model.onnx")
+    response = post(api, "sentiment", {"inputs": ["great fun ."]})
+    assert response.status_code == 503
+    assert "model.onnx has changed since it was saved" in response.json()["detail"]
+    assert empty_model_cache.keys() == []
+
+
 def test_it_refuses_a_missing_folder_and_a_manifest_that_is_not_the_recorded_one(api, alice, make_version):
     first, second = make_version(alice), make_version(alice)
     shutil.rmtree(first.folder)
