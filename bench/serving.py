@@ -161,22 +161,17 @@ def _bare_forward(folder: Path, sentences: list[list[str]], threads: int) -> dic
                "bare_forward_64_sentences_per_s": round(64 / many * 1000, 1),
                "batching_ceiling": round(sum(singles) / sum(sixty_fours), 2), "torch_threads": threads,
                "runtime_recorded": json.loads((folder / "config.json").read_text()).get("runtime")}
-    if (folder / ONNX_FILE).is_file():       # the same forward through ONNX Runtime (rnnservice/ml/runtime.py)
-        eager = predictor.model
-        predictor.model = OnnxModel(eager, folder / ONNX_FILE, threads)
-        figures["onnx_1_sentence_ms"] = round(statistics.median(
+    # The same forward through ONNX Runtime (rnnservice/ml/runtime.py), and its int8 graph where --quantize made one.
+    eager = predictor.model
+    for prefix, name in (("onnx", ONNX_FILE), ("int8", INT8_FILE)):
+        if not (folder / name).is_file():
+            continue
+        predictor.model = OnnxModel(eager, folder / name, threads)
+        figures[f"{prefix}_1_sentence_ms"] = round(statistics.median(
             times_ms([batch_of([ex]) for ex in examples[:200]], 3)), 3)
-        figures["onnx_64_sentences_ms"] = round(statistics.median(
+        figures[f"{prefix}_64_sentences_ms"] = round(statistics.median(
             times_ms([batch_of(examples[i:i + 64]) for i in range(0, 640, 64)], 5)), 2)
-        predictor.model = eager
-    if (folder / INT8_FILE).is_file():       # the int8 graph of --quantize
-        eager = predictor.model
-        predictor.model = OnnxModel(eager, folder / INT8_FILE, threads)
-        figures["int8_1_sentence_ms"] = round(statistics.median(
-            times_ms([batch_of([ex]) for ex in examples[:200]], 3)), 3)
-        figures["int8_64_sentences_ms"] = round(statistics.median(
-            times_ms([batch_of(examples[i:i + 64]) for i in range(0, 640, 64)], 5)), 2)
-        predictor.model = eager
+    predictor.model = eager
     print(json.dumps(figures), flush=True)
     return figures
 
@@ -362,16 +357,12 @@ def _report(f: dict) -> None:
          "/".join(str(f[k].get("server_cpu_ms_per_request")) for k in
                   ("batched_32_clients", "unbatched_32_clients", "healthz_32_clients")), "reference"),
     ]
-    if "onnx_1_sentence_ms" in f:
-        rows.append(("ONNX Runtime / eager forward, 1 sentence (ms)",
-                     f"{f['onnx_1_sentence_ms']}/{bare1}", "reference"))
-        rows.append(("ONNX Runtime / eager forward, 64 sentences (ms)",
-                     f"{f['onnx_64_sentences_ms']}/{f['bare_forward_64_sentences_ms']}", "reference"))
-    if "int8_1_sentence_ms" in f:
-        rows.append(("ONNX Runtime int8 / eager forward, 1 sentence (ms)",
-                     f"{f['int8_1_sentence_ms']}/{bare1}", "reference"))
-        rows.append(("ONNX Runtime int8 / eager forward, 64 sentences (ms)",
-                     f"{f['int8_64_sentences_ms']}/{f['bare_forward_64_sentences_ms']}", "reference"))
+    for prefix, label in (("onnx", "ONNX Runtime"), ("int8", "ONNX Runtime int8")):
+        if f"{prefix}_1_sentence_ms" in f:
+            rows.append((f"{label} / eager forward, 1 sentence (ms)", f"{f[prefix + '_1_sentence_ms']}/{bare1}",
+                         "reference"))
+            rows.append((f"{label} / eager forward, 64 sentences (ms)",
+                         f"{f[prefix + '_64_sentences_ms']}/{f['bare_forward_64_sentences_ms']}", "reference"))
     if "litserve_32_clients" in f:
         lit = f["litserve_32_clients"]
         rows.append(("32 clients: rnnservice / LitServe requests per s",
