@@ -4,9 +4,9 @@ warmed up, and comes with its own Batcher (SERVING_BATCHING), through which the 
 predictions so that concurrent requests share batches. The cache loads; it does not predict."""
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -45,6 +45,7 @@ class LoadedModel:
 class _Entry:
     model: LoadedModel
     stamp: Stamp                               # the folder's files as they were when it was loaded and verified
+    used: int = 0                              # when it last answered, on the cache's clock: the LRU order
 
 
 class ModelCache:
@@ -54,9 +55,12 @@ class ModelCache:
     stat calls, no hashing). When they changed, the entry is dropped and loaded again, and the load verifies
     every byte, so a changed artifact is refused in every process rather than served from memory by some.
 
-    Loading happens outside the lock, so that a slow load does not hold up requests for other models. Requests
-    that miss the same key while it loads wait for that one load (a cold worker under load would otherwise load a
-    model once per waiting request), and share its result or its error.
+    A hit takes no lock (a dict read is atomic under the GIL, and so is the counter that orders entries by use), so
+    that concurrent requests for a loaded model never queue behind each other's stat calls; py-spy put 13% of an
+    int8 worker's time in that queue (bench/RESULTS.md). Loading happens outside the lock, so that a slow load
+    does not hold up requests for other models. Requests that miss the same key while it loads wait for that one
+    load (a cold worker under load would otherwise load a model once per waiting request), and share its result
+    or its error.
 
     Bounds: at most `size` models, and at most `max_bytes` of weights in all; the least recently used go first,
     but the model just loaded always stays, even alone over `max_bytes`. A dropped model's batcher answers what
@@ -64,17 +68,22 @@ class ModelCache:
     """
 
     def __init__(self) -> None:
-        self._entries: OrderedDict[Key, _Entry] = OrderedDict()
+        self._entries: dict[Key, _Entry] = {}
         self._loading: dict[Key, Future[LoadedModel]] = {}
         self._lock = threading.Lock()
+        self._clock = itertools.count(1)
 
     def get(self, key: Key, *, folder: Path, load: Callable[[], LoadedModel], size: int,
             max_bytes: int) -> LoadedModel:
+        entry = self._entries.get(key)
+        if entry is not None and entry.stamp is not None and entry.stamp == files_stamp(folder):
+            entry.used = next(self._clock)
+            return entry.model
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and entry.stamp is not None and entry.stamp == files_stamp(folder):
-                self._entries.move_to_end(key)
-                return entry.model
+            current = self._entries.get(key)
+            if current is not None and current is not entry and current.stamp == files_stamp(folder):
+                current.used = next(self._clock)      # another request loaded it again since the read above
+                return current.model
             stale = self._entries.pop(key, None)
             loading = self._loading.get(key)
             if loading is None:
@@ -96,10 +105,11 @@ class ModelCache:
             raise
         with self._lock:
             del self._loading[key]
-            self._entries[key] = _Entry(model, stamp)     # only the loading request inserts this key
+            self._entries[key] = _Entry(model, stamp, next(self._clock))   # only the loading request inserts it
             dropped = []
             while len(self._entries) > 1 and (len(self._entries) > size or self.nbytes() > max_bytes):
-                old_key, old = self._entries.popitem(last=False)
+                old_key = min((k for k in self._entries if k != key), key=lambda k: self._entries[k].used)
+                old = self._entries.pop(old_key)
                 dropped.append(old)
                 logger.info("model cache: dropped version id %s to stay within SERVING_CACHE_SIZE=%s and "
                             "SERVING_CACHE_BYTES=%s", old_key[0], size, max_bytes)
@@ -110,16 +120,16 @@ class ModelCache:
 
     def nbytes(self) -> int:
         """The weights of every cached model, in bytes."""
-        return sum(entry.model.nbytes for entry in self._entries.values())
+        return sum(entry.model.nbytes for entry in list(self._entries.values()))
 
     def keys(self) -> list[Key]:
         """The cached keys, least recently used first."""
         with self._lock:
-            return list(self._entries)
+            return sorted(self._entries, key=lambda k: self._entries[k].used)
 
     def clear(self) -> None:
         with self._lock:
-            entries, self._entries = list(self._entries.values()), OrderedDict()
+            entries, self._entries = list(self._entries.values()), {}
         for entry in entries:
             entry.model.close()
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 import pytest
 
@@ -66,6 +66,28 @@ def test_it_reloads_after_a_touch_and_serves_when_the_bytes_are_the_same(alice, 
     again = model_get(version=version)
     assert again is not first                      # looked at again, and verified again
     assert model_get(version=version) is again
+
+
+def test_a_hit_never_waits_for_the_cache_lock(alice, make_version, empty_model_cache):
+    version = make_version(alice)
+    loaded = model_get(version=version)
+    with ThreadPoolExecutor(1) as pool:
+        with empty_model_cache._lock:                            # as while another model is being inserted
+            hit = pool.submit(model_get, version=version)
+            answered = wait([hit], timeout=10).done
+        assert answered and hit.result() is loaded
+
+
+def test_concurrent_hits_all_get_the_loaded_model_and_keep_it_most_recently_used(alice, make_version, settings,
+                                                                                 empty_model_cache):
+    settings.SERVING_CACHE_SIZE = 2
+    a, b, c = make_version(alice, "a"), make_version(alice, "b"), make_version(alice, "c")
+    loaded_a, _ = model_get(version=a), model_get(version=b)
+    with ThreadPoolExecutor(8) as pool:
+        hits = list(pool.map(lambda _: model_get(version=a), range(200)))
+    assert all(hit is loaded_a for hit in hits)
+    model_get(version=c)
+    assert [key[0] for key in empty_model_cache.keys()] == [a.pk, c.pk]      # b, the least recently used, went
 
 
 def _gated_loads(monkeypatch, fail: bool = False) -> tuple[threading.Event, list[int]]:
