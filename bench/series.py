@@ -141,6 +141,8 @@ def main() -> None:
                    best_epoch=result.fit.best_epoch, epochs_run=len(result.fit.history),
                    median_epoch_seconds=round(statistics.median(e.seconds for e in result.fit.history), 2),
                    train_wall_seconds=round(time.perf_counter() - started, 1))
+    if "members" in result.split:             # training.ensemble: each member's seed, best epoch and dev metrics
+        summary["members"] = result.split["members"]
     print(json.dumps({"dev": summary["dev_accuracy"]}), flush=True)
 
     if args.folds:

@@ -290,7 +290,13 @@ STATISTICS = {
         "type": "object", "description": "How the training and dev examples were split, and the dev metric.",
         "properties": {"dev": {"type": "string", "enum": ["given", "split"]}, "dev_fraction": {"type": "number"},
                        "split_seed": {"type": "integer"}, "train_examples": {"type": "integer"},
-                       "dev_examples": {"type": "integer"}, "metric": {"type": "string"}}},
+                       "dev_examples": {"type": "integer"}, "metric": {"type": "string"},
+                       "members": {"type": "array", "description": "An ensemble's members (training.ensemble): "
+                                   "each one's seed, best epoch and dev metrics at it.",
+                                   "items": {"type": "object", "required": ["seed", "best_epoch", "dev"],
+                                             "properties": {"seed": {"type": "integer"},
+                                                            "best_epoch": {"type": "integer"},
+                                                            "dev": {"$ref": REF + "Metrics"}}}}}},
 }
 
 

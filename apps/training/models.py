@@ -64,7 +64,8 @@ class TrainingJob(models.Model):
 
     @property
     def planned_epochs(self) -> int:
-        return int(self.config["training"]["epochs"])
+        training = self.config["training"]
+        return int(training["epochs"]) * int(training.get("ensemble", 1))     # an ensemble's members one by one
 
     @property
     def stopped_early(self) -> str:

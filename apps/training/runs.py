@@ -344,5 +344,6 @@ def _out_of_memory(job: TrainingJob, exc: Exception) -> str:
 def _epoch_line(epoch: Epoch, planned: int) -> str:
     dev = ", ".join(f"dev_{name} {significant(value)}" for name, value in epoch.dev.items())
     best = " (best)" if epoch.is_best else ""
-    return (f"epoch {epoch.epoch}/{planned}: train_loss {significant(epoch.train_loss)}, {dev}{best}; "
+    member = f" (member {epoch.member})" if epoch.member is not None else ""      # of an ensemble
+    return (f"epoch {epoch.epoch}/{planned}{member}: train_loss {significant(epoch.train_loss)}, {dev}{best}; "
             f"{epoch.tokens_per_s:,.0f} tokens/s, {epoch.seconds:.1f} s")

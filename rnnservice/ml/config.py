@@ -84,6 +84,9 @@ class TrainConfig:
     loss: str = "mse"              # forecasting: mse | mae, on the z-scored target values
     quantize: bool = False         # tagging, classification of text: also an int8 ONNX graph, checked on the dev
                                    # set, served where it loses at most half a point (rnnservice/ml/runtime.py)
+    ensemble: int = 1              # classification: this many models, trained one after another with seeds seed,
+                                   # seed + 1, ..., each stopped on the dev split; they answer with the mean of
+                                   # their probabilities (1: one model)
 
 
 @dataclass
@@ -146,7 +149,7 @@ RANGES = {
     # Seeds as numpy and CUDA take them: a larger one fails in the worker, after the job was accepted.
     "training.seed": (0, 2**32 - 1), "data.split_seed": (0, 2**32 - 1),
     "data.lookback": (1, 10_000), "data.horizon": (1, 10_000), "data.stride": (1, 10_000),
-    "architecture.segment_length": (1, 1_000),
+    "architecture.segment_length": (1, 1_000), "training.ensemble": (1, 16),
 }
 # Fields that mean something for some cells only.
 CELL_ONLY = {"architecture.ctrnn_dt": ("ctrnn",)}

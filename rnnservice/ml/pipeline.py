@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,37 +92,64 @@ def train(config: RunConfig, train_examples: Sequence, dev_examples: Sequence | 
     train_examples = task.gold_examples(config, codec, train_examples, training=True)
     dev_examples = task.gold_examples(config, codec, dev_examples)
     split.update(train_examples=len(train_examples), dev_examples=len(dev_examples))
-    model = build_model(config, vocab_sizes(codec))
+    # An ensemble's members (training.ensemble) are built and trained one after another, each as a model alone
+    # would be with a seed of its own (the first with the run's seed: it is the model a run without an ensemble
+    # trains), each stopped on the dev split and resumed from a checkpoint of its own; their epochs are numbered
+    # on from the member before.
+    count = cfg.ensemble
+    single = dataclasses.replace(config, training=dataclasses.replace(cfg, ensemble=1))
+    model = build_model(single, vocab_sizes(codec))
     arranged = task.train_batches(config, codec, train_examples)     # a language model's running text
     if arranged is None:
         items = [codec.encode(ex, max_length=cfg.max_length) for ex in train_examples]
-
-        def epoch_batches(epoch: int):
-            return (batch for _, batch in batches(items, codec, batch_size=cfg.batch_size, shuffle=True,
-                                                  seed=cfg.seed * 100_003 + epoch))
         steps = batch_count(items, cfg.batch_size)
-    else:
-        epoch_batches, steps = arranged
-
-    predictor = Predictor(model, codec, config, device=device)
-    options = predictor.options(task.dev_options(config))
     dev_prepared: list = []                        # encoded at the first dev score, once
+    options = Predictor(model, codec, config, device=device).options(task.dev_options(config))
 
-    def dev_score(_model: nn.Module) -> tuple[dict[str, float], float | None]:
-        direct = task.evaluate(model, codec, config, dev_examples, device)
-        if direct is not None:
-            return direct, None
-        if not dev_prepared:
-            dev_prepared.extend(predictor.prepare_examples(dev_examples))
-        outputs = predictor.run(dev_prepared, options)
-        return predictor.score(dev_examples, outputs), predictor.dev_loss(dev_examples, outputs)
+    def dev_score_of(scored: nn.Module) -> Callable[[nn.Module], tuple[dict[str, float], float | None]]:
+        predictor = Predictor(scored, codec, config, device=device)
 
-    result = fit(model, epoch_batches, steps,
-                 dev_score, cfg, metric=metric, lower_is_better=metric in task.lower_is_better, device=device,
-                 checkpoint_dir=Path(checkpoint_dir) / "last" if checkpoint_dir else None, on_epoch=on_epoch,
-                 progress=progress)
+        def dev_score(_model: nn.Module) -> tuple[dict[str, float], float | None]:
+            direct = task.evaluate(scored, codec, config, dev_examples, device)
+            if direct is not None:
+                return direct, None
+            if not dev_prepared:
+                dev_prepared.extend(predictor.prepare_examples(dev_examples))
+            outputs = predictor.run(dev_prepared, options)
+            return predictor.score(dev_examples, outputs), predictor.dev_loss(dev_examples, outputs)
+        return dev_score
+
+    members, results = [model], []
+    for index in range(count):
+        seed = cfg.seed + index
+        if index:
+            torch.manual_seed(seed)
+            random.seed(seed)
+            members.append(build_model(single, vocab_sizes(codec)))
+        member = members[index]
+        if arranged is None:
+            def epoch_batches(epoch: int, seed: int = seed):
+                return (batch for _, batch in batches(items, codec, batch_size=cfg.batch_size, shuffle=True,
+                                                      seed=seed * 100_003 + epoch))
+        else:
+            epoch_batches, steps = arranged
+        kept = None if checkpoint_dir is None else Path(checkpoint_dir) / (
+            "last" if count == 1 else f"member-{index + 1}")
+        results.append(fit(member, epoch_batches, steps, dev_score_of(member), cfg, metric=metric,
+                           lower_is_better=metric in task.lower_is_better, device=device, checkpoint_dir=kept,
+                           on_epoch=_numbered(on_epoch, results, index if count > 1 else None),
+                           progress=progress))
+    if count == 1:
+        result = results[0]
+        metrics = result.history[result.best_epoch - 1].dev
+    else:
+        with torch.device("meta"):                 # the ensemble's frame: its members are those just trained
+            model = build_model(config, vocab_sizes(codec))
+        model.members = nn.ModuleList(members)
+        result, metrics = _ensemble_result(results), dev_score_of(model)(model)[0]
+        split["members"] = [{"seed": cfg.seed + i, "best_epoch": r.best_epoch,
+                             "dev": r.history[r.best_epoch - 1].dev} for i, r in enumerate(results)]
     model.eval()
-    metrics = result.history[result.best_epoch - 1].dev
 
     def runner_score(runner: Any) -> dict[str, float]:
         scorer = Predictor(getattr(runner, "module", model), codec, config, device="cpu", runner=runner)
@@ -131,6 +158,26 @@ def train(config: RunConfig, train_examples: Sequence, dev_examples: Sequence | 
         return scorer.score(dev_examples, scorer.run(dev_prepared, options))
     check = DevCheck(runner_score, metric, lower_is_better=metric in task.lower_is_better)
     return TrainResult(model, codec, config, result, metrics, {**split, "metric": metric}, check)
+
+
+def _numbered(on_epoch: EpochHook | None, done: list[FitResult], member: int | None) -> EpochHook | None:
+    """The hook, for an ensemble's member: its epochs numbered on from those of the members before it."""
+    if on_epoch is None or member is None:
+        return on_epoch
+    offset = sum(len(result.history) for result in done)
+    return lambda epoch: on_epoch(dataclasses.replace(epoch, epoch=offset + epoch.epoch, member=member + 1))
+
+
+def _ensemble_result(results: list[FitResult]) -> FitResult:
+    """One FitResult of the members': every epoch, numbered on as the hook numbered them; the best is the last
+    member's best (each member keeps its own best epoch's weights)."""
+    history, offset = [], 0
+    for member, result in enumerate(results, 1):
+        history += [dataclasses.replace(epoch, epoch=offset + epoch.epoch, member=member) for epoch in result.history]
+        offset += len(result.history)
+    last = results[-1]
+    return FitResult(history, offset - len(last.history) + last.best_epoch, last.best_score, last.stopped_early,
+                     last.best_loss)
 
 
 def _with_input(config: RunConfig, examples: Sequence) -> RunConfig:

@@ -167,6 +167,8 @@ def _not_exportable(model: nn.Module, codec: Any, task: str) -> str:
         return f"only {' and '.join(EXPORTED_TASKS)} models are exported"
     if getattr(codec, "input", "tokens") != "tokens":
         return "only models of text are exported"
+    if hasattr(model, "members"):
+        return "an ensemble (training.ensemble) is served by PyTorch"
     if not hasattr(model, "encoder"):
         return "the model has no encoder"
     return ""

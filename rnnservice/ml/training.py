@@ -33,9 +33,11 @@ class Epoch:
     lr: float
     is_best: bool = False
     dev_loss: float | None = None  # classification: mean -log p(gold label) on dev; breaks ties of the metric
+    member: int | None = None      # an ensemble's (training.ensemble): which member trained, from 1
 
     def to_dict(self) -> dict:
-        row = {"epoch": self.epoch, "train_loss": round(self.train_loss, 5)}
+        row = {"epoch": self.epoch, **({"member": self.member} if self.member is not None else {}),
+               "train_loss": round(self.train_loss, 5)}
         row.update({f"dev_{k}": round(v, 5) for k, v in self.dev.items()})
         if self.dev_loss is not None:
             row["dev_loss"] = round(self.dev_loss, 5)

@@ -7,6 +7,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from rest_framework.test import APIClient
 
 from apps.datasets.models import Dataset
 from apps.datasets.services import dataset_validate
@@ -84,3 +85,27 @@ def test_manage_py_train_trains_and_registers_a_model_of_series(transactional_db
     assert version.dataset == dataset
     saved = json.loads((version.folder / "config.json").read_text())
     assert saved["config"]["data"]["input"] == "values"
+
+
+def test_an_ensemble_of_series_classifiers_trains_registers_and_serves(transactional_db, alice, tmp_path, sent):
+    dataset = series_dataset(alice)
+    config = tmp_path / "ensemble.json"
+    config.write_text(json.dumps({"architecture": TINY_ARCHITECTURE, "training": {**TINY_TRAINING, "ensemble": 2}}))
+    out = StringIO()
+    call_command("train", str(dataset.pk), "--model", "beats", "--config", str(config), "--sync",
+                 stdout=out, stderr=StringIO())
+    job = TrainingJob.objects.get()
+    assert out.getvalue().splitlines()[3].startswith("epoch 3/4 (member 2): train_loss")
+    assert job.status == "succeeded", job.error
+    assert job.planned_epochs == 4                                  # two members of two epochs, one after another
+    assert [(row["epoch"], row["member"]) for row in job.epochs] == [(1, 1), (2, 1), (3, 2), (4, 2)]
+    assert [member["seed"] for member in job.version.info["split"]["members"]] == [13, 14]
+
+    client = APIClient()
+    client.force_authenticate(alice)
+    frames = [[0.5] * dataset.statistics["splits"]["train"]["features"]] * 6
+    response = client.post("/api/models/beats/predict/", {"inputs": [{"values": frames}]}, format="json")
+    assert response.status_code == 200, response.json()
+    assert sum(response.json()["outputs"][0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    listed = client.get("/api/models/beats/").json()["versions"][0]      # checked against the schema's DataSplit
+    assert [member["best_epoch"] for member in listed["split"]["members"]] in ([1, 1], [1, 2], [2, 1], [2, 2])

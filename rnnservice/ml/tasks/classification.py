@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from rnnservice.ml.config import RunConfig
 from rnnservice.ml.data import Codec, _char_ids, _char_vocab, _collate_chars, _lengths, _pad
+from rnnservice.ml.errors import ConfigError
 from rnnservice.ml.formats import ClassificationExample
 from rnnservice.ml.metrics import accuracy, macro_f1
 from rnnservice.ml.models import Encoder, inputs_of, length_mask
@@ -166,12 +167,29 @@ class Classifier(nn.Module):
         return logits, loss
 
 
+class ClassifierEnsemble(nn.Module):
+    """`training.ensemble` classifiers, each trained alone with a seed of its own (the pipeline trains them one
+    after another, each with early stopping on the dev split), answering with the mean of their probabilities, as
+    InceptionTime's five. Its logits are the log of that mean, so softmax gives it back and the task's decoding,
+    scoring and dev loss apply unchanged."""
+
+    def __init__(self, members: Sequence[Classifier]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, labels: Tensor | None = None, **batch: Tensor) -> tuple[Tensor, Tensor | None]:
+        log_probs = torch.stack([member(**batch)[0].float().log_softmax(-1) for member in self.members])  # (M, B, K)
+        logits = torch.logsumexp(log_probs, 0) - math.log(len(self.members))                              # (B, K)
+        return logits, None if labels is None else F.nll_loss(logits, labels)
+
+
 class ClassificationTask(Task):
     name = "classification"
     inputs = ("tokens", "values")
     metrics = ("accuracy", "macro_f1")
     output_vocab = "labels"
-    own_fields = ("architecture.pooling", "architecture.fcn", "architecture.fcn_dropout", "architecture.fcn_noise")
+    own_fields = ("architecture.pooling", "architecture.fcn", "architecture.fcn_dropout", "architecture.fcn_noise",
+                  "training.ensemble")
     defaults = {
         "tokens": {
             "tokenizer": {"kind": "words", "lowercase": True},
@@ -193,10 +211,17 @@ class ClassificationTask(Task):
     def codec_class(self, input):
         return SeriesClassificationCodec if input == "values" else ClassificationCodec
 
+    def check_config(self, config):
+        if config.training.ensemble > 1 and config.training.quantize:
+            raise ConfigError("training.quantize", "an ensemble is served by PyTorch, not exported to ONNX: set "
+                                                   "quantize false, or ensemble 1")
+
     def build_model(self, config, sizes):
-        return Classifier(config.architecture, sizes.get("words", 0), sizes["labels"], sizes.get("chars", 0),
-                          config.training.word_dropout, features=sizes.get("features", 0),
-                          label_smoothing=config.training.label_smoothing)
+        members = [Classifier(config.architecture, sizes.get("words", 0), sizes["labels"], sizes.get("chars", 0),
+                              config.training.word_dropout, features=sizes.get("features", 0),
+                              label_smoothing=config.training.label_smoothing)
+                   for _ in range(config.training.ensemble)]
+        return members[0] if len(members) == 1 else ClassifierEnsemble(members)
 
     def budget_sizes(self, config, data):
         from rnnservice.ml.budget import text_sizes

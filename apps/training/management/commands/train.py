@@ -188,4 +188,5 @@ def _epoch_line(row: dict[str, Any], planned: int) -> str:
     # Sorted: jsonb reorders the keys.
     dev = ", ".join(f"{key} {significant(row[key])}" for key in sorted(row) if key.startswith("dev_"))
     best = " (best)" if row.get("is_best") else ""
-    return f"epoch {row['epoch']}/{planned}: train_loss {significant(row['train_loss'])}, {dev}{best}"
+    member = f" (member {row['member']})" if row.get("member") is not None else ""     # of an ensemble
+    return f"epoch {row['epoch']}/{planned}{member}: train_loss {significant(row['train_loss'])}, {dev}{best}"
