@@ -88,3 +88,14 @@ def runtime_summary(runtime: dict[str, Any] | None) -> str:
         rows.append(("int8", int8.get("reason", "not made")))
     body = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
     return format_html('<table class="rnn-table">{}</table>', body)
+
+
+def members_summary(members: list[dict[str, Any]]) -> str:
+    """An ensemble's members (a version's split.members) as a table: each one's seed, best epoch and dev metrics."""
+    if not members:
+        return "-"
+    head = format_html("<tr><th>member</th><th>seed</th><th>best epoch</th><th>dev</th></tr>")
+    body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
+        (number, member.get("seed"), member.get("best_epoch"), metrics_inline(member.get("dev") or {}))
+        for number, member in enumerate(members, 1)))
+    return format_html('<table class="rnn-table">{}{}</table>', head, body)

@@ -21,6 +21,11 @@ from rnnservice.errors import Conflict, ServiceError
 LIST_METRICS_FROM = 500      # the latest versions whose metric names make the list's columns
 
 
+def _members(version: ModelVersion) -> list[dict]:
+    """An ensemble's members, as training recorded them (training.ensemble); [] for a single model."""
+    return ((version.info or {}).get("split") or {}).get("members") or []
+
+
 def _job_display(version: ModelVersion) -> str:
     job = getattr(version, "job", None)          # TrainingJob.version, reversed: the registry never imports training
     if job is None:
@@ -298,6 +303,20 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.display(description="runtime")
     def runtime_display(self, obj: ModelVersion) -> str:
         return display.runtime_summary((obj.info or {}).get("runtime"))
+
+    @admin.display(description="ensemble")
+    def members_display(self, obj: ModelVersion) -> str:
+        return display.members_summary(_members(obj))
+
+    def get_fields(self, request: HttpRequest, obj: ModelVersion | None = None):
+        fields = super().get_fields(request, obj)
+        if obj is None or not _members(obj):
+            return fields
+        at = fields.index("metrics_display") + 1                  # an ensemble's members under its metrics
+        return (*fields[:at], "members_display", *fields[at:])
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ModelVersion | None = None):
+        return self.get_fields(request, obj)
 
     @admin.display(description="info (config.json)")
     def info_display(self, obj: ModelVersion) -> str:

@@ -94,6 +94,19 @@ def test_a_version_page_shows_what_serves_it_and_the_int8_graphs_dev_score(admin
     assert "0.9125</span> → <span" in html and "past the tolerance of" in html
 
 
+def test_a_version_page_lists_an_ensembles_members_under_its_metrics(admin_client, alice, make_version):
+    version = make_version(alice)
+    page = f"/admin/registry/modelversion/{version.pk}/change/"
+    assert "<th>member</th>" not in admin_client.get(page).content.decode()     # a single model: no such row
+    version.info["split"]["members"] = [{"seed": 13, "best_epoch": 9, "dev": {"accuracy": 0.94}},
+                                        {"seed": 14, "best_epoch": 12, "dev": {"accuracy": 0.96}}]
+    version.save()
+    html = admin_client.get(page).content.decode()
+    assert "<th>member</th><th>seed</th><th>best epoch</th><th>dev</th>" in html
+    assert '<tr><td>2</td><td>14</td><td>12</td><td>accuracy <span title="0.96">0.96</span></td></tr>' in html
+    assert html.index("<th>member</th>") > html.index("<th>accuracy</th>")           # under the metrics
+
+
 def test_it_promotes_through_the_alias_inline(admin_client, alice, make_version):
     model = make_version(alice).model
     second = make_version(alice)
