@@ -7,8 +7,10 @@ Prints one JSON line per epoch of the dev run, then a summary: accuracy on the s
 training file (the split a user gets when no dev file is uploaded), and with --folds K the accuracy of a stratified
 K-fold cross-validation on the whole training file (each fold's model picks its epoch on a dev split of its own
 training part, never on the fold it is scored on); --jobs N trains N folds at once, in processes of one thread
-each. --throughput adds our training loop against a plain PyTorch loop
-over the same model and batches (medians of alternated rounds).
+each. --throughput adds our training loop against a plain PyTorch loop over the same model and batches (medians
+of alternated rounds; one classifier, as an ensemble's members train one by one). The default for series
+classification is an ensemble of five (training.ensemble); `--config` with {"training": {"ensemble": 1}} gives one
+model, as before 2026-12-06.
 """
 from __future__ import annotations
 
@@ -95,6 +97,7 @@ def throughput(config, examples: list, min_steps: int = 60) -> dict:
     from bench.throughput import our_epoch, plain_epoch
 
     config.training.epochs = 1
+    config.training.ensemble = 1              # an ensemble's members train one by one: the loop is one model's
     codec = SeriesClassificationCodec.fit(examples, config)
     items = [codec.encode(ex) for ex in examples]
     data = [b for _, b in batches(items, codec, batch_size=config.training.batch_size, shuffle=True, seed=1)]

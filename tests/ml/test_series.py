@@ -48,8 +48,10 @@ def tagged_waves(count: int = 30, seed: int = 0) -> list[SeriesExample]:
 
 
 def values_config(task: str, **architecture):
+    """A tiny model of series; one classifier, not the default ensemble of five (tests/ml/test_ensemble.py)."""
+    single = {"ensemble": 1} if task == "classification" else {}
     return config_from_dict({"architecture": {**TINY, **architecture},
-                             "training": {"epochs": 25, "batch_size": 8, "lr": 1e-2, "patience": 25}},
+                             "training": {"epochs": 25, "batch_size": 8, "lr": 1e-2, "patience": 25, **single}},
                             task=task, input="values")
 
 
@@ -153,6 +155,7 @@ def test_values_defaults_and_fields_of_one_input_kind():
     assert config.training.max_length >= 10_000       # a long series is never cut in training
     text = config_from_dict({}, task="classification")
     assert text.architecture.input_conv == 0 and text.data.input is None
+    assert (config.training.ensemble, text.training.ensemble) == (5, 1)     # five classifiers of series, one of text
     with pytest.raises(ConfigError, match="architecture.input_conv: applies to values input only"):
         config_from_dict({"architecture": {"input_conv": 3}}, task="classification", input="tokens")
     with pytest.raises(ConfigError, match="architecture.char_dim: applies to tokens input only"):
