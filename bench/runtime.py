@@ -63,10 +63,10 @@ def main() -> None:
 
 
 def _export_unchecked(model, codec, path: Path) -> None:
-    batch = runtime._check_batch(codec, True, (7, 1, 12, 3))
     names = ["ids", "lengths", "chars"]
+    batch = runtime._check_batch(codec, names, (7, 1, 12, 3))
     # _Logits is made in eval mode, so the exporter leaves `model` (timed below) in eval mode too
-    torch.onnx.export(runtime._Logits(model, True), tuple(batch[n] for n in names), str(path), input_names=names,
+    torch.onnx.export(runtime._Logits(model, names), tuple(batch[n] for n in names), str(path), input_names=names,
                       output_names=["logits"], opset_version=runtime.OPSET, dynamo=False,
                       dynamic_axes={"ids": {0: "b", 1: "t"}, "lengths": {0: "b"}, "chars": {0: "b", 1: "t", 2: "l"},
                                     "logits": {0: "b", 1: "t"}})

@@ -1,6 +1,7 @@
 """A faster runtime for the versions that export: ONNX Runtime in place of PyTorch eager (issue 19).
 
-At save, a tagging or classification model of text is exported to `model.onnx` with the TorchScript exporter
+At save, a tagging or classification model (of text or of numeric series, an ensemble of classifiers included:
+the graph then averages its members' probabilities) is exported to `model.onnx` with the TorchScript exporter
 (`torch.onnx.export(..., dynamo=False)`: packed sequences become ONNX's `sequence_lens`, so padding never changes an
 output; the dynamo exporter of torch 2.13 fails on them), then checked: ONNX Runtime on padded batches of mixed
 lengths against PyTorch in eval mode on each input alone, the same argmax at every position and probabilities within
@@ -64,19 +65,20 @@ class DevCheck:
 
 
 class _Logits(nn.Module):
-    """The model's logits alone, from token ids, lengths and (when the model reads them) character ids. Made in eval
-    mode, with the model: the TorchScript exporter traces in eval mode and afterwards sets the module it was given
-    back to that module's own mode, so a wrapper left in training mode (nn.Module's default) would switch the
-    wrapped model to training after the export, and the check would compare ONNX Runtime against a PyTorch with its
-    word dropout (and an LSTM's dropout between layers) switched on."""
+    """The model's logits alone, from its inputs in the order of `names` (token ids, lengths and, when the model
+    reads them, character ids; or numeric frames and lengths). Made in eval mode, with the model: the TorchScript
+    exporter traces in eval mode and afterwards sets the module it was given back to that module's own mode, so a
+    wrapper left in training mode (nn.Module's default) would switch the wrapped model to training after the
+    export, and the check would compare ONNX Runtime against a PyTorch with its word dropout (and an LSTM's
+    dropout between layers) switched on."""
 
-    def __init__(self, model: nn.Module, chars: bool):
+    def __init__(self, model: nn.Module, names: list[str]):
         super().__init__()
-        self.model, self.chars = model, chars
+        self.model, self.names = model, names
         self.eval()
 
-    def forward(self, ids: Tensor, lengths: Tensor, chars: Tensor | None = None) -> Tensor:
-        return self.model(ids, lengths, chars if self.chars else None)[0]
+    def forward(self, *inputs: Tensor) -> Tensor:
+        return self.model(**dict(zip(self.names, inputs, strict=True)))[0]
 
 
 def export(model: nn.Module, codec: Any, task: str, folder: Path, *, quantize: bool = False,
@@ -87,30 +89,29 @@ def export(model: nn.Module, codec: Any, task: str, folder: Path, *, quantize: b
     if reason:
         return {"runtime": "torch", "onnx": {"exported": False, "reason": reason}}
     cpu = copy.deepcopy(model).cpu().eval()
-    uses_chars = getattr(cpu.encoder, "chars", None) is not None
+    names = _input_names(cpu, codec)
     path = folder / ONNX_FILE
     try:
-        batch = _check_batch(codec, uses_chars, lengths=(7, 1, 12, 3))
-        names = ["ids", "lengths", *(["chars"] if uses_chars else [])]
-        axes = {"ids": {0: "batch", 1: "steps"}, "lengths": {0: "batch"}, "logits": {0: "batch"}}
-        if uses_chars:
+        batch = _check_batch(codec, names, lengths=(7, 1, 12, 3))
+        axes = {names[0]: {0: "batch", 1: "steps"}, "lengths": {0: "batch"}, "logits": {0: "batch"}}
+        if "chars" in names:
             axes["chars"] = {0: "batch", 1: "steps", 2: "letters"}
         if task == "tagging":
             axes["logits"][1] = "steps"
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")              # the TorchScript exporter's notes on RNNs and tracing
-            torch.onnx.export(_Logits(cpu, uses_chars), tuple(batch[name] for name in names), str(path),
+            torch.onnx.export(_Logits(cpu, names), tuple(batch[name] for name in names), str(path),
                               input_names=names, output_names=["logits"], dynamic_axes=axes, opset_version=OPSET,
                               dynamo=False, training=torch.onnx.TrainingMode.EVAL)
         session = _session(path, threads=1)
         worst = 0.0
         for lengths in ((7, 1, 12, 3), (5,), (2, 2), (16, 9, 1, 4, 4, 11)):   # mixed lengths, one, equal ones
-            check = _check_batch(codec, uses_chars, lengths)
+            check = _check_batch(codec, names, lengths)
             worst = max(worst, _compare(cpu, session, check, names, task))
     except Exception as exc:                             # a model that does not export is served by PyTorch
         path.unlink(missing_ok=True)
         return {"runtime": "torch", "onnx": {"exported": False, "reason": f"{type(exc).__name__}: {exc}"[:500]}}
-    timings = {f"ms_batch_{size}": _timings(cpu, session, _check_batch(codec, uses_chars, (12,) * size), names)
+    timings = {f"ms_batch_{size}": _timings(cpu, session, _check_batch(codec, names, (12,) * size), names)
                for size in (1, 16)}
     # ONNX Runtime's LSTM runs the padded steps that PyTorch's packed path skips, so it can lose on a batch even
     # where it wins on one input: it serves only where it is faster on both (the batch of one length, as the
@@ -118,14 +119,14 @@ def export(model: nn.Module, codec: Any, task: str, folder: Path, *, quantize: b
     faster = "onnx" if all(timings[size]["onnx"] < timings[size]["torch"] for size in timings) else "torch"
     recorded = {"runtime": faster, "onnx": {"exported": True, "checked": True, "max_difference": worst, **timings}}
     if quantize:
-        int8 = _quantize(cpu, folder, codec, uses_chars, names, dev_check)
+        int8 = _quantize(cpu, folder, codec, names, dev_check)
         recorded["onnx"]["int8"] = int8
         if int8.get("within_tolerance") and all(int8[size] < timings[size][faster] for size in timings):
             recorded["runtime"] = "onnx_int8"
     return recorded
 
 
-def _quantize(model: nn.Module, folder: Path, codec: Any, uses_chars: bool, names: list[str],
+def _quantize(model: nn.Module, folder: Path, codec: Any, names: list[str],
               dev_check: DevCheck | None) -> dict[str, Any]:
     """folder/model.int8.onnx from folder/model.onnx, its dev metrics beside the float graph's, and its timings."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -149,7 +150,7 @@ def _quantize(model: nn.Module, folder: Path, codec: Any, uses_chars: bool, name
     lost = change.get(dev_check.metric, 0.0) * (-1 if not dev_check.lower_is_better else 1)
     session, timings = _session(target, threads=1), {}
     for size in (1, 16):
-        feed = {name: tensor.numpy() for name, tensor in _check_batch(codec, uses_chars, (12,) * size).items()
+        feed = {name: tensor.numpy() for name, tensor in _check_batch(codec, names, (12,) * size).items()
                 if name in names}
         timings[f"ms_batch_{size}"] = _median_ms(lambda: session.run(None, feed))     # noqa: B023 (run at once)
     return {"made": True, "metric": dev_check.metric, "dev_float": _rounded(float_metrics),
@@ -165,24 +166,36 @@ def _rounded(metrics: dict[str, float]) -> dict[str, float]:
 def _not_exportable(model: nn.Module, codec: Any, task: str) -> str:
     if task not in EXPORTED_TASKS:
         return f"only {' and '.join(EXPORTED_TASKS)} models are exported"
-    if getattr(codec, "input", "tokens") != "tokens":
-        return "only models of text are exported"
-    if hasattr(model, "members"):
-        return "an ensemble (training.ensemble) is served by PyTorch"
-    if not hasattr(model, "encoder"):
+    if not hasattr(_first(model), "encoder"):
         return "the model has no encoder"
     return ""
 
 
-def _check_batch(codec: Any, chars: bool, lengths: tuple[int, ...]) -> dict[str, Tensor]:
-    """A padded batch of random tokens (ids past the reserved ones) of the given lengths."""
+def _first(model: nn.Module) -> nn.Module:
+    """The model, or an ensemble's first member (training.ensemble): its members read the same inputs."""
+    return model.members[0] if hasattr(model, "members") else model
+
+
+def _input_names(model: nn.Module, codec: Any) -> list[str]:
+    """The graph's inputs: token ids, lengths and character ids where the model reads them; or frames and lengths."""
+    if getattr(codec, "input", "tokens") == "values":
+        return ["values", "lengths"]
+    return ["ids", "lengths", *(["chars"] if getattr(_first(model).encoder, "chars", None) is not None else [])]
+
+
+def _check_batch(codec: Any, names: list[str], lengths: tuple[int, ...]) -> dict[str, Tensor]:
+    """A padded batch of the given lengths: random tokens (ids past the reserved ones), or random normalised
+    frames, zero where padded."""
     generator = torch.Generator().manual_seed(sum(lengths))
     steps, vocab = max(lengths), codec.sizes()
+    mask = torch.arange(steps)[None, :] < torch.tensor(lengths)[:, None]
+    if names[0] == "values":
+        frames = torch.randn((len(lengths), steps, codec.features), generator=generator)
+        return {"values": frames * mask[:, :, None], "lengths": torch.tensor(lengths)}
     words = max(3, vocab.get("words", 3))
     ids = torch.randint(2, words, (len(lengths), steps), generator=generator)
-    mask = torch.arange(steps)[None, :] < torch.tensor(lengths)[:, None]
     batch = {"ids": ids * mask, "lengths": torch.tensor(lengths)}
-    if chars:
+    if "chars" in names:
         letters = max(3, vocab.get("chars", 3))
         char_ids = torch.randint(2, letters, (len(lengths), steps, 6), generator=generator)
         batch["chars"] = char_ids * mask[:, :, None]
@@ -196,7 +209,7 @@ def _compare(model: nn.Module, session: Any, batch: dict[str, Tensor], names: li
     dropout on, it drifts from itself by 1e-3 to 1e-2 (what refused every trained model until 2026-12-05)."""
     if any(module.training for module in model.modules()):     # dropout on: not what serving computes
         raise ValueError("the PyTorch reference is in training mode")
-    wrapped, rows = _Logits(model, "chars" in names), []
+    wrapped, rows = _Logits(model, names), []
     with torch.no_grad():
         for row, length in enumerate(batch["lengths"].tolist()):
             alone = {name: batch[name][row:row + 1, :length] if name != "lengths" else batch[name][row:row + 1]
@@ -218,7 +231,7 @@ def _compare(model: nn.Module, session: Any, batch: dict[str, Tensor], names: li
 
 def _timings(model: nn.Module, session: Any, batch: dict[str, Tensor], names: list[str]) -> dict[str, float]:
     """Median ms of a forward pass, PyTorch eager and ONNX Runtime, each with one thread (as a web worker)."""
-    wrapped, feed = _Logits(model, "chars" in names), {name: batch[name].numpy() for name in names}
+    wrapped, feed = _Logits(model, names), {name: batch[name].numpy() for name in names}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -248,8 +261,9 @@ def _session(path: Path, threads: int) -> Any:
 
 
 class OnnxModel:
-    """Stands in for a tagger's or classifier's module at prediction: its logits from ONNX Runtime, the rest of
-    its predict (softmax, the CRF) from the PyTorch module, whose weights are the same."""
+    """Stands in for a tagger's or classifier's module (or an ensemble of classifiers) at prediction: its logits
+    from ONNX Runtime, the rest of its predict (softmax, the CRF) from the PyTorch module, whose weights are the
+    same."""
 
     # ONNX Runtime's LSTM computes every padded step (it takes sequence_lens, but pays for the padding), so
     # Predictor.run keeps its batches to lengths within this factor of each other: 32 UD dev sentences in 25 ms
@@ -262,8 +276,8 @@ class OnnxModel:
         self.crf = getattr(model, "crf", None)
 
     def __call__(self, ids: Tensor | None = None, lengths: Tensor | None = None, chars: Tensor | None = None,
-                 **_: Any) -> tuple[Tensor, None]:
-        given = {"ids": ids, "lengths": lengths, "chars": chars}
+                 values: Tensor | None = None, **_: Any) -> tuple[Tensor, None]:
+        given = {"ids": ids, "lengths": lengths, "chars": chars, "values": values}
         feed = {name: np.ascontiguousarray(given[name].cpu().numpy()) for name in self.names}
         return torch.from_numpy(self.session.run(None, feed)[0]), None
 

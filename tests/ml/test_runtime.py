@@ -58,6 +58,28 @@ def test_a_trained_model_exports_and_predicts_what_pytorch_does(trained, task, t
         assert all(abs(a - b) <= 1e-4 for a, b in scores)
 
 
+@pytest.mark.parametrize("task", ["classification", "tagging"])
+def test_a_model_of_numeric_series_exports_and_predicts_what_pytorch_does(task, tmp_path):
+    """Frames and lengths in, as tokens are: the check runs on padded batches of random frames of mixed lengths."""
+    from tests.ml.test_series import tagged_waves, values_config, waves
+    config = values_config(task)
+    config.training.epochs = 3
+    result = train(config, waves(30) if task == "classification" else tagged_waves(30))
+    recorded = export(result.model, result.codec, task, tmp_path)
+    assert recorded["onnx"].get("checked"), recorded
+    assert recorded["onnx"]["max_difference"] <= CHECK_TOLERANCE
+    series = waves(4, seed=5) if task == "classification" else tagged_waves(4, seed=5)
+    inputs = [{"values": ex.values.tolist()} for ex in series]          # lengths 5 to 30: padded batches
+    runner = OnnxModel(result.model, tmp_path / ONNX_FILE, threads=1)
+    expected = Predictor(result.model, result.codec, result.config).predict(inputs)
+    found = Predictor(result.model, result.codec, result.config, runner=runner).predict(inputs)
+    for want, got in zip(expected, found, strict=True):
+        assert want.get("tags", want.get("label")) == got.get("tags", got.get("label"))
+        scores = zip(want.get("scores", want.get("probabilities", {}).values()),
+                     got.get("scores", got.get("probabilities", {}).values()), strict=True)
+        assert all(abs(a - b) <= 1e-4 for a, b in scores)
+
+
 def test_onnx_runtime_gets_batches_of_similar_lengths_and_the_same_outputs(trained, tmp_path, monkeypatch):
     """ONNX Runtime pays for padded steps, so Predictor.run cuts its batches where lengths spread past
     OnnxModel.length_spread; PyTorch's batches are cut by size alone. The outputs are the same either way."""

@@ -12,7 +12,6 @@ from torch import Tensor, nn
 
 from rnnservice.ml.config import RunConfig
 from rnnservice.ml.data import Codec, _char_ids, _char_vocab, _collate_chars, _lengths, _pad
-from rnnservice.ml.errors import ConfigError
 from rnnservice.ml.formats import ClassificationExample
 from rnnservice.ml.metrics import accuracy, macro_f1
 from rnnservice.ml.models import Encoder, inputs_of, length_mask
@@ -213,11 +212,6 @@ class ClassificationTask(Task):
 
     def codec_class(self, input):
         return SeriesClassificationCodec if input == "values" else ClassificationCodec
-
-    def check_config(self, config):
-        if config.training.ensemble > 1 and config.training.quantize:
-            raise ConfigError("training.quantize", "an ensemble is served by PyTorch, not exported to ONNX: set "
-                                                   "quantize false, or ensemble 1")
 
     def build_model(self, config, sizes):
         members = [Classifier(config.architecture, sizes.get("words", 0), sizes["labels"], sizes.get("chars", 0),
