@@ -77,3 +77,18 @@ def test_a_job_page_says_why_training_stopped_early_and_what_to_watch(logged_in,
     assert stopped == "stopped early at epoch 7 of 8: dev accuracy has not improved for 4 epochs"
     warnings = [item.text for item in browser.find_elements(By.CSS_SELECTOR, ".field-warnings_display li")]
     assert warnings == job.warnings
+
+
+def test_a_running_ensembles_page_counts_the_epochs_of_all_its_members(logged_in, live_server, admin_user):
+    browser = logged_in
+    rows = [{"epoch": n, "member": 1 + (n - 1) // 3, "train_loss": 1.0 / n, "dev_accuracy": 0.5, "is_best": False}
+            for n in range(1, 5)]
+    job = TrainingJob.objects.create(
+        owner=admin_user, dataset=DatasetFactory(owner=admin_user), model_name="members", status="running",
+        progress=0.5, epochs=rows,
+        config={"task": "classification", "training": {"epochs": 3, "ensemble": 2, "patience": 3, "metric": ""}})
+    browser.get(f"{live_server.url}/admin/training/trainingjob/{job.pk}/change/")
+    progress = browser.find_element(By.CSS_SELECTOR, '.rnn-status [data-field="progress"]')
+    assert progress.text == "50% (4 of 6 epochs)"                    # drawn by the server
+    TrainingJob.objects.filter(pk=job.pk).update(progress=4 / 6)
+    wait(browser, lambda d: progress.text == "67% (4 of 6 epochs)", "the page's poll to count both members' epochs")

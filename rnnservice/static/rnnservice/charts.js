@@ -94,7 +94,8 @@
   // The same shape as apps/training/curves.py's job_curves, from the API's answer.
   function jobCurves(job) {
     const run = epochSeries(job.epochs);
-    const planned = job.config.training.epochs;
+    // As TrainingJob.planned_epochs: an ensemble's members train one after another, each its epochs.
+    const planned = job.config.training.epochs * (job.config.training.ensemble || 1);
     const last = run.epochs.length ? run.epochs[run.epochs.length - 1] : 0;
     return { job: job.id, status: job.status, progress: job.progress, planned_epochs: planned,
              stopped_early_at: job.status === "succeeded" && last < planned ? last : null, ...run };
