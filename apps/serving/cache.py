@@ -76,12 +76,12 @@ class ModelCache:
     def get(self, key: Key, *, folder: Path, load: Callable[[], LoadedModel], size: int,
             max_bytes: int) -> LoadedModel:
         entry = self._entries.get(key)
-        if entry is not None and entry.stamp is not None and entry.stamp == files_stamp(folder):
+        if _fresh(entry, folder):
             entry.used = next(self._clock)
             return entry.model
         with self._lock:
             current = self._entries.get(key)
-            if current is not None and current is not entry and current.stamp == files_stamp(folder):
+            if current is not entry and _fresh(current, folder):
                 current.used = next(self._clock)      # another request loaded it again since the read above
                 return current.model
             stale = self._entries.pop(key, None)
@@ -132,6 +132,11 @@ class ModelCache:
             entries, self._entries = list(self._entries.values()), {}
         for entry in entries:
             entry.model.close()
+
+
+def _fresh(entry: _Entry | None, folder: Path) -> bool:
+    """Whether a cached entry may answer: its folder's files look as they did when it was loaded and verified."""
+    return entry is not None and entry.stamp is not None and entry.stamp == files_stamp(folder)
 
 
 models = ModelCache()

@@ -22,7 +22,7 @@ from rnnservice.ml.formats.numeric import SeriesExample
 from rnnservice.ml.models import build_model, vocab_sizes
 from rnnservice.ml.predict import Predictor
 from rnnservice.ml.runtime import DevCheck
-from rnnservice.ml.training import EpochHook, FitResult, fit
+from rnnservice.ml.training import Epoch, EpochHook, FitResult, fit
 
 
 @dataclass
@@ -137,7 +137,7 @@ def train(config: RunConfig, train_examples: Sequence, dev_examples: Sequence | 
             "last" if count == 1 else f"member-{index + 1}")
         results.append(fit(member, epoch_batches, steps, dev_score_of(member), cfg, metric=metric,
                            lower_is_better=metric in task.lower_is_better, device=device, checkpoint_dir=kept,
-                           on_epoch=_numbered(on_epoch, results, index if count > 1 else None),
+                           on_epoch=_numbered(on_epoch, results, ensemble=count > 1),
                            progress=progress))
     if count == 1:
         result = results[0]
@@ -160,24 +160,27 @@ def train(config: RunConfig, train_examples: Sequence, dev_examples: Sequence | 
     return TrainResult(model, codec, config, result, metrics, {**split, "metric": metric}, check)
 
 
-def _numbered(on_epoch: EpochHook | None, done: list[FitResult], member: int | None) -> EpochHook | None:
+def _member_epoch(epoch: Epoch, before: list[FitResult]) -> Epoch:
+    """An ensemble member's epoch, numbered on from the epochs of the members `before` it."""
+    return dataclasses.replace(epoch, epoch=sum(len(r.history) for r in before) + epoch.epoch,
+                               member=len(before) + 1)
+
+
+def _numbered(on_epoch: EpochHook | None, before: list[FitResult], ensemble: bool) -> EpochHook | None:
     """The hook, for an ensemble's member: its epochs numbered on from those of the members before it."""
-    if on_epoch is None or member is None:
+    if on_epoch is None or not ensemble:
         return on_epoch
-    offset = sum(len(result.history) for result in done)
-    return lambda epoch: on_epoch(dataclasses.replace(epoch, epoch=offset + epoch.epoch, member=member + 1))
+    before = list(before)                          # the members trained so far, not those trained later
+    return lambda epoch: on_epoch(_member_epoch(epoch, before))
 
 
 def _ensemble_result(results: list[FitResult]) -> FitResult:
     """One FitResult of the members': every epoch, numbered on as the hook numbered them; the best is the last
     member's best (each member keeps its own best epoch's weights)."""
-    history, offset = [], 0
-    for member, result in enumerate(results, 1):
-        history += [dataclasses.replace(epoch, epoch=offset + epoch.epoch, member=member) for epoch in result.history]
-        offset += len(result.history)
+    history = [_member_epoch(epoch, results[:i]) for i, result in enumerate(results) for epoch in result.history]
     last = results[-1]
-    return FitResult(history, offset - len(last.history) + last.best_epoch, last.best_score, last.stopped_early,
-                     last.best_loss)
+    best = _member_epoch(last.history[last.best_epoch - 1], results[:-1]).epoch
+    return FitResult(history, best, last.best_score, last.stopped_early, last.best_loss)
 
 
 def _with_input(config: RunConfig, examples: Sequence) -> RunConfig:
