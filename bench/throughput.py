@@ -1,6 +1,7 @@
 """Our training loop and Predictor against plain PyTorch on the same model and batches, in one run; and our loop
-as it trains today (batches of one length, the fused AdamW) against our loop as it trained before issue 19 (batches
-of similar lengths, AdamW's default implementation), and against each change alone.
+as it trains today (batches of one length, the fused AdamW, rnnservice.ml.dropout's cheaper draws) against our loop
+as it trained before issue 19 (batches of similar lengths, AdamW's default implementation, torch's dropout), and
+against each change alone.
 
     python -m bench.throughput [--data ../shared/datasets] [--sentences 3000] [--rounds 5]
 
@@ -16,8 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+import rnnservice.ml.cells
+import rnnservice.ml.dropout
 from rnnservice.ml.config import config_from_dict
 from rnnservice.ml.data import batches
 from rnnservice.ml.formats import read_examples
@@ -59,6 +63,17 @@ def default_adamw():
         torch.optim.AdamW = fused_adamw
 
 
+@contextmanager
+def torch_dropout():
+    """torch's own dropout (one Mersenne Twister draw an element), as training used before rnnservice.ml.dropout."""
+    cheap = rnnservice.ml.dropout.dropout
+    rnnservice.ml.dropout.dropout = rnnservice.ml.cells.dropout = F.dropout
+    try:
+        yield
+    finally:
+        rnnservice.ml.dropout.dropout = rnnservice.ml.cells.dropout = cheap
+
+
 def median_time(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -92,7 +107,7 @@ def main() -> None:
     model = build_model(config, vocab_sizes(codec))
     initial = {k: v.clone() for k, v in model.state_dict().items()}
 
-    ours, plain, ours_mixed, ours_default_adamw, ours_before = [], [], [], [], []
+    ours, plain, ours_mixed, ours_default_adamw, ours_torch_dropout, ours_before = [], [], [], [], [], []
     for round_ in range(args.rounds):          # alternate, so that machine noise hits all alike
         model.load_state_dict(initial)
         plain.append(plain_epoch(model, data, config.training.lr, config.training.clip))
@@ -103,11 +118,16 @@ def main() -> None:
         with default_adamw():
             model.load_state_dict(initial)
             ours_default_adamw.append(our_epoch(model, data, config.training))
+        with torch_dropout():
+            model.load_state_dict(initial)
+            ours_torch_dropout.append(our_epoch(model, data, config.training))
+        with default_adamw(), torch_dropout():
             model.load_state_dict(initial)
             ours_before.append(our_epoch(model, before, config.training))
         print(json.dumps({"round": round_ + 1, "plain_tokens_per_s": round(plain[-1]),
                           "ours_tokens_per_s": round(ours[-1]), "ours_mixed_lengths_tokens_per_s":
                           round(ours_mixed[-1]), "ours_default_adamw_tokens_per_s": round(ours_default_adamw[-1]),
+                          "ours_torch_dropout_tokens_per_s": round(ours_torch_dropout[-1]),
                           "ours_before_tokens_per_s": round(ours_before[-1])}), flush=True)
 
     model.load_state_dict(initial)
@@ -140,6 +160,8 @@ def main() -> None:
         "one_length_vs_mixed_ratio": round(statistics.median(ours) / statistics.median(ours_mixed), 3),
         "train_default_adamw_tokens_per_s": round(statistics.median(ours_default_adamw)),
         "fused_vs_default_adamw_ratio": round(statistics.median(ours) / statistics.median(ours_default_adamw), 3),
+        "train_torch_dropout_tokens_per_s": round(statistics.median(ours_torch_dropout)),
+        "cheap_vs_torch_dropout_ratio": round(statistics.median(ours) / statistics.median(ours_torch_dropout), 3),
         "train_before_tokens_per_s": round(statistics.median(ours_before)),
         "today_vs_before_ratio": round(statistics.median(ours) / statistics.median(ours_before), 3),
         "predict_1": predict[1], "predict_64": predict[64],

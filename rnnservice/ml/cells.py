@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from rnnservice.ml.dropout import dropout
+
 # Padded steps leave the state as it was and output zeros, so a sequence's last real step ends its forward run;
 # the backward direction runs over each sequence reversed within its own length (see _reverse_within).
 
@@ -141,7 +143,7 @@ class RecurrentStack(nn.Module):
         for layer in range(self.num_layers):
             x = self._layer(layer, x, lengths, mask, state, finals)              # (B, T, D*H)
             if layer < self.num_layers - 1 and self.dropout:
-                x = F.dropout(x, self.dropout, self.training)                   # between layers, not after last
+                x = dropout(x, self.dropout, self.training)                     # between layers, not after last
         final = [torch.stack(part) for part in finals]                          # each (layers*dirs, B, H)
         new_state = tuple(final) if self.state_parts == 2 else final[0]
         return (x if packed is None else self._repack(x, lengths, packed)), new_state

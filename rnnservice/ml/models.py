@@ -11,6 +11,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnservice.ml.cells import CTRNN, CUSTOM_CELLS
 from rnnservice.ml.config import ArchitectureConfig, RunConfig
+from rnnservice.ml.dropout import Dropout
 from rnnservice.ml.errors import ConfigError
 from rnnservice.ml.text import PAD_ID, UNK_ID
 
@@ -90,7 +91,7 @@ class Encoder(nn.Module):
         self.chars = CharFeatures(num_chars, arch.char_dim) if arch.char_dim and num_chars else None
         input_dim = arch.embed_dim + (arch.char_dim if self.chars else 0)
         self.rnn = make_rnn(arch, input_dim, arch.hidden_dim, arch.num_layers, arch.bidirectional)
-        self.drop = nn.Dropout(arch.dropout)
+        self.drop = Dropout(arch.dropout)
         self.word_dropout = word_dropout
         self.directions = 2 if arch.bidirectional else 1
         self.out_dim = arch.hidden_dim * self.directions

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from rnnservice.ml.config import RunConfig
 from rnnservice.ml.data import Codec, _char_ids, _char_vocab, _collate_chars, _lengths, _pad
+from rnnservice.ml.dropout import Dropout
 from rnnservice.ml.formats import ClassificationExample
 from rnnservice.ml.metrics import accuracy, macro_f1
 from rnnservice.ml.models import Encoder, inputs_of, length_mask
@@ -107,7 +108,7 @@ class ConvBranch(nn.Module):
 
     def __init__(self, features: int, filters: int, dropout: float = 0.0, noise: float = 0.0):
         super().__init__()
-        self.drop = nn.Dropout(dropout) if dropout else None       # on the averaged vector, in training only
+        self.drop = Dropout(dropout) if dropout else None       # on the averaged vector, in training only
         self.noise = noise                                         # Gaussian, on the frames, in training only
         widths = [(features, filters, 7), (filters, 2 * filters, 5), (2 * filters, filters, 3)]
         self.blocks = nn.ModuleList(

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from rnnservice.ml.config import RunConfig
 from rnnservice.ml.data import Codec
+from rnnservice.ml.dropout import Dropout
 from rnnservice.ml.errors import ConfigError, InputError, MLError
 from rnnservice.ml.formats.timeseries import TimeSeries
 from rnnservice.ml.models import make_rnn
@@ -156,7 +157,7 @@ class SegmentForecaster(nn.Module):
         self.rnn = make_rnn(arch, dim, arch.hidden_dim, arch.num_layers, arch.bidirectional)
         self.position = nn.Parameter(torch.randn(self.out_segments, dim // 2))
         self.channel = nn.Parameter(torch.randn(targets, dim - dim // 2))
-        self.drop = nn.Dropout(arch.dropout)
+        self.drop = Dropout(arch.dropout)
         self.head = nn.Linear(arch.hidden_dim * (2 if arch.bidirectional else 1), self.width)
 
     def forward(self, values: Tensor, lengths: Tensor | None = None,
@@ -188,7 +189,7 @@ class DirectForecaster(nn.Module):
         self.directions = 2 if arch.bidirectional else 1
         self.embed = nn.Sequential(nn.Linear(self.width * features, arch.embed_dim), nn.ReLU())
         self.rnn = make_rnn(arch, arch.embed_dim, arch.hidden_dim, arch.num_layers, arch.bidirectional)
-        self.drop = nn.Dropout(arch.dropout)
+        self.drop = Dropout(arch.dropout)
         self.head = nn.Linear(arch.hidden_dim * self.directions, horizon * targets)
 
     def forward(self, values: Tensor, lengths: Tensor | None = None,

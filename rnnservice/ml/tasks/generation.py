@@ -23,6 +23,7 @@ from rnnservice.ml import sampling
 from rnnservice.ml.config import RunConfig
 from rnnservice.ml.data import Codec, _lengths, _pad, batches
 from rnnservice.ml.decoding import beam_decode
+from rnnservice.ml.dropout import Dropout
 from rnnservice.ml.errors import ConfigError, InputError, MLError
 from rnnservice.ml.formats import GenerationExample
 from rnnservice.ml.models import State, embedding, make_rnn
@@ -125,7 +126,7 @@ class LanguageModel(nn.Module):
         self.out = None if cutoffs else nn.Linear(arch.embed_dim if tied else arch.hidden_dim, vocab_size)
         if tied:
             self.out.weight = self.embed.weight
-        self.drop = nn.Dropout(arch.dropout)
+        self.drop = Dropout(arch.dropout)
         self.word_dropout = word_dropout
         self.carried: State | None = None       # stream training: the state at the end of the last window
 

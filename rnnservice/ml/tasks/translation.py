@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from rnnservice.ml.config import RunConfig
 from rnnservice.ml.data import Codec, _lengths, _pad
 from rnnservice.ml.decoding import beam_decode, greedy_decode
+from rnnservice.ml.dropout import Dropout
 from rnnservice.ml.errors import MLError
 from rnnservice.ml.formats import TranslationExample
 from rnnservice.ml.metrics import bleu, chrf
@@ -96,7 +97,7 @@ class Seq2Seq(nn.Module):
         self.out = nn.Linear(arch.embed_dim, target_size)
         if arch.tie_embeddings:
             self.out.weight = self.embed.weight
-        self.drop = nn.Dropout(arch.dropout)
+        self.drop = Dropout(arch.dropout)
         self.label_smoothing = label_smoothing
 
     def encode(self, ids: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, State]:
