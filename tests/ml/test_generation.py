@@ -179,5 +179,27 @@ def test_a_large_vocabulary_trains_and_samples_through_the_adaptive_softmax(tiny
     assert 1.0 < predictor.evaluate(texts[:5])["perplexity"] < 10_000
     [output] = predictor.predict(["w7 w8"], seed=2, num_samples=2, max_length=4)
     assert all(1 <= len(sample["tokens"]) <= 4 for sample in output["samples"])
-    with pytest.raises(ConfigError, match="architecture.tie_embeddings: the adaptive softmax"):
-        tiny_config("generation", architecture={"adaptive_softmax": True, "tie_embeddings": True})
+
+
+def test_tied_to_the_adaptive_softmax_a_tokens_input_vector_is_its_output_vector(tiny_config, tmp_path):
+    words = [f"w{i}" for i in range(2100)]
+    texts = [GenerationExample(" ".join(words[i:i + 30])) for i in range(0, 2100, 15)]
+    config = tiny_config("generation", tokenizer={"kind": "whitespace"}, training={"epochs": 1},
+                         architecture={"adaptive_softmax": True, "tie_embeddings": True, "hidden_dim": 24})
+    result = train(config, texts, texts[:5])
+    model = result.model
+    assert model.embed is None and "embed.weight" not in model.state_dict()
+    adaptive = model.adaptive
+    (projection, vectors), = adaptive.tail
+    head_id, tail_id = 5, adaptive.shortlist_size + 3
+    got = model.embed_tokens(torch.tensor([[head_id, tail_id]]))[0]
+    assert torch.equal(got[0], adaptive.head.weight[head_id])
+    assert torch.allclose(got[1], vectors.weight[3] @ projection.weight)
+    assert model.project.out_features == config.architecture.embed_dim      # hidden 24 -> the tied width
+    # the tail's word vectors learn from the input side too
+    model.zero_grad()
+    model.embed_tokens(torch.tensor([[tail_id]])).sum().backward()
+    assert vectors.weight.grad[3].abs().sum() > 0 and adaptive.head.weight.grad is not None
+    result.save(tmp_path / "v")
+    predictor, loaded = Predictor(result.model, result.codec, result.config), Predictor.load(tmp_path / "v")
+    assert loaded.evaluate(texts[:5]) == predictor.evaluate(texts[:5])

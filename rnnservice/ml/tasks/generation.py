@@ -8,6 +8,7 @@ cut into windows of `training.bptt` tokens, the state carried from window to win
 through time, as word-level language models on WikiText-2 are trained)."""
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -107,7 +108,15 @@ class LanguageModel(nn.Module):
     def __init__(self, arch, vocab_size: int, num_labels: int = 0, word_dropout: float = 0.0):
         super().__init__()
         self.cell, self.layers, self.hidden = arch.cell, arch.num_layers, arch.hidden_dim
-        self.embed = embedding(vocab_size, arch.embed_dim)
+        tied = arch.tie_embeddings
+        cutoffs = [c for c in ADAPTIVE_CUTOFFS if c < vocab_size - 1] if arch.adaptive_softmax else []
+        # Frequent tokens in a full softmax, rarer ones in clusters of smaller vectors (Grave et al., 2017): a
+        # 33,000-word vocabulary costs about a fifth of the full output layer. Vocabularies are most frequent first.
+        self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(arch.embed_dim if tied else arch.hidden_dim, vocab_size,
+                                                      cutoffs, div_value=4.0) if cutoffs else None
+        # Tied with the adaptive softmax, a token's input vector is its output vector (Baevski & Auli, 2019): no
+        # 13-million-number table of its own to update every step, and rare words learn from both ends.
+        self.embed = None if tied and cutoffs else embedding(vocab_size, arch.embed_dim)
         condition = arch.condition if num_labels else ""
         self.label_embed = nn.Embedding(num_labels, arch.condition_dim) if num_labels else None
         self.joins = condition in ("input", "both")
@@ -115,20 +124,30 @@ class LanguageModel(nn.Module):
             if condition in ("init", "both") else None
         self.rnn = make_rnn(arch, arch.embed_dim + (arch.condition_dim if self.joins else 0), arch.hidden_dim,
                             arch.num_layers, bidirectional=False)
-        tied = arch.tie_embeddings
         self.project = nn.Linear(arch.hidden_dim, arch.embed_dim) if tied and arch.hidden_dim != arch.embed_dim \
             else None
-        cutoffs = [c for c in ADAPTIVE_CUTOFFS if c < vocab_size - 1] if arch.adaptive_softmax else []
-        # Frequent tokens in a full softmax, rarer ones in clusters of smaller vectors (Grave et al., 2017): a
-        # 33,000-word vocabulary costs about a fifth of the full output layer. Vocabularies are most frequent first.
-        self.adaptive = nn.AdaptiveLogSoftmaxWithLoss(arch.hidden_dim, vocab_size, cutoffs, div_value=4.0) \
-            if cutoffs else None
         self.out = None if cutoffs else nn.Linear(arch.embed_dim if tied else arch.hidden_dim, vocab_size)
-        if tied:
+        if tied and not cutoffs:
             self.out.weight = self.embed.weight
         self.drop = Dropout(arch.dropout)
         self.word_dropout = word_dropout
         self.carried: State | None = None       # stream training: the state at the end of the last window
+
+    def embed_tokens(self, ids: Tensor) -> Tensor:
+        """(B, T) -> (B, T, E): the embedding, or the tied adaptive softmax's vectors: a head token's row of the
+        head, a cluster token's vector times the cluster's projection (transposed: back to the head's width)."""
+        if self.embed is not None:
+            return self.embed(ids)
+        adaptive = self.adaptive
+        head = adaptive.head.weight                                                  # (shortlist + clusters, E)
+        out = F.embedding(ids.clamp(max=adaptive.shortlist_size - 1), head)
+        for (low, high), (projection, vectors) in zip(itertools.pairwise(adaptive.cutoffs), adaptive.tail,
+                                                          strict=True):
+            rows = (ids >= low) & (ids < high)
+            if rows.any():
+                tail = F.embedding(ids[rows] - low, vectors.weight) @ projection.weight   # (N, E)
+                out = out.index_put((rows,), tail.to(out.dtype))
+        return out
 
     @property
     def conditioned(self) -> bool:
@@ -163,7 +182,7 @@ class LanguageModel(nn.Module):
     def features(self, ids: Tensor, lengths: Tensor, labels: Tensor | None = None,
                  state: State | None = None) -> tuple[Tensor, State]:
         """What the output layer reads at each step (B, T, D), and the state after each row's last step."""
-        x = self.embed(ids)                                                          # (B, T, E)
+        x = self.embed_tokens(ids)                                                   # (B, T, E)
         if self.joins:
             x = torch.cat([x, self.label_embed(labels).unsqueeze(1).expand(-1, ids.size(1), -1)], dim=-1)
         x = self.drop(x)
@@ -260,9 +279,6 @@ class GenerationTask(Task):
         if arch.bidirectional:
             raise ConfigError("architecture.bidirectional", "a generator reads left to right: it must be false "
                                                             "for generation")
-        if arch.adaptive_softmax and arch.tie_embeddings:
-            raise ConfigError("architecture.tie_embeddings", "the adaptive softmax has output vectors of its own; "
-                                                             "set tie_embeddings false to use it")
 
     def build_model(self, config, sizes):
         return LanguageModel(config.architecture, sizes["words"], sizes.get("labels", 0), config.training.word_dropout)
