@@ -87,12 +87,13 @@ def test_samples_end_at_max_length_and_never_start_empty(model):
     assert lengths <= {1, 2, 3} and lengths
 
 
-def test_beam_search_ranks_its_hypotheses_and_finds_one_at_least_as_likely_as_greedy(learned):
+def test_beam_search_ranks_distinct_hypotheses(learned):
+    # Not "at least as likely as greedy": the greedy prefix can fall out of a beam, and a model trained with
+    # other random draws showed it (-3.633 against greedy's -3.6305).
     [beam] = learned.predict([{"label": "Polish"}], beam_size=4, num_samples=3)
     scores = [s["logprob"] for s in beam["samples"]]
     assert scores == sorted(scores, reverse=True) and len(scores) == 3
-    [greedy] = learned.predict([{"label": "Polish"}], temperature=0)
-    assert scores[0] >= greedy["samples"][0]["logprob"] - 1e-3
+    assert len({s["text"] for s in beam["samples"]}) == 3
 
 
 def test_top_k_one_is_greedy_whatever_the_seed(learned):
