@@ -28,6 +28,7 @@ def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
     mask = bits.to(torch.float32).sub_(cut - 0.5).sign_().clamp_(min=0.0).mul_(1.0 / (1.0 - p))
     return x * mask.to(x.dtype)
 
+
 class Dropout(nn.Dropout):
     """nn.Dropout through `dropout`: the same module in a state dict and a repr."""
 

@@ -108,7 +108,7 @@ class ConvBranch(nn.Module):
 
     def __init__(self, features: int, filters: int, dropout: float = 0.0, noise: float = 0.0):
         super().__init__()
-        self.drop = Dropout(dropout) if dropout else None       # on the averaged vector, in training only
+        self.drop = Dropout(dropout) if dropout else None          # on the averaged vector, in training only
         self.noise = noise                                         # Gaussian, on the frames, in training only
         widths = [(features, filters, 7), (filters, 2 * filters, 5), (2 * filters, filters, 3)]
         self.blocks = nn.ModuleList(
