@@ -1,7 +1,7 @@
 """Our training loop and Predictor against plain PyTorch on the same model and batches, in one run; and our loop
-as it trains today (batches of one length, the fused AdamW, rnnservice.ml.dropout's cheaper draws) against our loop
-as it trained before issue 19 (batches of similar lengths, AdamW's default implementation, torch's dropout), and
-against each change alone.
+as it trains today (batches of one length, the fused AdamW, rnnservice.ml.dropout's cheaper draws, mixed-length
+batches padded instead of packed) against our loop as it trained before issue 19 (batches of similar lengths,
+AdamW's default implementation, torch's dropout, packing), and against each change alone.
 
     python -m bench.throughput [--data ../shared/datasets] [--sentences 3000] [--rounds 5]
 
@@ -22,6 +22,8 @@ from torch import nn
 
 import rnnservice.ml.cells
 import rnnservice.ml.dropout
+import rnnservice.ml.models
+import rnnservice.ml.padded_rnn
 from rnnservice.ml.config import config_from_dict
 from rnnservice.ml.data import batches
 from rnnservice.ml.formats import read_examples
@@ -74,6 +76,17 @@ def torch_dropout():
         rnnservice.ml.dropout.dropout = rnnservice.ml.cells.dropout = cheap
 
 
+@contextmanager
+def packing():
+    """Mixed-length batches packed for torch's RNNs, as training did before rnnservice.ml.padded_rnn."""
+    padded = rnnservice.ml.models.runs_padded
+    rnnservice.ml.models.runs_padded = lambda rnn, x: False
+    try:
+        yield
+    finally:
+        rnnservice.ml.models.runs_padded = padded
+
+
 def median_time(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -107,7 +120,8 @@ def main() -> None:
     model = build_model(config, vocab_sizes(codec))
     initial = {k: v.clone() for k, v in model.state_dict().items()}
 
-    ours, plain, ours_mixed, ours_default_adamw, ours_torch_dropout, ours_before = [], [], [], [], [], []
+    ours, plain, ours_mixed, ours_default_adamw, ours_torch_dropout, ours_packed, ours_before = \
+        [], [], [], [], [], [], []
     for round_ in range(args.rounds):          # alternate, so that machine noise hits all alike
         model.load_state_dict(initial)
         plain.append(plain_epoch(model, data, config.training.lr, config.training.clip))
@@ -121,13 +135,17 @@ def main() -> None:
         with torch_dropout():
             model.load_state_dict(initial)
             ours_torch_dropout.append(our_epoch(model, data, config.training))
-        with default_adamw(), torch_dropout():
+        with packing():
+            model.load_state_dict(initial)
+            ours_packed.append(our_epoch(model, data, config.training))
+        with default_adamw(), torch_dropout(), packing():
             model.load_state_dict(initial)
             ours_before.append(our_epoch(model, before, config.training))
         print(json.dumps({"round": round_ + 1, "plain_tokens_per_s": round(plain[-1]),
                           "ours_tokens_per_s": round(ours[-1]), "ours_mixed_lengths_tokens_per_s":
                           round(ours_mixed[-1]), "ours_default_adamw_tokens_per_s": round(ours_default_adamw[-1]),
                           "ours_torch_dropout_tokens_per_s": round(ours_torch_dropout[-1]),
+                          "ours_packed_tokens_per_s": round(ours_packed[-1]),
                           "ours_before_tokens_per_s": round(ours_before[-1])}), flush=True)
 
     model.load_state_dict(initial)
@@ -162,6 +180,8 @@ def main() -> None:
         "fused_vs_default_adamw_ratio": round(statistics.median(ours) / statistics.median(ours_default_adamw), 3),
         "train_torch_dropout_tokens_per_s": round(statistics.median(ours_torch_dropout)),
         "cheap_vs_torch_dropout_ratio": round(statistics.median(ours) / statistics.median(ours_torch_dropout), 3),
+        "train_packed_tokens_per_s": round(statistics.median(ours_packed)),
+        "padded_vs_packed_ratio": round(statistics.median(ours) / statistics.median(ours_packed), 3),
         "train_before_tokens_per_s": round(statistics.median(ours_before)),
         "today_vs_before_ratio": round(statistics.median(ours) / statistics.median(ours_before), 3),
         "predict_1": predict[1], "predict_64": predict[64],

@@ -17,9 +17,10 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnservice.ml.dropout import dropout
+from rnnservice.ml.padded_rnn import reverse_within
 
 # Padded steps leave the state as it was and output zeros, so a sequence's last real step ends its forward run;
-# the backward direction runs over each sequence reversed within its own length (see _reverse_within).
+# the backward direction runs over each sequence reversed within its own length (see padded_rnn.reverse_within).
 
 
 def peephole_steps(xw: Tensor, mask: Tensor, w_hh: Tensor, w_ch: Tensor, h: Tensor,
@@ -69,14 +70,6 @@ def ctrnn_steps(xw: Tensor, mask: Tensor, w_hh: Tensor, rate: Tensor, h: Tensor)
 peephole_loop = torch.jit.script(peephole_steps)
 jordan_loop = torch.jit.script(jordan_steps)
 ctrnn_loop = torch.jit.script(ctrnn_steps)
-
-
-def _reverse_within(x: Tensor, lengths: Tensor) -> Tensor:
-    """Reverse each row of x (B, T, ...) within its own length; padding stays where it is. Its own inverse."""
-    T = x.size(1)
-    steps = torch.arange(T, device=x.device).expand(x.size(0), T)               # (B, T)
-    index = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)
-    return x.gather(1, index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x))
 
 
 class RecurrentStack(nn.Module):
@@ -153,10 +146,10 @@ class RecurrentStack(nn.Module):
         """Both directions of one layer; appends each direction's final state to `finals`."""
         outs = []
         for d, suffix in enumerate(self._suffixes(layer)):
-            seq = x if d == 0 else _reverse_within(x, lengths)                   # each row from its own end
+            seq = x if d == 0 else reverse_within(x, lengths)                    # each row from its own end
             xw = F.linear(seq, getattr(self, f"weight_ih{suffix}"), getattr(self, f"bias{suffix}"))  # (B, T, G*H)
             out, last = self.run(xw, mask, suffix, tuple(s[layer * self.directions + d] for s in state))
-            outs.append(out if d == 0 else _reverse_within(out, lengths))      # (B, T, H)
+            outs.append(out if d == 0 else reverse_within(out, lengths))       # (B, T, H)
             for part, value in zip(finals, last, strict=True):
                 part.append(value)
         return torch.cat(outs, dim=-1) if self.directions == 2 else outs[0]

@@ -13,6 +13,7 @@ from rnnservice.ml.cells import CTRNN, CUSTOM_CELLS
 from rnnservice.ml.config import ArchitectureConfig, RunConfig
 from rnnservice.ml.dropout import Dropout
 from rnnservice.ml.errors import ConfigError
+from rnnservice.ml.padded_rnn import run_padded, runs_padded
 from rnnservice.ml.text import PAD_ID, UNK_ID
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU, **CUSTOM_CELLS}
@@ -80,8 +81,8 @@ def length_mask(lengths: Tensor, steps: int) -> Tensor:
 
 
 class Encoder(nn.Module):
-    """Token ids (or numeric frames) -> one state per step and a summary of the whole input; padding is skipped by
-    packing."""
+    """Token ids (or numeric frames) -> one state per step and a summary of the whole input; padding is skipped
+    (rnnservice.ml.padded_rnn on a CPU, packing elsewhere)."""
 
     def __init__(self, arch: ArchitectureConfig, vocab_size: int, num_chars: int = 0, word_dropout: float = 0.0,
                  features: int = 0):
@@ -104,11 +105,15 @@ class Encoder(nn.Module):
         x = self.embed(ids)                                                      # (B, T, E)
         if self.chars is not None:
             x = torch.cat([x, self.chars(chars)], dim=-1)                        # (B, T, E+C)
+        x = self.drop(x)
+        if runs_padded(self.rnn, x):                # the CPU's fused layers, not torch's step loop for packing
+            out, final = run_padded(self.rnn, x, lengths.to(x.device))          # (B, T, D*H), (B, D*H)
+            return self.drop(out), final
         lengths = lengths.cpu()
         if lengths.min() == lengths.max() == ids.size(1):       # no padding: packing would only cost time
-            out, state = self.rnn(self.drop(x))
+            out, state = self.rnn(x)
         else:
-            packed = pack_padded_sequence(self.drop(x), lengths, batch_first=True, enforce_sorted=False)
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
             out, state = self.rnn(packed)
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=ids.size(1))  # (B, T, D*H)
         h = state[0] if isinstance(state, tuple) else state                     # (L*D, B, H)

@@ -28,6 +28,7 @@ from rnnservice.ml.dropout import Dropout
 from rnnservice.ml.errors import ConfigError, InputError, MLError
 from rnnservice.ml.formats import GenerationExample
 from rnnservice.ml.models import State, embedding, make_rnn
+from rnnservice.ml.padded_rnn import run_unpadded, runs_padded
 from rnnservice.ml.tasks.base import Task
 from rnnservice.ml.text import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Tokenizer, Vocab, make_tokenizer, tokenizer_from_dict
 
@@ -189,7 +190,7 @@ class LanguageModel(nn.Module):
         state = self.initial_state(labels) if state is None else state
         lengths = lengths.cpu()
         if lengths.min() == lengths.max() == ids.size(1):        # no padding: packing would only cost time
-            out, state = self.rnn(x, state)
+            out, state = run_unpadded(self.rnn, x, state) if runs_padded(self.rnn, x) else self.rnn(x, state)
         else:
             packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
             out, state = self.rnn(packed, state)
